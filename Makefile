@@ -1,0 +1,39 @@
+# pixelflow: `make run` serves the app on the embedded stack, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-unit bench deploy-local install clean settings-table
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the app on 127.0.0.1:8000 with its event handlers, on the embedded stack (Ctrl-C stops it all).
+run: $(STAMP)
+	$(PY) -m functions.local.serve
+
+## Every test: unit tests, then integration tests against the embedded PostgreSQL and moto server.
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+## Provision the bucket, queues, notification and schema on AWS_ENDPOINT_URL / DATABASE_URL.
+deploy-local: $(STAMP)
+	$(PY) -m infra.deploy_local
+
+## Benchmarks: printed figures, never asserted.
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+settings-table: $(STAMP)
+	$(PY) -m functions.settings
+
+clean:
+	rm -rf $(VENV) .pixelflow build .pytest_cache

@@ -1,0 +1,1 @@
+"""pixelflow: a serverless image service (uploads, imports, generation) on AWS Chalice."""

@@ -1,0 +1,54 @@
+"""SQS queues by name: send JSON messages (optionally delayed), check they answer."""
+
+import json
+import threading
+from typing import Any, Dict, Optional
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.errors import Unavailable
+
+MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
+
+
+class Queues:
+    """Wraps an SQS client; queue URLs are looked up once per name and cached."""
+
+    def __init__(self, sqs):
+        self._sqs = sqs
+        self._urls: Dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def url(self, name: str) -> str:
+        """The queue's URL (cached)."""
+        with self._lock:
+            if name not in self._urls:
+                try:
+                    self._urls[name] = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                except (ClientError, BotoCoreError) as error:
+                    raise Unavailable(f"Queue {name} is unavailable.") from error
+            return self._urls[name]
+
+    def send(self, name: str, body: Dict[str, Any], *, delay_seconds: int = 0,
+             attributes: Optional[Dict[str, str]] = None) -> str:
+        """Send one JSON message; return its id. Delays are clamped to SQS's 0..900 s."""
+        kwargs: Dict[str, Any] = {
+            "QueueUrl": self.url(name),
+            "MessageBody": json.dumps(body, separators=(",", ":")),
+            "DelaySeconds": max(0, min(MAX_DELAY_SECONDS, int(delay_seconds))),
+        }
+        if attributes:
+            kwargs["MessageAttributes"] = {
+                key: {"DataType": "String", "StringValue": value} for key, value in attributes.items()
+            }
+        try:
+            return self._sqs.send_message(**kwargs)["MessageId"]
+        except (ClientError, BotoCoreError) as error:
+            raise Unavailable(f"Queue {name} is unavailable.") from error
+
+    def ping(self, name: str) -> None:
+        """Raise Unavailable unless the queue answers."""
+        try:
+            self._sqs.get_queue_attributes(QueueUrl=self.url(name), AttributeNames=["QueueArn"])
+        except (ClientError, BotoCoreError) as error:
+            raise Unavailable(f"Queue {name} is unavailable.") from error

@@ -1,0 +1,1 @@
+"""HTTP entrypoints: Chalice blueprints. Thin: read the request, call one domain function, shape the reply."""

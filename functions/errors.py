@@ -1,0 +1,64 @@
+"""Domain errors. Domain code raises these; the HTTP layer maps them to status codes.
+
+Each error carries a machine-readable ``code`` (snake_case), a sentence a person
+understands, and optionally the request ``field`` it concerns.
+"""
+
+
+class PixelflowError(Exception):
+    """Base of every expected, user-facing error."""
+
+    code = "error"
+
+    def __init__(self, message, *, code=None, field=None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.field = field
+
+
+class InvalidInput(PixelflowError):
+    """The request is well-formed but a value is not acceptable (HTTP 422)."""
+
+    code = "invalid_input"
+
+
+class BadRequest(PixelflowError):
+    """The request cannot be read at all: not JSON, wrong shape (HTTP 400)."""
+
+    code = "bad_request"
+
+
+class Unauthorized(PixelflowError):
+    """Missing or wrong credentials (HTTP 401)."""
+
+    code = "unauthorized"
+
+
+class NotFound(PixelflowError):
+    """The thing does not exist, or belongs to someone else (HTTP 404)."""
+
+    code = "not_found"
+
+
+class Conflict(PixelflowError):
+    """The request clashes with what is stored (HTTP 409)."""
+
+    code = "conflict"
+
+
+class Throttled(PixelflowError):
+    """Too many attempts; try again after ``retry_after`` seconds (HTTP 429)."""
+
+    code = "throttled"
+
+    def __init__(self, message, *, retry_after, code=None):
+        super().__init__(message, code=code)
+        self.retry_after = int(retry_after)
+
+
+class Unavailable(PixelflowError):
+    """A dependency (database, storage, provider) did not answer (HTTP 503). Transient."""
+
+    code = "unavailable"

@@ -1,0 +1,32 @@
+"""Is every dependency answering? Used by GET /health."""
+
+import time
+from typing import Callable, Dict, Tuple
+
+from functions.errors import PixelflowError
+from functions.settings import GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE, IMPORT_JOBS_QUEUE
+
+QUEUES = (IMAGE_EVENTS_QUEUE, GENERATION_JOBS_QUEUE, IMPORT_JOBS_QUEUE)
+
+
+def check_health(database_factory: Callable, storage_factory: Callable, queues_factory: Callable
+                 ) -> Tuple[bool, Dict[str, Dict[str, object]]]:
+    """Probe the database, the bucket and each queue; return (all healthy, details per check)."""
+    checks: Dict[str, Callable[[], None]] = {
+        "database": lambda: database_factory().ping(),
+        "bucket": lambda: storage_factory().ping(),
+    }
+    for name in QUEUES:
+        checks[f"queue:{name}"] = lambda name=name: queues_factory().ping(name)
+    details: Dict[str, Dict[str, object]] = {}
+    for name, probe in checks.items():
+        started = time.perf_counter()
+        try:
+            probe()
+            details[name] = {"ok": True}
+        except PixelflowError as error:
+            details[name] = {"ok": False, "error": error.message}
+        except Exception as error:  # health must answer even when a client is misconfigured
+            details[name] = {"ok": False, "error": error.__class__.__name__}
+        details[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return all(item["ok"] for item in details.values()), details

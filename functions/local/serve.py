@@ -1,0 +1,88 @@
+"""``make run``: the embedded stack, provisioned, with the app's HTTP routes and event handlers.
+
+Starts what the environment does not provide (PostgreSQL from pgserver, moto server),
+applies infra/resources.json and the migrations, then serves HTTP on 127.0.0.1:8000 and
+feeds every SQS handler from its queue, until Ctrl-C stops everything it started.
+"""
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+
+from functions.local.stack import STATE_DIR, EmbeddedStack
+
+
+def _local_jwt_secret() -> str:
+    # Kept across restarts so a browser session survives `make run` being restarted.
+    path = STATE_DIR / "jwt-secret"
+    if not path.exists():
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # its per-command logs drown the useful lines
+    started_at = time.monotonic()
+
+    stack = EmbeddedStack()
+    os.environ.update(stack.start())
+    if not os.environ.get("JWT_SECRET") and os.environ.get("PIXELFLOW_STAGE", "local") == "local":
+        os.environ["JWT_SECRET"] = _local_jwt_secret()
+    os.environ.setdefault("PIXELFLOW_PUBLIC_ORIGIN", f"http://{args.host}:{args.port}")
+
+    from functions import wiring
+    from functions.local.http import LocalServer
+    from functions.local.runner import EventRunner
+    from infra.deploy_local import deploy
+
+    server = runner = None
+    try:
+        settings = wiring.configure()
+        changes = deploy(settings, wiring.boto3_client("s3"), wiring.boto3_client("sqs"), wiring.database())
+        from app import app
+
+        runner = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region,
+                             concurrency=settings.runner_concurrency,
+                             wait_seconds=settings.runner_wait_seconds,
+                             timeout_seconds=settings.function_timeout).start()
+        server = LocalServer(app, args.host, args.port, stage=settings.stage).start()
+        print(f"""
+pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(changes)} provisioning change(s))
+  app        {server.url}/   (health: {server.url}/health, docs: {server.url}/docs)
+  S3 + SQS   {settings.endpoint_url}   bucket {settings.bucket}
+  PostgreSQL {'embedded, data in ' + str(STATE_DIR / 'pgdata') if stack.postgres else 'DATABASE_URL'}
+  events     {', '.join(source.queue for source in runner.sources())}
+Ctrl-C stops everything started here.
+""", flush=True)
+        stopping = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+        try:
+            while not stopping.wait(1):
+                pass
+        except KeyboardInterrupt:
+            pass
+        print("stopping ...", flush=True)
+        return 0
+    finally:
+        if server:
+            server.stop()
+        if runner:
+            runner.stop(timeout=10)
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

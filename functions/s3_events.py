@@ -1,0 +1,37 @@
+"""Reading S3 event notifications as they arrive through SQS."""
+
+import dataclasses
+import json
+import urllib.parse
+from typing import List
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectCreated:
+    bucket: str
+    key: str       # decoded: S3 sends keys URL-encoded with '+' for spaces
+    size: int
+    event_name: str
+
+
+def created_objects(message_body: str) -> List[ObjectCreated]:
+    """The ObjectCreated records in one SQS message body; ``s3:TestEvent`` and others give []."""
+    try:
+        payload = json.loads(message_body)
+    except ValueError:
+        return []
+    if not isinstance(payload, dict) or payload.get("Event") == "s3:TestEvent":
+        return []
+    found = []
+    for record in payload.get("Records") or []:
+        name = record.get("eventName", "")
+        if not name.startswith("ObjectCreated:"):
+            continue
+        s3 = record.get("s3") or {}
+        found.append(ObjectCreated(
+            bucket=(s3.get("bucket") or {}).get("name", ""),
+            key=urllib.parse.unquote_plus((s3.get("object") or {}).get("key", "")),
+            size=int((s3.get("object") or {}).get("size") or 0),
+            event_name=name,
+        ))
+    return found

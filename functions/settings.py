@@ -1,0 +1,193 @@
+"""Every setting pixelflow reads, declared once with its default and a sentence.
+
+Settings are read from the environment once, into a frozen dataclass. A missing
+or malformed value fails at start with the variable's name. An explicit
+argument (``Settings.from_env(env={...})``) always beats the process environment.
+"""
+
+import dataclasses
+import os
+import sys
+from typing import Callable, Mapping, Optional
+
+
+# Queue names are fixed: Chalice's on_sqs_message needs them at import time, and
+# infra/resources.json, the AWS template and the local runner all use the same ones.
+IMAGE_EVENTS_QUEUE = "image-events"
+GENERATION_JOBS_QUEUE = "generation-jobs"
+IMPORT_JOBS_QUEUE = "import-jobs"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _optional_text(value: str) -> Optional[str]:
+    return value or None
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive integer")
+    return number
+
+
+def _non_negative_float(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError("must be zero or more")
+    return number
+
+
+def _stage(value: str) -> str:
+    if value not in ("local", "dev", "prod"):
+        raise ValueError("must be one of local, dev, prod")
+    return value
+
+
+def _host_list(value: str) -> frozenset:
+    return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+
+
+def _provider(value: str) -> str:
+    if value not in ("", "local", "fusionbrain"):
+        raise ValueError("must be local or fusionbrain (or empty to choose by keys)")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    field: str
+    env: str
+    default: Optional[str]
+    parse: Callable[[str], object]
+    doc: str
+
+
+SETTINGS = (
+    Setting("stage", "PIXELFLOW_STAGE", "local", _stage,
+            "Deployment stage: local, dev or prod. Outside local, secrets must be given."),
+    Setting("region", "AWS_DEFAULT_REGION", "us-east-1", _text,
+            "AWS region for S3 and SQS."),
+    Setting("endpoint_url", "AWS_ENDPOINT_URL", "", _optional_text,
+            "S3/SQS endpoint (moto, LocalStack). Unset on AWS. `make run` sets it to its moto server."),
+    Setting("database_url", "DATABASE_URL", "", _optional_text,
+            "PostgreSQL URL (postgresql://user:pass@host:port/db, or ?host=/socket/dir). "
+            "`make run` starts an embedded server when unset."),
+    Setting("bucket", "PIXELFLOW_BUCKET", "pixelflow-images", _text,
+            "Bucket holding originals/ and variants/."),
+    Setting("public_origin", "PIXELFLOW_PUBLIC_ORIGIN", "http://127.0.0.1:8000", _text,
+            "Origin of the web page; the bucket's CORS rule allows browser uploads from it."),
+    Setting("jwt_secret", "JWT_SECRET", "", _text,
+            "HS256 key for access tokens, at least 32 bytes outside the local stage "
+            "(local generates a random one per process when empty)."),
+    Setting("jwt_issuer", "JWT_ISSUER", "pixelflow", _text, "`iss` claim of access tokens."),
+    Setting("jwt_audience", "JWT_AUDIENCE", "pixelflow-api", _text, "`aud` claim of access tokens."),
+    Setting("access_token_ttl", "ACCESS_TOKEN_TTL_SECONDS", "900", _positive_int,
+            "Lifetime of an access token."),
+    Setting("refresh_token_ttl", "REFRESH_TOKEN_TTL_SECONDS", "2592000", _positive_int,
+            "Lifetime of a refresh token family (30 days)."),
+    Setting("max_upload_bytes", "MAX_UPLOAD_BYTES", str(25 * 1024 * 1024), _positive_int,
+            "Largest original accepted, by upload, import or generation."),
+    Setting("max_image_pixels", "MAX_IMAGE_PIXELS", str(50_000_000), _positive_int,
+            "Largest width x height decoded; bigger images fail as too_many_pixels."),
+    Setting("upload_url_ttl", "UPLOAD_URL_TTL_SECONDS", "600", _positive_int,
+            "Lifetime of a presigned upload POST."),
+    Setting("download_url_ttl", "DOWNLOAD_URL_TTL_SECONDS", "300", _positive_int,
+            "Lifetime of presigned download links."),
+    Setting("function_timeout", "FUNCTION_TIMEOUT_SECONDS", "60", _positive_int,
+            "Timeout of the event functions; queue visibility timeouts are six times this."),
+    Setting("runner_concurrency", "RUNNER_CONCURRENCY", "2", _positive_int,
+            "Local event runner: handler calls in flight per queue."),
+    Setting("runner_wait_seconds", "RUNNER_WAIT_SECONDS", "1", _positive_int,
+            "Local event runner: long-poll wait per receive call (1..20)."),
+    Setting("provider", "GENERATION_PROVIDER", "", _provider,
+            "Text-to-image provider: local or fusionbrain; empty picks fusionbrain when keys are set."),
+    Setting("fusionbrain_url", "FUSIONBRAIN_URL", "https://api-key.fusionbrain.ai/", _text,
+            "Base URL of the Fusion Brain API."),
+    Setting("fusionbrain_api_key", "FUSIONBRAIN_API_KEY", "", _text, "Fusion Brain X-Key."),
+    Setting("fusionbrain_secret_key", "FUSIONBRAIN_SECRET_KEY", "", _text, "Fusion Brain X-Secret."),
+    Setting("fusionbrain_styles_url", "FUSIONBRAIN_STYLES_URL",
+            "https://cdn.fusionbrain.ai/static/styles/key", _text,
+            "Public JSON list of Fusion Brain styles."),
+    Setting("local_provider_delay", "LOCAL_PROVIDER_DELAY_SECONDS", "3", _non_negative_float,
+            "How long the offline provider pretends to work."),
+    Setting("generation_max_polls", "GENERATION_MAX_POLLS", "60", _positive_int,
+            "Most status polls per generation before it fails as generation_timeout."),
+    Setting("generation_deadline", "GENERATION_DEADLINE_SECONDS", "600", _positive_int,
+            "Overall deadline of one generation."),
+    Setting("import_allowed_hosts", "IMPORT_ALLOWED_HOSTS", "", _host_list,
+            "Comma-separated host[:port] list exempt from the SSRF address check (tests only)."),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    endpoint_url: Optional[str]
+    database_url: Optional[str]
+    bucket: str
+    public_origin: str
+    jwt_secret: str
+    jwt_issuer: str
+    jwt_audience: str
+    access_token_ttl: int
+    refresh_token_ttl: int
+    max_upload_bytes: int
+    max_image_pixels: int
+    upload_url_ttl: int
+    download_url_ttl: int
+    function_timeout: int
+    runner_concurrency: int
+    runner_wait_seconds: int
+    provider: str
+    fusionbrain_url: str
+    fusionbrain_api_key: str
+    fusionbrain_secret_key: str
+    fusionbrain_styles_url: str
+    local_provider_delay: float
+    generation_max_polls: int
+    generation_deadline: int
+    import_allowed_hosts: frozenset
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
+        """Read every setting from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        values = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.env)
+            if raw is None:
+                raw = setting.default
+            if raw is None:
+                raise SettingsError(f"{setting.env} is required: {setting.doc}")
+            try:
+                values[setting.field] = setting.parse(raw.strip())
+            except ValueError as error:
+                raise SettingsError(f"{setting.env}={raw!r} is not valid: {error}") from None
+        return cls(**values)
+
+    @property
+    def visibility_timeout(self) -> int:
+        """Queue visibility timeout: six times the consumer's timeout, as AWS advises."""
+        return self.function_timeout * 6
+
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated so it cannot drift."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for setting in SETTINGS:
+        default = f"`{setting.default}`" if setting.default else "(empty)"
+        lines.append(f"| `{setting.env}` | {default} | {setting.doc} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table() + "\n")

@@ -1,0 +1,104 @@
+"""The one place where dependencies are built: lazily, on first use, then reused.
+
+``import app`` builds nothing (every Lambda cold start, and ``chalice package``, import it).
+Tests and the local runner call ``configure()`` to point everything at the local stack first.
+"""
+
+import threading
+from typing import Optional
+
+from functions.settings import Settings
+
+_lock = threading.RLock()
+_settings: Optional[Settings] = None
+_built: dict = {}
+
+
+def configure(settings: Optional[Settings] = None) -> Settings:
+    """Forget every built client and use ``settings`` (default: read the environment again)."""
+    global _settings
+    with _lock:
+        database = _built.get("database")
+        if database is not None:
+            database.close()
+        _built.clear()
+        _settings = settings or Settings.from_env()
+        return _settings
+
+
+def settings() -> Settings:
+    """The settings, read from the environment on first use."""
+    global _settings
+    with _lock:
+        if _settings is None:
+            _settings = Settings.from_env()
+        return _settings
+
+
+def _once(name, build):
+    with _lock:
+        if name not in _built:
+            _built[name] = build()
+        return _built[name]
+
+
+def boto3_client(service: str):
+    """An S3 or SQS client for the configured region and endpoint (boto3 clients are thread-safe)."""
+    def build():
+        import boto3
+        from botocore.config import Config
+
+        config = settings()
+        options = {"retries": {"max_attempts": 3, "mode": "standard"}, "signature_version": "s3v4"}
+        if config.endpoint_url:
+            # Emulators answer on an IP or localhost, where virtual-hosted bucket names cannot resolve.
+            options["s3"] = {"addressing_style": "path"}
+        return boto3.session.Session().client(
+            service, region_name=config.region, endpoint_url=config.endpoint_url, config=Config(**options)
+        )
+    return _once(f"client:{service}", build)
+
+
+def database():
+    """The PostgreSQL adapter."""
+    def build():
+        from functions.adapters.database import Database
+
+        url = settings().database_url
+        if not url:
+            raise RuntimeError("DATABASE_URL is not set (make run and the tests set it to the embedded server)")
+        return Database(url)
+    return _once("database", build)
+
+
+def storage():
+    """The bucket adapter."""
+    def build():
+        from functions.adapters.storage import Storage
+
+        return Storage(boto3_client("s3"), settings().bucket)
+    return _once("storage", build)
+
+
+def queues():
+    """The queue adapter."""
+    def build():
+        from functions.adapters.queues import Queues
+
+        return Queues(boto3_client("sqs"))
+    return _once("queues", build)
+
+
+def token_settings():
+    """Signing settings for access tokens (refuses a short secret outside the local stage)."""
+    def build():
+        from functions.auth.tokens import TokenSettings, check_secret
+
+        config = settings()
+        return TokenSettings(
+            secret=check_secret(config.jwt_secret, stage=config.stage),
+            issuer=config.jwt_issuer,
+            audience=config.jwt_audience,
+            access_ttl_seconds=config.access_token_ttl,
+        )
+    return _once("tokens", build)

@@ -1,0 +1,164 @@
+"""The local event runner against a real moto server: S3 notification -> SQS -> handler."""
+
+import json
+import queue
+import time
+
+import boto3
+import pytest
+from chalice import Chalice
+
+from functions import wiring
+from functions.local.runner import EventRunner
+from functions.local.stack import LOCAL_CREDENTIALS, MotoServer
+from functions.s3_events import created_objects
+from functions.settings import Settings
+from infra.deploy_local import deploy
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def aws(stack, tmp_path_factory):
+    """A moto server of this module's own, provisioned like `make deploy-local`."""
+    moto = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log")
+    moto.start()
+    clients = {
+        name: boto3.session.Session().client(
+            name, region_name=REGION, endpoint_url=moto.url,
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+        for name in ("s3", "sqs")
+    }
+    yield moto, clients
+    moto.stop()
+
+
+def _queue_pair(sqs, name, *, visibility=1, max_receive=5):
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": str(visibility),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive}),
+    })["QueueUrl"]
+    return url, dlq
+
+
+def _wait(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_given_a_provisioned_bucket_when_an_object_lands_under_originals_then_the_handler_gets_its_decoded_key(aws):
+    moto, clients = aws
+    settings = Settings.from_env({"AWS_ENDPOINT_URL": moto.url, "DATABASE_URL": "unused"})
+    changes = deploy(settings, clients["s3"], clients["sqs"], wiring.database())
+    assert "bucket pixelflow-images notifications set" in changes
+    app = Chalice("runner-s3-test")
+    seen = queue.Queue()
+
+    @app.on_sqs_message(queue="image-events", batch_size=1)
+    def on_image_event(event):
+        for record in event:
+            for created in created_objects(record.body):
+                seen.put((created.key, record.to_dict()))
+
+    runner = EventRunner(app, clients["sqs"], region=REGION, wait_seconds=1).start()
+    try:
+        key = "originals/user 1/photo café.jpg"
+        clients["s3"].put_object(Bucket=settings.bucket, Key=key, Body=b"bytes")
+        clients["s3"].put_object(Bucket=settings.bucket, Key="variants/elsewhere.jpg", Body=b"x")
+        got_key, record = seen.get(timeout=20)
+    finally:
+        runner.stop()
+    assert got_key == key
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"].endswith(":image-events")
+    assert record["awsRegion"] == REGION
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert record["messageId"] and record["receiptHandle"]
+    assert seen.empty(), "only the originals/ object may notify"
+
+
+def test_given_a_handler_that_raises_when_it_keeps_failing_then_the_message_is_retried_and_lands_in_the_dlq(aws):
+    _, clients = aws
+    sqs = clients["sqs"]
+    url, dlq = _queue_pair(sqs, "always-fails", visibility=1, max_receive=3)
+    app = Chalice("runner-retry-test")
+    attempts = []
+
+    @app.on_sqs_message(queue="always-fails", batch_size=1)
+    def explode(event):
+        for record in event:
+            attempts.append(int(record.to_dict()["attributes"]["ApproximateReceiveCount"]))
+        raise RuntimeError("this handler always fails")
+
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1).start()
+    try:
+        sqs.send_message(QueueUrl=url, MessageBody="doomed")
+        dead = []
+
+        def reached_dlq():
+            dead.extend(sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages", []))
+            return bool(dead)
+        moved = _wait(reached_dlq, timeout=30)
+    finally:
+        runner.stop()
+    assert moved, f"message never reached the DLQ; attempts={attempts}"
+    assert attempts == [1, 2, 3]
+    assert dead[0]["Body"] == "doomed"
+
+
+def test_given_a_batch_when_the_handler_reports_item_failures_then_only_those_come_back(aws):
+    _, clients = aws
+    sqs = clients["sqs"]
+    url, _ = _queue_pair(sqs, "partial-batch", visibility=1, max_receive=5)
+    for body in ("ok-1", "fail-1", "ok-2", "fail-2"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    app = Chalice("runner-partial-test")
+    deliveries = []
+
+    @app.on_sqs_message(queue="partial-batch", batch_size=10)
+    def partly(event):
+        failures = []
+        for record in event:
+            deliveries.append(record.body)
+            if record.body.startswith("fail"):
+                failures.append({"itemIdentifier": record.to_dict()["messageId"]})
+        return {"batchItemFailures": failures}
+
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, concurrency=1).start()
+    try:
+        came_back = _wait(lambda: deliveries.count("fail-1") >= 2 and deliveries.count("fail-2") >= 2, 20)
+    finally:
+        runner.stop()
+    assert came_back, f"failed items were not redelivered: {deliveries}"
+    assert deliveries.count("ok-1") == 1
+    assert deliveries.count("ok-2") == 1
+
+
+def test_given_a_handler_that_crashes_once_when_more_messages_arrive_then_the_runner_keeps_serving(aws):
+    _, clients = aws
+    sqs = clients["sqs"]
+    url, _ = _queue_pair(sqs, "crash-once", visibility=30)
+    app = Chalice("runner-crash-test")
+    handled = queue.Queue()
+
+    @app.on_sqs_message(queue="crash-once", batch_size=1)
+    def sometimes(event):
+        for record in event:
+            if record.body == "boom":
+                raise ValueError("boom")
+            handled.put(record.body)
+
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1).start()
+    try:
+        sqs.send_message(QueueUrl=url, MessageBody="boom")
+        sqs.send_message(QueueUrl=url, MessageBody="after")
+        assert handled.get(timeout=20) == "after"
+    finally:
+        runner.stop()
