@@ -2,9 +2,10 @@
 
 from chalice import Chalice
 
-from functions.api import guard, health
+from functions.api import auth, guard, health
 
 app = Chalice(app_name="pixelflow")
 
 app.register_blueprint(guard.api)
 app.register_blueprint(health.api)
+app.register_blueprint(auth.api)

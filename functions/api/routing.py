@@ -43,6 +43,7 @@ class Operation:
     tag: str
     auth: bool
     body: Optional[Dict[str, Any]]
+    body_required: bool
     query: Optional[Dict[str, Any]]
     responses: Dict[int, Tuple[str, Optional[Dict[str, Any]]]]
     errors: Tuple[int, ...]
@@ -90,12 +91,13 @@ def error_response(error: errors.PixelflowError) -> Response:
 def route(api, method: str, path: str, *, summary: str, tag: str, auth: bool = True,
           body: Optional[Dict[str, Any]] = None, query: Optional[Dict[str, Any]] = None,
           responses: Optional[Dict[int, Tuple[str, Optional[Dict[str, Any]]]]] = None,
-          errors_: Tuple[int, ...] = (), description: str = "", authorizer=None) -> Callable:
+          errors_: Tuple[int, ...] = (), description: str = "", authorizer=None,
+          body_required: bool = True) -> Callable:
     """Register ``view(call, **path_params)`` on the blueprint ``api`` (see module docstring)."""
     def decorator(view: Callable) -> Callable:
         operation = Operation(
             method=method, path=path, name=view.__name__, summary=summary, tag=tag, auth=auth,
-            body=body, query=query, responses=responses or {200: ("OK", None)},
+            body=body, body_required=body_required, query=query, responses=responses or {200: ("OK", None)},
             errors=tuple(sorted(set(errors_) | _implied_errors(auth, body, query))),
             description=description or (view.__doc__ or "").strip(),
         )
@@ -106,7 +108,7 @@ def route(api, method: str, path: str, *, summary: str, tag: str, auth: bool = T
             request = api.current_request
             try:
                 call = Call(
-                    body=_read_body(request, body),
+                    body=_read_body(request, body, body_required),
                     query=_read_query(request, query),
                     user_id=_caller(request) if auth else None,
                     request=request,
@@ -148,11 +150,13 @@ def _caller(request) -> str:
     return user_id
 
 
-def _read_body(request, schema: Optional[Dict[str, Any]]) -> Any:
+def _read_body(request, schema: Optional[Dict[str, Any]], required: bool) -> Any:
     if schema is None:
         return None
     raw = request.raw_body or b""
     if not raw.strip():
+        if not required:
+            return None
         raise errors.BadRequest("The request needs a JSON body.", code="body_required")
     try:
         value = json.loads(raw)
