@@ -44,64 +44,81 @@ def connection_params(url: str) -> Dict[str, Any]:
 
 
 class Database:
-    """Runs parameterised SQL (pg8000 ``:name`` placeholders) on a per-thread connection.
+    """Runs parameterised SQL (pg8000 ``:name`` placeholders) on pooled connections.
 
+    Each statement borrows an idle connection (or opens one) and gives it back, so any
+    number of short-lived threads (the local HTTP server starts one per request) share a
+    few connections; a transaction keeps its connection for the thread until it ends.
     A statement that fails because the connection dropped is retried once on a fresh
     connection, outside transactions only. Every write in pixelflow is conditional or
     idempotent, so that retry cannot apply a change twice.
     """
 
-    def __init__(self, url: str, *, timeout: float = 10.0):
+    def __init__(self, url: str, *, timeout: float = 10.0, max_idle: int = 8):
         self._params = connection_params(url)
         self._timeout = timeout
+        self._max_idle = max_idle
+        self._idle: List[pg8000.native.Connection] = []
+        self._lock = threading.Lock()
         self._local = threading.local()
-        self._all: List[pg8000.native.Connection] = []
-        self._all_lock = threading.Lock()
 
-    def _connection(self) -> pg8000.native.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = pg8000.native.Connection(timeout=self._timeout, **self._params)
-            except (InterfaceError, OSError) as error:
-                raise Unavailable(f"The database is unavailable: {error.__class__.__name__}") from error
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
-        return conn
+    def _open(self) -> pg8000.native.Connection:
+        try:
+            return pg8000.native.Connection(timeout=self._timeout, **self._params)
+        except (InterfaceError, OSError) as error:
+            raise Unavailable(f"The database is unavailable: {error.__class__.__name__}") from error
+        except DatabaseError as error:
+            raise Unavailable("The database refused a connection.") from error
 
-    def _drop_connection(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            with self._all_lock:
-                if conn in self._all:
-                    self._all.remove(conn)
-            with contextlib.suppress(Exception):
-                conn.close()
+    def _acquire(self) -> pg8000.native.Connection:
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            return held
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._open()
+
+    def _release(self, conn: pg8000.native.Connection) -> None:
+        if getattr(self._local, "conn", None) is conn:
+            return  # still inside a transaction
+        with self._lock:
+            if len(self._idle) < self._max_idle:
+                self._idle.append(conn)
+                return
+        _close(conn)
 
     def _run(self, sql: str, params: Dict[str, Any]):
-        in_transaction = getattr(self._local, "depth", 0) > 0
+        in_transaction = getattr(self._local, "conn", None) is not None
         attempts = 1 if in_transaction else 2
         for attempt in range(attempts):
-            conn = self._connection()
+            conn = self._acquire()
             try:
                 rows = conn.run(sql, **params)
                 columns = [column["name"] for column in conn.columns or []]
-                return rows, columns, conn.row_count
+                result = rows, columns, conn.row_count
             except (InterfaceError, OSError) as error:
-                self._drop_connection()
+                self._discard(conn)
                 if attempt + 1 == attempts:
                     raise Unavailable("The database connection was lost.") from error
                 log.warning("database connection lost, reconnecting")
+                continue
             except DatabaseError as error:
                 if _is_connection_failure(error):
-                    self._drop_connection()
+                    self._discard(conn)
                     if attempt + 1 == attempts:
                         raise Unavailable("The database is shutting down or unavailable.") from error
                     continue
+                self._release(conn)
                 raise
+            self._release(conn)
+            return result
         raise AssertionError("unreachable")
+
+    def _discard(self, conn: pg8000.native.Connection) -> None:
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        _close(conn)
 
     def rows(self, sql: str, **params: Any) -> List[Dict[str, Any]]:
         """All result rows as dicts."""
@@ -120,40 +137,42 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator["Database"]:
-        """A transaction on this thread's connection; nested uses join the outer one."""
-        depth = getattr(self._local, "depth", 0)
-        if depth:
-            self._local.depth = depth + 1
-            try:
-                yield self
-            finally:
-                self._local.depth = depth
+        """A transaction on one connection held by this thread; nested uses join the outer one."""
+        if getattr(self._local, "conn", None) is not None:
+            yield self
             return
-        self._run("BEGIN", {})
-        self._local.depth = 1
+        conn = self._acquire()
+        self._local.conn = conn
         try:
+            self._run("BEGIN", {})
             yield self
         except BaseException:
-            self._local.depth = 0
-            with contextlib.suppress(Exception):
-                self._run("ROLLBACK", {})
+            if self._local.conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.run("ROLLBACK")
             raise
         else:
-            self._local.depth = 0
             self._run("COMMIT", {})
+        finally:
+            held, self._local.conn = self._local.conn, None
+            if held is not None:
+                self._release(held)
 
     def ping(self) -> None:
         """Raise Unavailable unless the server answers."""
         self.rows("SELECT 1 AS ok")
 
     def close(self) -> None:
-        """Close every connection this adapter opened (all threads)."""
-        with self._all_lock:
-            connections, self._all = self._all, []
-        for conn in connections:
-            with contextlib.suppress(Exception):
-                conn.close()
-        self._local = threading.local()
+        """Close every idle connection (connections in use close when given back after this)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _close(conn)
+
+
+def _close(conn: pg8000.native.Connection) -> None:
+    with contextlib.suppress(Exception):
+        conn.close()
 
 
 def _is_connection_failure(error: DatabaseError) -> bool:
