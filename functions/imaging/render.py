@@ -1,0 +1,228 @@
+"""Rendering variants: geometry per fit mode, resampling from the nearest larger picture, encoding."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+
+from PIL import Image
+
+from functions.imaging.source import Source
+from functions.imaging.specs import VariantSpec
+
+# reduce() by the largest integer factor that keeps the picture at least the target size, then LANCZOS:
+# 4x faster than LANCZOS alone on 4000->1024 at 49 dB PSNR against it (1.5: 52 dB, 2x slower; 2.0: no gain).
+_REDUCING_GAP = 1.0
+# A smaller rendered picture is reused as the source of another only when it has twice the pixels per
+# side the other needs, so chained resampling never softens the result visibly.
+_REUSE_GAP = 2.0
+# libwebp effort, equal to sharp's default (effort 4). On 12 MP photos 3 is as fast and 0.3% smaller,
+# 5 is 15% slower and 9% smaller.
+_WEBP_METHOD = 4
+_MAX_ENCODE_THREADS = 4
+
+# format -> (Pillow's name, Content-Type, file extension, has alpha)
+_ENCODINGS = {
+    "jpeg": ("JPEG", "image/jpeg", "jpg", False),
+    "png": ("PNG", "image/png", "png", True),
+    "webp": ("WEBP", "image/webp", "webp", True),
+    "avif": ("AVIF", "image/avif", "avif", True),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One encoded output, ready to store."""
+
+    name: str
+    format: str
+    content_type: str
+    extension: str
+    width: int
+    height: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    box: tuple[float, float, float, float]  # the part of the upright, full-resolution source used
+    size: tuple[int, int]  # what that part is resampled to
+    canvas: tuple[int, int]  # the output; larger than size only when contain pads
+
+    @property
+    def scale(self) -> float:
+        """Output pixels per source pixel, on the more demanding axis."""
+        return max(self.size[0] / (self.box[2] - self.box[0]), self.size[1] / (self.box[3] - self.box[1]))
+
+    def whole_frame(self, source_size: tuple[int, int]) -> bool:
+        return self.box == (0, 0, *source_size) and self.canvas == self.size
+
+
+def render_variants(
+    data: bytes, specs: Sequence[VariantSpec], *, max_pixels: int, max_bytes: int | None = None
+) -> Iterator[Variant]:
+    """Render every spec from one uploaded image; specs[0] (the thumbnail) is yielded first, as soon as it exists.
+
+    Raises ImageRejected when the image cannot be used: before the first variant, or (rarely, for damage
+    the first decode did not reach) while iterating.
+    """
+    source = Source.open(data, max_pixels=max_pixels, max_bytes=max_bytes)
+    plans = [(spec, geometry(spec, source.size)) for spec in specs]
+    if not plans:
+        return
+    first, rest = plans[0], plans[1:]
+    # A small decode (JPEG at 1/8 .. 1/2 scale) makes the thumbnail available early.
+    first_need = _resolution_needed([first], source.size)
+    picture = source.decode(first_need)
+    yield _render(*first, _resample(first[1], [picture], source.size))
+    if not rest:
+        return
+    rest_need = _resolution_needed(rest, source.size)
+    if source.draft_scale(rest_need) != source.draft_scale(first_need):
+        picture = None  # free the small decode before the big one
+        picture = source.decode(rest_need)
+    yield from _render_rest(rest, picture, source.size)
+
+
+def geometry(spec: VariantSpec, source_size: tuple[int, int]) -> _Geometry:
+    """Where the output's pixels come from and how big it is, for one spec and an upright source size."""
+    width, height = source_size
+    whole = (0, 0, width, height)
+    if spec.width is None and spec.height is None:
+        return _Geometry(whole, source_size, source_size)
+    if spec.width is None or spec.height is None:
+        # One side given: keep the aspect ratio; only "inside" refuses to enlarge.
+        scale = spec.width / width if spec.width is not None else spec.height / height
+        scale = min(scale, 8192 / max(width, height))  # the derived side stays within the spec's limit
+        if spec.fit == "inside":
+            scale = min(scale, 1.0)
+        size = _scaled(source_size, scale)
+        return _Geometry(whole, size, size)
+    box_w, box_h = spec.width, spec.height
+    if spec.fit == "fill":
+        return _Geometry(whole, (box_w, box_h), (box_w, box_h))
+    if spec.fit == "cover":
+        scale = max(box_w / width, box_h / height)
+        crop_w, crop_h = min(width, box_w / scale), min(height, box_h / scale)
+        left, top = (width - crop_w) / 2, (height - crop_h) / 2
+        return _Geometry((left, top, left + crop_w, top + crop_h), (box_w, box_h), (box_w, box_h))
+    scale = min(box_w / width, box_h / height)
+    if spec.fit == "inside":
+        scale = min(scale, 1.0)
+    size = _scaled(source_size, scale, limit=(box_w, box_h))
+    return _Geometry(whole, size, (box_w, box_h) if spec.fit == "contain" else size)
+
+
+def _scaled(size: tuple[int, int], scale: float, limit: tuple[int, int] = (8192, 8192)) -> tuple[int, int]:
+    return tuple(min(bound, max(1, math.floor(side * scale + 0.5))) for side, bound in zip(size, limit))
+
+
+def _resolution_needed(plans, source_size: tuple[int, int]) -> tuple[int, int] | None:
+    """The smallest upright decode that serves every plan, or None for full resolution."""
+    scale = max(geo.scale for _, geo in plans)
+    if scale >= 1:
+        return None
+    return (math.ceil(source_size[0] * scale), math.ceil(source_size[1] * scale))
+
+
+def _render_rest(plans, picture: Image.Image, source_size: tuple[int, int]) -> Iterator[Variant]:
+    # Biggest first: its encode (the full-size WebP) is the longest, and its picture can feed the smaller ones.
+    plans = sorted(plans, key=lambda plan: plan[1].size[0] * plan[1].size[1], reverse=True)
+    pictures = [picture]  # whole-frame pictures at decreasing resolution
+    workers = min(len(plans), _cpus(), _MAX_ENCODE_THREADS)
+    if workers <= 1:
+        for spec, geo in plans:
+            yield _render(spec, geo, _resample_and_keep(geo, pictures, source_size))
+        return
+    # Pillow releases the GIL while encoding, so encodes overlap each other and the next resample.
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="imaging-encode")
+    try:
+        futures = [
+            pool.submit(_render, spec, geo, _resample_and_keep(geo, pictures, source_size))
+            for spec, geo in plans
+        ]
+        del pictures, picture
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _resample_and_keep(geo: _Geometry, pictures: list[Image.Image], source_size) -> Image.Image:
+    image = _resample(geo, pictures, source_size)
+    if geo.whole_frame(source_size) and all(image is not picture for picture in pictures):
+        pictures.append(image)
+    return image
+
+
+def _resample(geo: _Geometry, pictures: Sequence[Image.Image], source_size: tuple[int, int]) -> Image.Image:
+    """Resample the geometry's box to its size, from the smallest picture that still has enough detail."""
+    picture = pictures[0]
+    for candidate in pictures[1:]:
+        if candidate.width / source_size[0] >= geo.scale * _REUSE_GAP:
+            picture = candidate
+    scale_x, scale_y = picture.width / source_size[0], picture.height / source_size[1]
+    left, top, right, bottom = geo.box
+    box = (left * scale_x, top * scale_y, min(right * scale_x, picture.width), min(bottom * scale_y, picture.height))
+    if picture.size == geo.size and box == (0, 0, *picture.size):
+        return picture
+    return picture.resize(geo.size, Image.Resampling.LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
+
+
+def _render(spec: VariantSpec, geo: _Geometry, image: Image.Image) -> Variant:
+    pillow_format, content_type, extension, has_alpha = _ENCODINGS[spec.format]
+    if geo.canvas != geo.size:
+        image = _pad(image, geo, has_alpha)
+    if not has_alpha and image.mode == "RGBA":
+        image = _on_white(image)
+    return Variant(
+        name=spec.name,
+        format=spec.format,
+        content_type=content_type,
+        extension=extension,
+        width=image.width,
+        height=image.height,
+        data=_encode(image, spec, pillow_format),
+    )
+
+
+def _pad(image: Image.Image, geo: _Geometry, transparent: bool) -> Image.Image:
+    offset = ((geo.canvas[0] - geo.size[0]) // 2, (geo.canvas[1] - geo.size[1]) // 2)
+    if transparent:
+        canvas = Image.new("RGBA", geo.canvas, (0, 0, 0, 0))
+        canvas.paste(image.convert("RGBA"), offset)
+    else:
+        canvas = Image.new("RGB", geo.canvas, (255, 255, 255))
+        canvas.paste(image, offset, image if image.mode == "RGBA" else None)
+    return canvas
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    background = Image.new("RGB", image.size, (255, 255, 255))
+    background.paste(image, (0, 0), image)
+    return background
+
+
+def _encode(image: Image.Image, spec: VariantSpec, pillow_format: str) -> bytes:
+    # No exif/xmp/icc_profile arguments and empty image.info: outputs carry no metadata at all.
+    out = io.BytesIO()
+    if spec.format == "webp":
+        image.save(out, pillow_format, quality=spec.quality, method=_WEBP_METHOD)
+    elif spec.format == "jpeg":
+        image.save(out, pillow_format, quality=spec.quality, optimize=True)
+    elif spec.format == "avif":
+        image.save(out, pillow_format, quality=spec.quality)
+    else:
+        image.save(out, pillow_format)  # PNG is lossless: quality does not apply
+    return out.getvalue()
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -1,0 +1,123 @@
+"""Variant specs: what a caller may ask for, and the set every image gets."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from functions.errors import InvalidInput
+
+FITS = ("cover", "contain", "fill", "inside")
+FORMATS = ("jpeg", "png", "webp", "avif")
+MAX_SIDE = 8192
+MAX_REQUESTED = 10
+RESERVED_NAMES = ("thumbnail", "webp", "original")
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_KEYS = ("name", "width", "height", "fit", "format", "quality")
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """One output to render. Width and height are in pixels; ``None`` means "follow the aspect ratio"."""
+
+    name: str
+    width: int | None
+    height: int | None
+    fit: str = "inside"
+    format: str = "webp"
+    quality: int = 80
+
+    @property
+    def is_full_size(self) -> bool:
+        return self.width is None and self.height is None
+
+
+# The thumbnail comes first: render_variants yields specs[0] before anything else.
+STANDARD_VARIANTS: tuple[VariantSpec, ...] = (
+    VariantSpec("thumbnail", 128, 128, fit="cover", format="webp", quality=80),
+    VariantSpec("webp", None, None, fit="inside", format="webp", quality=80),
+)
+
+
+def variant_plan(requested: tuple[VariantSpec, ...]) -> tuple[VariantSpec, ...]:
+    """Every variant one image gets: the standard set first, then what the caller asked for."""
+    return STANDARD_VARIANTS + tuple(requested)
+
+
+def parse_variant_specs(raw) -> tuple[VariantSpec, ...]:
+    """Validate user-requested variants (a JSON list of objects, or None for none).
+
+    Raises InvalidInput naming the offending field, e.g. ``variants[2].quality``.
+    """
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise InvalidInput("Variants must be a list of objects.", field="variants")
+    if len(raw) > MAX_REQUESTED:
+        raise InvalidInput(
+            f"At most {MAX_REQUESTED} variants can be requested, got {len(raw)}.", field="variants"
+        )
+    specs: list[VariantSpec] = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        spec = _parse_one(item, f"variants[{index}]")
+        if spec.name in seen:
+            raise InvalidInput(
+                f"The variant name '{spec.name}' is used twice.", field=f"variants[{index}].name"
+            )
+        seen.add(spec.name)
+        specs.append(spec)
+    return tuple(specs)
+
+
+def _parse_one(item, where: str) -> VariantSpec:
+    if not isinstance(item, dict):
+        raise InvalidInput("Each variant must be an object.", field=where)
+    for key in item:
+        if key not in _KEYS:
+            raise InvalidInput(
+                f"Unknown key '{key}'; a variant has only {', '.join(_KEYS)}.", field=f"{where}.{key}"
+            )
+    name = item.get("name")
+    if name is None:
+        raise InvalidInput("A variant needs a name.", field=f"{where}.name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(
+            "A variant name is 1 to 32 characters of a-z, 0-9, '_' and '-', starting with a letter or digit.",
+            field=f"{where}.name",
+        )
+    if name in RESERVED_NAMES:
+        raise InvalidInput(
+            f"The name '{name}' is reserved; pick another (reserved: {', '.join(RESERVED_NAMES)}).",
+            field=f"{where}.name",
+        )
+    width = _side(item.get("width"), f"{where}.width")
+    height = _side(item.get("height"), f"{where}.height")
+    if width is None and height is None:
+        raise InvalidInput("Give a width, a height or both.", field=f"{where}.width")
+    fit = _choice(item.get("fit", "inside"), FITS, f"{where}.fit", "Fit")
+    fmt = _choice(item.get("format", "webp"), FORMATS, f"{where}.format", "Format")
+    quality = item.get("quality", 80)
+    if not _is_int(quality) or not 1 <= quality <= 100:
+        raise InvalidInput("Quality must be a whole number from 1 to 100.", field=f"{where}.quality")
+    return VariantSpec(name, width, height, fit=fit, format=fmt, quality=quality)
+
+
+def _side(value, field: str) -> int | None:
+    if value is None:
+        return None
+    if not _is_int(value) or not 1 <= value <= MAX_SIDE:
+        raise InvalidInput(f"Must be a whole number of pixels from 1 to {MAX_SIDE}.", field=field)
+    return value
+
+
+def _choice(value, allowed: tuple[str, ...], field: str, label: str) -> str:
+    if value not in allowed:  # also rejects non-strings: nothing else compares equal
+        raise InvalidInput(f"{label} must be one of {', '.join(allowed)}.", field=field)
+    return value
+
+
+def _is_int(value) -> bool:
+    # JSON true/false arrive as bool, which Python counts as int.
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,141 @@
+"""Inputs for the imaging tests, made in memory with Pillow: good pictures and a corpus of bad ones."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+from PIL import ExifTags, Image, ImageDraw
+
+RED = (255, 0, 0)
+BLUE = (0, 0, 255)
+GREEN = (0, 160, 0)
+
+XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="52,22.0N"/>'
+    b"</rdf:RDF></x:xmpmeta>"
+)
+
+
+def encode(image: Image.Image, fmt: str, **options) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
+
+
+def scene(size=(400, 300)) -> Image.Image:
+    """A picture with a gradient and distinct shapes, so resampling and cropping have something to move."""
+    width, height = size
+    image = Image.linear_gradient("L").resize(size).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, width // 4, height // 4), fill=RED)
+    draw.ellipse((width // 3, height // 3, width * 2 // 3, height * 2 // 3), fill=GREEN)
+    return image
+
+
+def marked_corner(size=(1600, 1200)) -> Image.Image:
+    """Blue, with a red block in the stored top-left corner."""
+    image = Image.new("RGB", size, BLUE)
+    ImageDraw.Draw(image).rectangle((0, 0, size[0] // 4, size[1] // 4), fill=RED)
+    return image
+
+
+def gps_exif(orientation: int | None = None) -> Image.Exif:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "PixelflowCam"
+    exif[ExifTags.IFD.GPSInfo] = {
+        ExifTags.GPS.GPSLatitudeRef: "N",
+        ExifTags.GPS.GPSLatitude: (52.0, 22.0, 0.0),
+        ExifTags.GPS.GPSLongitudeRef: "E",
+        ExifTags.GPS.GPSLongitude: (4.0, 53.0, 0.0),
+    }
+    if orientation is not None:
+        exif[ExifTags.Base.Orientation] = orientation
+    return exif
+
+
+def jpeg_with_orientation(orientation: int, size=(1600, 1200)) -> bytes:
+    return encode(marked_corner(size), "JPEG", quality=90, exif=gps_exif(orientation))
+
+
+def jpeg_with_gps_xmp_and_icc() -> bytes:
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return encode(scene((800, 600)), "JPEG", quality=90, exif=gps_exif(), xmp=XMP, icc_profile=srgb)
+
+
+def png_bomb(width=20000, height=20000) -> bytes:
+    """A PNG whose header claims width x height pixels but whose file is a few hundred bytes."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    rows = zlib.compress(b"\x00" * (width + 1) * 4)  # a few rows; never read
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def noisy(size=(256, 256), seed=7) -> Image.Image:
+    """Incompressible content, so the pixel data is most of the file and a cut lands inside it."""
+    import random
+
+    return Image.frombytes("RGB", size, random.Random(seed).randbytes(size[0] * size[1] * 3))
+
+
+HTML = b"<!DOCTYPE html><html><head><title>holiday.jpg</title></head><body><img src=x onerror=alert(1)></body></html>"
+SVG = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100"><circle cx="50" cy="50" r="40"/></svg>'
+)
+
+
+def cmyk_jpeg() -> bytes:
+    image = Image.new("CMYK", (200, 100), (0, 0, 0, 0))  # white
+    ImageDraw.Draw(image).rectangle((0, 0, 99, 99), fill=(0, 255, 255, 0))  # red on the left
+    return encode(image, "JPEG", quality=95)
+
+
+def png_16bit_grey() -> bytes:
+    """A horizontal ramp over the full 16-bit range: 0 on the left, 65535 on the right."""
+    image = Image.new("I;16", (256, 16))
+    image.putdata([x * 257 for _ in range(16) for x in range(256)])
+    return encode(image, "PNG")
+
+
+def png_palette_with_transparency() -> bytes:
+    """Palette image: index 0 fully transparent (left half), index 1 opaque red (right half)."""
+    image = Image.new("P", (200, 100), 0)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    ImageDraw.Draw(image).rectangle((100, 0, 199, 99), fill=1)
+    return encode(image, "PNG", transparency=0)
+
+
+def png_grey_with_alpha() -> bytes:
+    image = Image.new("LA", (100, 100), (200, 255))
+    ImageDraw.Draw(image).rectangle((0, 0, 49, 99), fill=(0, 0))
+    return encode(image, "PNG")
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("RGB", (120, 80), colour) for colour in (RED, GREEN, BLUE)]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+def bmp() -> bytes:
+    return encode(scene((40, 30)), "BMP")
+
+
+def heic_like() -> bytes:
+    """An ISOBMFF file branded HEIC: the same box family as AVIF, but not a type we accept."""
+    return struct.pack(">I", 24) + b"ftypheic" + b"\x00\x00\x00\x00" + b"mif1heic" + b"\x00" * 64
+
+
+def jpeg_magic_then_garbage() -> bytes:
+    return b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + b"\x13\x37" * 40

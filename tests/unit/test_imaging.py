@@ -1,0 +1,408 @@
+"""The image-processing core, on pictures made in memory. No files, no network."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from functions.errors import InvalidInput
+from functions.imaging import (
+    STANDARD_VARIANTS,
+    ImageRejected,
+    SourceInfo,
+    VariantSpec,
+    inspect_image,
+    parse_variant_specs,
+    render_variants,
+    variant_plan,
+)
+from functions.imaging import render as render_module
+from functions.imaging import source as source_module
+from tests.unit import imaging_corpus as corpus
+
+MAX_PIXELS = 50_000_000
+
+
+def render(data: bytes, specs=STANDARD_VARIANTS, **options) -> dict[str, object]:
+    return {variant.name: variant for variant in render_variants(data, specs, max_pixels=MAX_PIXELS, **options)}
+
+
+def decoded(variant) -> Image.Image:
+    image = Image.open(io.BytesIO(variant.data))
+    image.load()
+    return image
+
+
+def near(pixel, colour, tolerance=60) -> bool:
+    return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], colour))
+
+
+def assert_no_metadata(variant) -> None:
+    image = decoded(variant)
+    assert not image.getexif(), f"{variant.name} carries EXIF"
+    for key in ("exif", "xmp", "XML:com.adobe.xmp", "icc_profile"):
+        assert key not in image.info, f"{variant.name} carries {key}"
+
+
+# --- variant specs ------------------------------------------------------------------------------
+
+
+def test_given_no_variants_when_parsing_then_none_are_requested():
+    assert parse_variant_specs(None) == ()
+    assert parse_variant_specs([]) == ()
+
+
+def test_given_a_minimal_variant_when_parsing_then_defaults_fill_the_rest():
+    assert parse_variant_specs([{"name": "w800", "width": 800}]) == (
+        VariantSpec("w800", 800, None, fit="inside", format="webp", quality=80),
+    )
+
+
+def test_given_a_full_variant_when_parsing_then_every_field_is_kept():
+    raw = [{"name": "hero_1-x", "width": 1200, "height": 600, "fit": "cover", "format": "avif", "quality": 55}]
+    assert parse_variant_specs(raw) == (VariantSpec("hero_1-x", 1200, 600, "cover", "avif", 55),)
+
+
+def test_given_requested_variants_when_planning_then_the_standard_set_comes_first():
+    requested = parse_variant_specs([{"name": "w512", "width": 512}])
+    plan = variant_plan(requested)
+    assert plan[:2] == STANDARD_VARIANTS
+    assert [spec.name for spec in plan] == ["thumbnail", "webp", "w512"]
+    assert STANDARD_VARIANTS[0] == VariantSpec("thumbnail", 128, 128, "cover", "webp", 80)
+    assert STANDARD_VARIANTS[1] == VariantSpec("webp", None, None, "inside", "webp", 80)
+
+
+OK = {"name": "small", "width": 100}
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"name": "x", "width": 1}, "variants"),
+        ("small", "variants"),
+        ([OK] * 0 + [dict(OK, name=f"v{i}") for i in range(11)], "variants"),
+        ([OK, "small"], "variants[1]"),
+        ([OK, {"name": "big", "width": 10, "colour": "red"}], "variants[1].colour"),
+        ([{"width": 100}], "variants[0].name"),
+        ([{"name": "Big", "width": 100}], "variants[0].name"),
+        ([{"name": "-big", "width": 100}], "variants[0].name"),
+        ([{"name": "a" * 33, "width": 100}], "variants[0].name"),
+        ([{"name": 7, "width": 100}], "variants[0].name"),
+        ([OK, dict(OK)], "variants[1].name"),
+        ([{"name": "thumbnail", "width": 100}], "variants[0].name"),
+        ([{"name": "webp", "width": 100}], "variants[0].name"),
+        ([{"name": "original", "width": 100}], "variants[0].name"),
+        ([{"name": "a", "width": "100"}], "variants[0].width"),
+        ([{"name": "a", "width": 100.0}], "variants[0].width"),
+        ([{"name": "a", "width": True}], "variants[0].width"),
+        ([{"name": "a", "width": 0}], "variants[0].width"),
+        ([{"name": "a", "width": 8193}], "variants[0].width"),
+        ([{"name": "a", "height": -5}], "variants[0].height"),
+        ([{"name": "a"}], "variants[0].width"),
+        ([{"name": "a", "width": None, "height": None}], "variants[0].width"),
+        ([{"name": "a", "width": 10, "fit": "stretch"}], "variants[0].fit"),
+        ([{"name": "a", "width": 10, "format": "gif"}], "variants[0].format"),
+        ([{"name": "a", "width": 10, "format": "JPEG"}], "variants[0].format"),
+        ([{"name": "a", "width": 10, "quality": 0}], "variants[0].quality"),
+        ([{"name": "a", "width": 10, "quality": 101}], "variants[0].quality"),
+        ([{"name": "a", "width": 10, "quality": "80"}], "variants[0].quality"),
+        ([{"name": "a", "width": 10, "quality": False}], "variants[0].quality"),
+    ],
+)
+def test_given_a_bad_variant_when_parsing_then_invalid_input_names_the_field(raw, field):
+    with pytest.raises(InvalidInput) as caught:
+        parse_variant_specs(raw)
+    assert caught.value.field == field
+    assert caught.value.message.endswith(".")
+
+
+# --- inspect_image ------------------------------------------------------------------------------
+
+
+def test_given_a_rotated_jpeg_when_inspecting_then_the_size_is_as_displayed():
+    info = inspect_image(corpus.jpeg_with_orientation(6), max_pixels=MAX_PIXELS)
+    assert info == SourceInfo("jpeg", "image/jpeg", 1200, 1600, 1)
+
+
+def test_given_an_animated_gif_when_inspecting_then_frames_are_counted():
+    assert inspect_image(corpus.animated_gif(), max_pixels=MAX_PIXELS) == SourceInfo("gif", "image/gif", 120, 80, 3)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime"), [("PNG", "image/png"), ("WEBP", "image/webp"), ("AVIF", "image/avif")]
+)
+def test_given_each_allowed_type_when_inspecting_then_it_is_recognised_by_content(fmt, mime):
+    info = inspect_image(corpus.encode(corpus.scene((40, 30)), fmt), max_pixels=MAX_PIXELS)
+    assert (info.mime, info.width, info.height, info.frames) == (mime, 40, 30, 1)
+
+
+def test_given_a_file_over_the_byte_limit_when_inspecting_then_it_is_too_large():
+    with pytest.raises(ImageRejected) as caught:
+        inspect_image(corpus.bmp(), max_pixels=MAX_PIXELS, max_bytes=100)
+    assert caught.value.code == "too_large"
+
+
+def test_given_a_bomb_when_inspecting_then_the_header_alone_rejects_it(monkeypatch):
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    with pytest.raises(ImageRejected) as caught:
+        inspect_image(corpus.png_bomb(), max_pixels=MAX_PIXELS)
+    assert caught.value.code == "too_many_pixels"
+
+
+def test_given_a_limit_below_pillows_when_inspecting_then_the_per_call_limit_applies():
+    with pytest.raises(ImageRejected) as caught:
+        inspect_image(corpus.encode(corpus.scene((100, 100)), "PNG"), max_pixels=9_999)
+    assert caught.value.code == "too_many_pixels"
+    assert "10,000" in caught.value.message
+
+
+# --- the bad-input corpus -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (corpus.png_bomb, "too_many_pixels"),
+        (lambda: corpus.truncated(corpus.encode(corpus.noisy(), "JPEG", quality=95)), "corrupt_image"),
+        (lambda: corpus.truncated(corpus.jpeg_with_orientation(6)), "corrupt_image"),
+        (lambda: corpus.truncated(corpus.encode(corpus.noisy(), "PNG")), "corrupt_image"),
+        (lambda: corpus.HTML, "unsupported_type"),
+        (lambda: corpus.SVG, "unsupported_type"),
+        (lambda: b"", "empty"),
+        (corpus.bmp, "unsupported_type"),
+        (corpus.heic_like, "unsupported_type"),
+        (corpus.jpeg_magic_then_garbage, "corrupt_image"),
+    ],
+    ids=[
+        "png-bomb-20000x20000", "truncated-jpeg", "truncated-large-jpeg-draft-decode", "truncated-png",
+        "html-named-jpg", "svg", "empty", "bmp", "heic", "jpeg-magic-then-garbage",
+    ],
+)
+def test_given_a_bad_input_when_rendering_then_it_is_rejected_with_its_code(make, code):
+    with pytest.raises(ImageRejected) as caught:
+        render(make())
+    assert caught.value.code == code
+    assert caught.value.message.endswith(".")
+
+
+def test_given_the_truncated_jpeg_when_rendering_then_loading_truncated_images_stays_off():
+    from PIL import ImageFile
+
+    with pytest.raises(ImageRejected):
+        render(corpus.truncated(corpus.encode(corpus.noisy(), "JPEG")))
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+def test_given_a_cmyk_jpeg_when_rendering_then_the_output_is_rgb_with_the_same_colours():
+    variants = render(corpus.cmyk_jpeg(), variant_plan((VariantSpec("jpg", 200, None, format="jpeg"),)))
+    image = decoded(variants["jpg"]).convert("RGB")
+    assert decoded(variants["jpg"]).mode == "RGB"
+    assert near(image.getpixel((50, 50)), corpus.RED)
+    assert near(image.getpixel((150, 50)), (255, 255, 255))
+
+
+def test_given_a_16_bit_png_when_rendering_then_it_is_scaled_to_8_bits_not_clipped():
+    variants = render(corpus.png_16bit_grey(), variant_plan((VariantSpec("png", 256, None, format="png"),)))
+    image = decoded(variants["png"])
+    assert image.mode == "RGB"
+    assert image.getpixel((2, 8))[0] < 8
+    assert 118 <= image.getpixel((128, 8))[0] <= 138  # clipping would give 255 from x=1 on
+    assert image.getpixel((254, 8))[0] > 245
+
+
+def test_given_a_palette_png_with_transparency_when_rendering_then_alpha_survives_or_goes_white():
+    variants = render(
+        corpus.png_palette_with_transparency(),
+        variant_plan((VariantSpec("png", 200, None, format="png"), VariantSpec("jpg", 200, None, format="jpeg"))),
+    )
+    png = decoded(variants["png"])
+    assert png.mode == "RGBA"
+    assert png.getpixel((20, 50))[3] == 0
+    assert png.getpixel((180, 50)) == (255, 0, 0, 255)
+    webp = decoded(variants["webp"])
+    assert webp.mode == "RGBA" and webp.getpixel((20, 50))[3] == 0
+    jpg = decoded(variants["jpg"])
+    assert near(jpg.getpixel((20, 50)), (255, 255, 255), 10)
+    assert near(jpg.getpixel((180, 50)), corpus.RED)
+
+
+def test_given_a_grey_png_with_alpha_when_rendering_then_it_becomes_rgba():
+    image = decoded(render(corpus.png_grey_with_alpha(), (VariantSpec("png", None, 100, format="png"),))["png"])
+    assert image.mode == "RGBA"
+    assert image.getpixel((10, 10))[3] == 0
+    assert image.getpixel((90, 10)) == (200, 200, 200, 255)
+
+
+def test_given_an_animated_gif_when_rendering_then_the_first_frame_is_used():
+    variants = render(corpus.animated_gif())
+    assert near(decoded(variants["webp"]).convert("RGB").getpixel((60, 40)), corpus.RED)
+    assert (variants["webp"].width, variants["webp"].height) == (120, 80)
+
+
+# --- orientation and metadata -------------------------------------------------------------------
+
+
+def test_given_a_jpeg_with_orientation_6_when_rendering_then_every_variant_is_upright():
+    # Stored 1600x1200 with a red block top-left; orientation 6 shows it 1200x1600 with the block top-right.
+    variants = render(corpus.jpeg_with_orientation(6), variant_plan((VariantSpec("w300", 300, None),)))
+    full = decoded(variants["webp"]).convert("RGB")
+    assert full.size == (1200, 1600)
+    assert near(full.getpixel((1190, 10)), corpus.RED)
+    assert near(full.getpixel((10, 10)), corpus.BLUE)
+    assert near(full.getpixel((10, 1590)), corpus.BLUE)
+    small = decoded(variants["w300"]).convert("RGB")
+    assert small.size == (300, 400)
+    assert near(small.getpixel((295, 5)), corpus.RED) and near(small.getpixel((5, 5)), corpus.BLUE)
+    # The cover crop keeps the middle 1200 rows, so the block (rows 0-400) fills the thumbnail's top sixth.
+    thumb = decoded(variants["thumbnail"]).convert("RGB")
+    assert near(thumb.getpixel((124, 3)), corpus.RED) and near(thumb.getpixel((3, 3)), corpus.BLUE)
+
+
+@pytest.mark.parametrize("orientation", [2, 3, 4, 5, 7, 8])
+def test_given_any_exif_orientation_when_rendering_then_the_red_corner_lands_where_a_viewer_shows_it(orientation):
+    stored = corpus.marked_corner((160, 120))
+    expected = stored.transpose(source_module._UPRIGHT[orientation])
+    data = corpus.encode(stored, "JPEG", quality=95, exif=corpus.gps_exif(orientation))
+    image = decoded(render(data)["webp"]).convert("RGB")
+    assert image.size == expected.size
+    for corner in [(3, 3), (image.width - 4, 3), (3, image.height - 4), (image.width - 4, image.height - 4)]:
+        assert near(image.getpixel(corner), expected.getpixel(corner)), (orientation, corner)
+
+
+def test_given_gps_exif_xmp_and_icc_in_the_input_when_rendering_then_no_variant_carries_metadata():
+    data = corpus.jpeg_with_gps_xmp_and_icc()
+    source = Image.open(io.BytesIO(data))
+    assert source.getexif().get_ifd(0x8825) and "xmp" in source.info and "icc_profile" in source.info
+    specs = variant_plan(
+        (
+            VariantSpec("jpg", 300, 300, fit="contain", format="jpeg"),
+            VariantSpec("png", 300, None, format="png"),
+            VariantSpec("avif", 200, None, format="avif", quality=50),
+            VariantSpec("same", None, 600, format="jpeg"),
+        )
+    )
+    variants = render(data, specs)
+    assert set(variants) == {"thumbnail", "webp", "jpg", "png", "avif", "same"}
+    for variant in variants.values():
+        assert_no_metadata(variant)
+        assert b"PixelflowCam" not in variant.data and b"xmpmeta" not in variant.data
+
+
+# --- fit modes and formats ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "size"),
+    [
+        (VariantSpec("a", 100, 100, fit="cover"), (100, 100)),
+        (VariantSpec("a", 100, 100, fit="contain"), (100, 100)),
+        (VariantSpec("a", 100, 100, fit="fill"), (100, 100)),
+        (VariantSpec("a", 100, 100, fit="inside"), (100, 75)),
+        (VariantSpec("a", 1000, 1000, fit="inside"), (400, 300)),
+        (VariantSpec("a", 800, 600, fit="cover"), (800, 600)),
+        (VariantSpec("a", 50, 200, fit="cover"), (50, 200)),
+        (VariantSpec("a", 200, None, fit="inside"), (200, 150)),
+        (VariantSpec("a", None, 60, fit="inside"), (80, 60)),
+        (VariantSpec("a", 800, None, fit="inside"), (400, 300)),
+        (VariantSpec("a", 800, None, fit="cover"), (800, 600)),
+        (VariantSpec("a", None, 30, fit="fill"), (40, 30)),
+        (VariantSpec("a", 1, 1, fit="inside"), (1, 1)),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "webp"])
+def test_given_a_fit_when_rendering_then_the_decoded_output_has_the_promised_size_and_format(spec, size, fmt):
+    spec = VariantSpec(spec.name, spec.width, spec.height, fit=spec.fit, format=fmt)
+    variant = render(corpus.encode(corpus.scene(), "PNG"), (spec,))["a"]
+    image = decoded(variant)
+    assert (image.size, image.format.lower()) == (size, fmt)
+    assert (variant.width, variant.height, variant.format) == (*size, fmt)
+
+
+def test_given_avif_when_rendering_then_the_output_is_avif_with_its_content_type():
+    variant = render(corpus.encode(corpus.scene(), "PNG"), (VariantSpec("a", 120, 90, format="avif"),))["a"]
+    assert (variant.content_type, variant.extension) == ("image/avif", "avif")
+    assert decoded(variant).format == "AVIF" and decoded(variant).size == (120, 90)
+
+
+def test_given_each_format_when_rendering_then_content_type_and_extension_match():
+    specs = [VariantSpec(f, 40, None, format=f) for f in ("jpeg", "png", "webp")]
+    variants = render(corpus.encode(corpus.scene(), "PNG"), specs)
+    assert {(v.content_type, v.extension) for v in variants.values()} == {
+        ("image/jpeg", "jpg"), ("image/png", "png"), ("image/webp", "webp"),
+    }
+
+
+def test_given_cover_when_rendering_then_the_centre_is_kept_and_the_sides_are_cropped():
+    # 400x300 scene with a green disc in the middle and red in the top-left corner.
+    image = decoded(render(corpus.encode(corpus.scene(), "PNG"), (VariantSpec("a", 100, 300, fit="cover", format="png"),))["a"])
+    assert near(image.getpixel((50, 150)), corpus.GREEN)
+    assert not near(image.getpixel((2, 2)), corpus.RED)  # the corner was cropped away
+
+
+def test_given_contain_when_rendering_then_padding_is_transparent_or_white_by_format():
+    specs = [
+        VariantSpec("webp", 100, 100, fit="contain", format="webp"),
+        VariantSpec("jpeg", 100, 100, fit="contain", format="jpeg"),
+    ]
+    variants = render(corpus.encode(corpus.scene(), "PNG"), specs)
+    webp, jpeg = decoded(variants["webp"]), decoded(variants["jpeg"])
+    assert webp.mode == "RGBA" and webp.getpixel((50, 3))[3] == 0 and webp.getpixel((50, 50))[3] == 255
+    assert near(jpeg.getpixel((50, 3)), (255, 255, 255), 8)
+    assert near(jpeg.getpixel((50, 50)), corpus.GREEN)
+
+
+def test_given_fill_when_rendering_then_the_picture_is_stretched_not_cropped():
+    image = decoded(render(corpus.encode(corpus.scene(), "PNG"), (VariantSpec("a", 100, 300, fit="fill", format="png"),))["a"])
+    assert near(image.getpixel((2, 2)), corpus.RED)  # the corner is still there
+    assert near(image.getpixel((50, 150)), corpus.GREEN)
+
+
+# --- order, speed paths, threads ----------------------------------------------------------------
+
+
+def test_given_the_standard_plan_when_rendering_then_the_thumbnail_comes_first_at_exactly_128x128():
+    data = corpus.jpeg_with_orientation(1)
+    first = next(iter(render_variants(data, variant_plan((VariantSpec("w64", 64, None),)), max_pixels=MAX_PIXELS)))
+    assert first.name == "thumbnail"
+    assert (first.width, first.height) == (128, 128) and decoded(first).size == (128, 128)
+
+
+def test_given_a_large_jpeg_when_the_thumbnail_is_yielded_then_only_a_reduced_decode_has_happened(monkeypatch):
+    decodes = []
+    real_decode = source_module.Source.decode
+
+    def counting(self, at_least=None):
+        image = real_decode(self, at_least)
+        decodes.append(image.size)
+        return image
+
+    monkeypatch.setattr(source_module.Source, "decode", counting)
+    variants = render_variants(corpus.jpeg_with_orientation(1), STANDARD_VARIANTS, max_pixels=MAX_PIXELS)
+    assert next(variants).name == "thumbnail"
+    assert decodes == [(200, 150)]  # 1/8 scale of 1600x1200
+    assert [v.name for v in variants] == ["webp"]
+    assert decodes == [(200, 150), (1600, 1200)]
+
+
+@pytest.mark.parametrize("cpus", [1, 4])
+def test_given_one_or_several_cpus_when_rendering_then_the_same_variants_come_out(monkeypatch, cpus):
+    monkeypatch.setattr(render_module, "_cpus", lambda: cpus)
+    specs = variant_plan(tuple(VariantSpec(f"w{w}", w, None, format="png") for w in (400, 200, 100)))
+    variants = render(corpus.encode(corpus.scene((800, 600)), "PNG"), specs)
+    assert list(variants)[0] == "thumbnail"
+    assert {name: (v.width, v.height) for name, v in variants.items()} == {
+        "thumbnail": (128, 128), "webp": (800, 600), "w400": (400, 300), "w200": (200, 150), "w100": (100, 75),
+    }
+    reference = corpus.scene((800, 600)).resize((400, 300), Image.Resampling.LANCZOS)
+    assert near(decoded(variants["w400"]).getpixel((200, 150)), reference.getpixel((200, 150)), 8)
+
+
+def test_given_no_specs_when_rendering_then_nothing_is_yielded_but_the_input_is_still_checked():
+    assert render(corpus.jpeg_with_orientation(1), ()) == {}
+    with pytest.raises(ImageRejected):
+        render(b"", ())
