@@ -2,10 +2,36 @@
 
 from chalice import Chalice
 
-from functions.api import auth, guard, health
+from functions import pipeline
+from functions.api import auth, generations, guard, health, images
+from functions.settings import GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE
 
 app = Chalice(app_name="pixelflow")
 
 app.register_blueprint(guard.api)
 app.register_blueprint(health.api)
 app.register_blueprint(auth.api)
+app.register_blueprint(images.api)
+app.register_blueprint(generations.api)
+
+# Batch size 1 everywhere: a slow or bad message never holds back or re-runs its neighbours.
+
+
+@app.on_sqs_message(queue=IMAGE_EVENTS_QUEUE, batch_size=1)
+def process_image(event):
+    return pipeline.each_record(event, pipeline.process_image_event)
+
+
+@app.on_sqs_message(queue=IMAGE_EVENTS_QUEUE + "-dlq", batch_size=1)
+def image_dead_letter(event):
+    return pipeline.each_record(event, pipeline.give_up_image_event)
+
+
+@app.on_sqs_message(queue=GENERATION_JOBS_QUEUE, batch_size=1)
+def run_generation_step(event):
+    return pipeline.each_record(event, pipeline.generation_step)
+
+
+@app.on_sqs_message(queue=GENERATION_JOBS_QUEUE + "-dlq", batch_size=1)
+def generation_dead_letter(event):
+    return pipeline.each_record(event, pipeline.give_up_generation_step)

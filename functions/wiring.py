@@ -102,3 +102,16 @@ def token_settings():
             access_ttl_seconds=config.access_token_ttl,
         )
     return _once("tokens", build)
+
+
+def provider():
+    """The text-to-image provider the settings choose (local when no keys are configured)."""
+    def build():
+        from functions.providers import build_provider
+
+        config = settings()
+        return build_provider(provider=config.provider, api_key=config.fusionbrain_api_key,
+                              secret_key=config.fusionbrain_secret_key, base_url=config.fusionbrain_url,
+                              styles_url=config.fusionbrain_styles_url,
+                              local_delay_seconds=config.local_provider_delay)
+    return _once("provider", build)

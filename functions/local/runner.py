@@ -162,3 +162,32 @@ class EventRunner:
             except Exception:
                 log.exception("runner: deleting handled messages from %s failed", source.queue)
         self.handled += len(done)
+
+
+def main() -> int:
+    """Run the app's event handlers alone (no HTTP), against the configured endpoint and database."""
+    import logging as logging_
+    import signal
+
+    from functions import wiring
+
+    logging_.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app import app
+
+    settings = wiring.settings()
+    runner = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region,
+                         concurrency=settings.runner_concurrency, wait_seconds=settings.runner_wait_seconds,
+                         timeout_seconds=settings.function_timeout).start()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        while not stopping.wait(1):
+            pass
+    except KeyboardInterrupt:
+        pass
+    runner.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

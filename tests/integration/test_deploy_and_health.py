@@ -40,9 +40,9 @@ def test_given_every_dependency_up_when_health_is_asked_then_it_answers_200_with
 
 
 def test_given_the_database_stops_when_health_is_asked_then_503_names_it_and_recovers_after_restart(
-        server, tmp_path):
+        server, private_dir):
     original = wiring.settings()
-    postgres = EmbeddedPostgres(tmp_path / "pgdata")
+    postgres = EmbeddedPostgres(private_dir / "pgdata")
     url = postgres.start()
     try:
         wiring.configure(dataclasses.replace(original, database_url=url))

@@ -1,0 +1,29 @@
+"""Generations: a prompt in, an image (processed like any upload) out."""
+
+from chalice import Blueprint
+
+from functions import generations, wiring
+from functions.api import schemas
+from functions.api.routing import Reply, route
+
+api = Blueprint(__name__)
+
+
+@route(api, "POST", "/generations", summary="Generate an image from a text prompt", tag="generations",
+       body=schemas.GENERATION_REQUEST, responses={202: ("Generation started", schemas.GENERATION_TICKET)},
+       errors_=(503,),
+       description="Creates the image (generating) and queues the provider job. Poll GET /images/{image_id}: "
+                   "it shows the provider's status until the original arrives, then the usual processing.")
+def create_generation(call):
+    body = call.body
+    ticket = generations.start_generation(
+        wiring.database(), wiring.queues(), wiring.provider(), wiring.settings(), call.user_id,
+        prompt=body["prompt"], style=body.get("style"), width=body.get("width", 1024),
+        height=body.get("height", 1024), negative_prompt=body.get("negative_prompt"), variants=body.get("variants"))
+    return Reply(202, ticket)
+
+
+@route(api, "GET", "/generations/styles", summary="Styles the configured provider offers", tag="generations",
+       responses={200: ("Style names and titles", schemas.STYLES)})
+def list_styles(call):
+    return generations.styles(wiring.provider())

@@ -1,0 +1,57 @@
+"""Uploads and images: issue a presigned POST, read status and links, list, delete."""
+
+from chalice import Blueprint
+
+from functions import images, wiring
+from functions.api import schemas
+from functions.api.routing import Reply, route
+
+api = Blueprint(__name__)
+
+
+@route(api, "POST", "/uploads", summary="Start a direct upload to storage", tag="images",
+       body=schemas.UPLOAD_REQUEST, responses={201: ("The image id and a presigned POST", schemas.UPLOAD_TICKET)},
+       description="Creates the image (awaiting_upload) and returns a presigned POST for exactly its "
+                   "original key, with the declared Content-Type and a size range of 1..MAX_UPLOAD_BYTES. "
+                   "The browser posts the file straight to storage; processing starts when it lands.")
+def create_upload(call):
+    body = call.body
+    ticket = images.issue_upload(wiring.database(), wiring.storage(), wiring.settings(), call.user_id,
+                                 filename=body["filename"], content_type=body["content_type"],
+                                 size=body["size"], variants=body.get("variants"))
+    return Reply(201, ticket)
+
+
+@route(api, "GET", "/images", summary="The caller's images, newest first", tag="images",
+       query=schemas.IMAGE_LIST_QUERY, responses={200: ("One page", schemas.IMAGE_PAGE)})
+def list_images(call):
+    return images.list_images(wiring.database(), wiring.storage(), wiring.settings(), call.user_id,
+                              limit=call.query.get("limit", 20), cursor=call.query.get("cursor"))
+
+
+@route(api, "GET", "/images/latest", summary="The caller's newest image", tag="images",
+       responses={200: ("The image", schemas.IMAGE)}, errors_=(404,))
+def latest_image(call):
+    return images.latest_image(wiring.database(), wiring.storage(), wiring.settings(), call.user_id)
+
+
+@route(api, "GET", "/images/{image_id}", summary="One image: status, dimensions, variants and links",
+       tag="images", responses={200: ("The image", schemas.IMAGE)}, errors_=(404,))
+def get_image(call, image_id):
+    return images.get_image(wiring.database(), wiring.storage(), wiring.settings(), call.user_id, image_id)
+
+
+@route(api, "GET", "/images/{image_id}/download", summary="Redirect to a short-lived download link",
+       tag="images", query=schemas.DOWNLOAD_QUERY, responses={302: ("Location is a presigned GET", None)},
+       errors_=(404,))
+def download_image(call, image_id):
+    url = images.download_link(wiring.database(), wiring.storage(), wiring.settings(), call.user_id, image_id,
+                               call.query.get("variant", "original"))
+    return Reply(302, None, {"Location": url, "Cache-Control": "no-store"})
+
+
+@route(api, "DELETE", "/images/{image_id}", summary="Delete an image and every stored object of it",
+       tag="images", responses={204: ("Deleted", None)}, errors_=(404,))
+def delete_image(call, image_id):
+    images.delete_image(wiring.database(), wiring.storage(), call.user_id, image_id)
+    return Reply(204)

@@ -1,0 +1,178 @@
+"""Generations: a prompt becomes an original under originals/, then the standard pipeline takes over.
+
+The job advances through numbered steps carried by messages on generation-jobs: step 1 is
+the kickoff (provider.run), every later step one poll (provider.status). A step is claimed
+with a conditional UPDATE of ``generations.step``, so a duplicated message does nothing:
+never a second provider job, never a second read of a read-once result. Waiting is a
+delayed SQS message (DelaySeconds), with growing backoff.
+"""
+
+import dataclasses
+import datetime
+import json
+import logging
+import re
+import uuid
+from typing import Any, Dict, Optional
+
+from functions import imaging, images
+from functions.errors import InvalidInput
+from functions.providers import GenerationRequest, ProviderUnavailable
+from functions.settings import GENERATION_JOBS_QUEUE
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 30
+
+
+def start_generation(db, queues, provider, settings, user_id: str, *, prompt: str, style: Optional[str] = None,
+                     width: int = 1024, height: int = 1024, negative_prompt: Optional[str] = None,
+                     variants: Any = None) -> Dict[str, Any]:
+    """Record the image (generating) and its job, and queue the kickoff."""
+    if not prompt.strip():
+        raise InvalidInput("prompt must contain more than spaces.", field="prompt")
+    if style is not None and style not in {item["name"] for item in provider.styles()}:
+        raise InvalidInput(f"style {style!r} is not offered; GET /generations/styles lists them.",
+                           code="unknown_style", field="style")
+    requested = imaging.parse_variant_specs(variants)
+    image_id = str(uuid.uuid4())
+    deadline = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=settings.generation_deadline)
+    with db.transaction():
+        db.execute(
+            "INSERT INTO images (id, owner_id, source, original_name, storage_key, status, requested_variants)"
+            " VALUES (:id, :owner, 'generation', :name, :key, 'generating', CAST(:variants AS jsonb))",
+            id=image_id, owner=user_id, name=_filename(prompt), key=images.original_key(user_id, image_id),
+            variants=json.dumps([dataclasses.asdict(spec) for spec in requested]))
+        db.execute(
+            "INSERT INTO generations (image_id, provider, prompt, style, negative_prompt, width, height, deadline_at)"
+            " VALUES (:id, :provider, :prompt, :style, :negative, :width, :height, :deadline)",
+            id=image_id, provider=provider.name, prompt=prompt, style=style, negative=negative_prompt,
+            width=width, height=height, deadline=deadline)
+    # Sent after commit: the step handler must find the rows. If this send fails, the
+    # caller gets a 503 and the image ends failed at its deadline check on the next read.
+    queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": 1})
+    return {"image_id": image_id, "status": "generating"}
+
+
+def _filename(prompt: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:60] or "generated"
+    return f"{slug}.png"
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    """What one step did, for logs and tests."""
+
+    action: str          # skipped | scheduled | stored | failed
+    detail: str = ""
+
+
+def run_step(db, storage, queues, provider, settings, image_id: str, step: int) -> StepResult:
+    """Handle one generation-jobs message: the kickoff (step 1) or a poll (step > 1)."""
+    job = _claim_step(db, image_id, step, lease_seconds=settings.function_timeout)
+    if job is None:
+        return StepResult("skipped", "step already taken, or the image is no longer generating")
+    if job["expired"] or step > settings.generation_max_polls + 1:
+        return _fail(db, image_id, "generation_timeout",
+                     "The image generator did not finish in time. Please try again.")
+    try:
+        if step == 1 or job["job_id"] is None:
+            return _kickoff(db, queues, provider, image_id, step, job)
+        return _poll(db, storage, queues, provider, image_id, step, job)
+    except ProviderUnavailable as error:
+        # Transient: try the same kind of step again later, bounded by the deadline and step cap.
+        _set_status(db, image_id, "UNAVAILABLE")
+        delay = _backoff(step, getattr(error, "retry_after", None))
+        queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
+        return StepResult("scheduled", f"provider unavailable, retrying in {delay}s")
+
+
+def _claim_step(db, image_id: str, step: int, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
+    # Conditional: the previous step's number must be current (or this step's claim must have
+    # expired because its worker died), and the image must still be generating.
+    return db.one(
+        "UPDATE generations g SET step = :step, step_claimed_at = now(), updated_at = now()"
+        " FROM images i WHERE g.image_id = :id AND i.id = g.image_id AND i.status = 'generating'"
+        " AND (g.step = :step - 1 OR (g.step = :step AND g.step_claimed_at < now() - make_interval(secs => :lease)))"
+        " RETURNING g.job_id, g.prompt, g.style, g.negative_prompt, g.width, g.height, i.owner_id,"
+        " g.deadline_at < now() AS expired",
+        id=image_id, step=step, lease=float(lease_seconds))
+
+
+def _kickoff(db, queues, provider, image_id, step, job) -> StepResult:
+    request = GenerationRequest(prompt=job["prompt"], width=job["width"], height=job["height"],
+                                style=job["style"], negative_prompt=job["negative_prompt"])
+    result = provider.run(request)
+    if result.kind == "started":
+        db.execute("UPDATE generations SET job_id = :job, provider_status = 'INITIAL', updated_at = now()"
+                   " WHERE image_id = :id", job=result.job_id, id=image_id)
+        delay = max(1, int(result.retry_after or 1))
+        queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
+        return StepResult("scheduled", f"job {result.job_id} started; first poll in {delay}s")
+    if result.kind == "busy":
+        _set_status(db, image_id, "QUEUE_FULL")
+        delay = _backoff(step, result.retry_after)
+        # The next step is again a kickoff, because no job id was stored.
+        queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
+        return StepResult("scheduled", f"provider queue full; trying again in {delay}s")
+    return _fail(db, image_id, "generation_rejected",
+                 result.message or "The image generator refused the request.")
+
+
+def _poll(db, storage, queues, provider, image_id, step, job) -> StepResult:
+    result = provider.status(job["job_id"])
+    if result.kind == "pending":
+        _set_status(db, image_id, result.provider_status or "PROCESSING")
+        delay = _backoff(step - 1, result.retry_after)
+        queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
+        return StepResult("scheduled", f"pending; next poll in {delay}s")
+    if result.kind == "done":
+        return _store(db, storage, image_id, str(job["owner_id"]), result.image)
+    if result.kind == "censored":
+        return _fail(db, image_id, "generation_censored",
+                     result.message or "The image generator withheld the image as inappropriate.")
+    return _fail(db, image_id, "generation_failed", result.message or "The image generator failed.")
+
+
+def _store(db, storage, image_id: str, owner: str, data: bytes) -> StepResult:
+    content_type = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
+    _set_status(db, image_id, "DONE")
+    # The original's ObjectCreated event starts processing; processing may claim a
+    # 'generating' image, so the order of this put and the update below does not matter.
+    storage.put(images.original_key(owner, image_id), data, content_type=content_type)
+    db.execute("UPDATE images SET status = 'queued', content_type = :type, updated_at = now()"
+               " WHERE id = :id AND status = 'generating'", id=image_id, type=content_type)
+    return StepResult("stored", f"{len(data)} bytes")
+
+
+def _set_status(db, image_id: str, status: str) -> None:
+    db.execute("UPDATE generations SET provider_status = :status, updated_at = now() WHERE image_id = :id",
+               status=status, id=image_id)
+
+
+def _fail(db, image_id: str, code: str, message: str) -> StepResult:
+    _mark_failed(db, image_id, code, message)
+    return StepResult("failed", code)
+
+
+def _mark_failed(db, image_id: str, code: str, message: str) -> int:
+    return db.execute(
+        "UPDATE images SET status = 'failed', error_code = :code, error_message = :message, processed_at = now(),"
+        " updated_at = now() WHERE id = :id AND status = 'generating'", id=image_id, code=code, message=message)
+
+
+def _backoff(step: int, suggested: Optional[float]) -> int:
+    """Seconds before the next try: the provider's suggestion, else 1, 2, 4 … capped at 30."""
+    growing = min(MAX_BACKOFF_SECONDS, 2 ** max(0, step - 1))
+    return int(max(1, min(MAX_BACKOFF_SECONDS, suggested if suggested else growing)))
+
+
+def give_up(db, image_id: str) -> bool:
+    """A step message exhausted its retries: the image ends failed (the DLQ consumer)."""
+    return bool(_mark_failed(db, image_id, "generation_failed",
+                             "The image generator could not be reached; please try again."))
+
+
+def styles(provider):
+    return {"styles": [{"name": item["name"], "title": item.get("title") or item["name"]}
+                       for item in provider.styles()]}

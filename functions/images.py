@@ -1,0 +1,316 @@
+"""Images: issuing uploads, processing originals into variants, reading and deleting.
+
+Domain code: takes the database and storage adapters as arguments, knows nothing of
+Chalice or SQS. Every state change is a conditional UPDATE, so duplicate or replayed
+events can never move a finished image back nor process it twice.
+"""
+
+import base64
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import time
+import uuid
+from typing import Any, Dict, List, Optional
+
+from functions import imaging
+from functions.errors import InvalidInput, NotFound, PixelflowError
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_TYPES = {
+    "image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp", "image/gif": "gif", "image/avif": "avif",
+}
+TERMINAL = ("done", "failed")
+# Every read of an image goes through this, joined with its generation job when it has one.
+IMAGE_SELECT = (
+    "SELECT i.id, i.owner_id, i.source, i.original_name, i.storage_key, i.content_type, i.status, i.format,"
+    " i.width, i.height, i.bytes, i.requested_variants, i.variants, i.error_code, i.error_message,"
+    " i.created_at, i.updated_at, i.processed_at, g.prompt AS generation_prompt, g.style AS generation_style,"
+    " g.provider AS generation_provider, g.provider_status AS generation_status, g.step AS generation_step"
+    " FROM images i LEFT JOIN generations g ON g.image_id = i.id"
+)
+
+
+def original_key(user_id: str, image_id: str) -> str:
+    return f"originals/{user_id}/{image_id}"
+
+
+def variant_key(user_id: str, image_id: str, name: str, extension: str) -> str:
+    # Deterministic, so a retry overwrites instead of adding.
+    return f"variants/{user_id}/{image_id}/{name}.{extension}"
+
+
+# --- issuing uploads -------------------------------------------------------------------
+
+def clean_filename(raw: str) -> str:
+    """The last path component, without control characters; refuse what is left empty."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(char for char in name if char.isprintable()).strip()
+    if not name or name in (".", ".."):
+        raise InvalidInput("filename must name a file.", field="filename")
+    return name[:255]
+
+
+def issue_upload(db, storage, settings, user_id: str, *, filename: str, content_type: str, size: int,
+                 variants: Any = None) -> Dict[str, Any]:
+    """Create the image row (awaiting_upload) and a presigned POST for exactly its original key."""
+    name = clean_filename(filename)
+    content_type = content_type.strip().lower()
+    if content_type not in ACCEPTED_TYPES:
+        raise InvalidInput(f"content_type {content_type!r} is not accepted; send one of "
+                           f"{', '.join(sorted(ACCEPTED_TYPES))}.", code="unsupported_type", field="content_type")
+    if size > settings.max_upload_bytes:
+        raise InvalidInput(f"size {size} is over the limit of {settings.max_upload_bytes} bytes.",
+                           code="too_large", field="size")
+    requested = imaging.parse_variant_specs(variants)
+    image_id = str(uuid.uuid4())
+    key = original_key(user_id, image_id)
+    post = storage.presigned_post(key, max_bytes=settings.max_upload_bytes, content_type=content_type,
+                                  expires_in=settings.upload_url_ttl)
+    db.execute(
+        "INSERT INTO images (id, owner_id, source, original_name, storage_key, content_type, declared_bytes,"
+        " status, requested_variants)"
+        " VALUES (:id, :owner, 'upload', :name, :key, :type, :size, 'awaiting_upload', CAST(:variants AS jsonb))",
+        id=image_id, owner=user_id, name=name, key=key, type=content_type, size=size,
+        variants=json.dumps([dataclasses.asdict(spec) for spec in requested]),
+    )
+    expires_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=settings.upload_url_ttl)
+    return {"image_id": image_id, "status": "awaiting_upload",
+            "upload": {"url": post["url"], "fields": post["fields"]}, "expires_at": _iso(expires_at)}
+
+
+# --- processing ------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What processing one object did: ``done``, ``failed`` (with code), or ``skipped`` (and why)."""
+
+    status: str
+    image_id: Optional[str] = None
+    code: Optional[str] = None
+    reason: Optional[str] = None
+
+
+def process_original(db, storage, settings, key: str) -> Outcome:
+    """Turn one stored original into its variants and record the result.
+
+    Raises only for transient trouble (storage or database unavailable), so the event is
+    retried; every permanent problem ends as a ``failed`` row with a code and a sentence.
+    """
+    claim = _claim(db, key, lease_seconds=settings.function_timeout)
+    if claim is None:
+        return Outcome("skipped", reason="no image is waiting for this key")
+    image_id, token, owner = str(claim["id"]), str(claim["claim_token"]), str(claim["owner_id"])
+    try:
+        found = storage.head(key)
+        if found is None:
+            return _fail(db, image_id, token, "missing_original", "The uploaded file is not in storage.")
+        if found["bytes"] == 0:
+            return _fail(db, image_id, token, "empty", "The uploaded file is empty.")
+        if found["bytes"] > settings.max_upload_bytes:
+            # Emulators do not enforce the POST policy's size range; real S3 does. Check anyway.
+            return _fail(db, image_id, token, "too_large",
+                         f"The file is {found['bytes']} bytes; the limit is {settings.max_upload_bytes}.")
+        data = storage.get(key)
+        info = imaging.inspect_image(data, max_pixels=settings.max_image_pixels)
+        plan = imaging.variant_plan(tuple(imaging.VariantSpec(**spec) for spec in claim["requested_variants"]))
+        recorded: List[Dict[str, Any]] = []
+        for variant in imaging.render_variants(data, plan, max_pixels=settings.max_image_pixels):
+            vkey = variant_key(owner, image_id, variant.name, variant.extension)
+            storage.put(vkey, variant.data, content_type=variant.content_type)
+            recorded.append({"name": variant.name, "key": vkey, "format": variant.format,
+                             "content_type": variant.content_type, "width": variant.width,
+                             "height": variant.height, "bytes": len(variant.data)})
+            if len(recorded) == 1:
+                # The thumbnail is visible while the rest is still being encoded.
+                _record_variants(db, image_id, token, recorded)
+    except imaging.ImageRejected as rejected:
+        return _fail(db, image_id, token, rejected.code, rejected.message)
+    except PixelflowError as error:
+        _note_error(db, image_id, token, error.message)
+        raise
+    except Exception as error:
+        _note_error(db, image_id, token, f"{error.__class__.__name__}: {error}")
+        raise
+    done = db.execute(
+        "UPDATE images SET status = 'done', format = :format, width = :width, height = :height,"
+        " bytes = :bytes, content_type = :mime, variants = CAST(:variants AS jsonb), error_code = NULL,"
+        " error_message = NULL, processed_at = now(), updated_at = now(), claim_token = NULL"
+        " WHERE id = :id AND claim_token = :token AND status = 'processing'",
+        id=image_id, token=token, format=info.format, width=info.width, height=info.height,
+        bytes=found["bytes"], mime=info.mime, variants=json.dumps(recorded),
+    )
+    if not done:
+        return Outcome("skipped", image_id, reason="another worker took over this image")
+    return Outcome("done", image_id)
+
+
+def _claim(db, key: str, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
+    # Conditional: only a waiting image, or one whose worker's lease has run out, can be claimed.
+    # 'generating' too: a generation's original may land before its row says 'queued'.
+    return db.one(
+        "UPDATE images SET status = 'processing', claim_token = :token, claimed_at = now(), updated_at = now(),"
+        " processing_attempts = processing_attempts + 1"
+        " WHERE storage_key = :key AND (status IN ('awaiting_upload', 'generating', 'queued')"
+        "   OR (status = 'processing' AND claimed_at < now() - make_interval(secs => :lease)))"
+        " RETURNING id, owner_id, claim_token, requested_variants",
+        token=str(uuid.uuid4()), key=key, lease=float(lease_seconds),
+    )
+
+
+def _record_variants(db, image_id: str, token: str, variants: List[Dict[str, Any]]) -> None:
+    db.execute("UPDATE images SET variants = CAST(:variants AS jsonb), updated_at = now()"
+               " WHERE id = :id AND claim_token = :token", id=image_id, token=token, variants=json.dumps(variants))
+
+
+def _fail(db, image_id: str, token: str, code: str, message: str) -> Outcome:
+    db.execute(
+        "UPDATE images SET status = 'failed', error_code = :code, error_message = :message, processed_at = now(),"
+        " updated_at = now(), claim_token = NULL WHERE id = :id AND claim_token = :token AND status = 'processing'",
+        id=image_id, token=token, code=code, message=message)
+    return Outcome("failed", image_id, code=code, reason=message)
+
+
+def _note_error(db, image_id: str, token: str, message: str) -> None:
+    # Best effort: remember why, for the dead-letter consumer; the database may be what failed.
+    try:
+        db.execute("UPDATE images SET last_error = :error WHERE id = :id AND claim_token = :token",
+                   id=image_id, token=token, error=message[:500])
+    except Exception:
+        log.warning("could not record the last error of image %s", image_id)
+
+
+def give_up(db, key: str, reason: Optional[str] = None) -> bool:
+    """Mark an unfinished image failed after its event exhausted its retries (the DLQ consumer)."""
+    return bool(db.execute(
+        "UPDATE images SET status = 'failed', error_code = 'processing_failed',"
+        " error_message = 'Processing kept failing: ' || COALESCE(last_error, :reason),"
+        " processed_at = now(), updated_at = now(), claim_token = NULL"
+        " WHERE storage_key = :key AND status NOT IN ('done', 'failed')",
+        key=key, reason=reason or "no error was recorded"))
+
+
+# --- reading ---------------------------------------------------------------------------
+
+def _row(db, user_id: str, image_id: str) -> Dict[str, Any]:
+    try:
+        uuid.UUID(image_id)
+    except (ValueError, TypeError):
+        raise NotFound("No such image.", code="image_not_found") from None
+    # The owner is part of the lookup: someone else's image is simply not found.
+    row = db.one(f"{IMAGE_SELECT} WHERE i.id = :id AND i.owner_id = :owner", id=image_id, owner=user_id)
+    if row is None:
+        raise NotFound("No such image.", code="image_not_found")
+    return row
+
+
+def image_json(storage, settings, row: Dict[str, Any]) -> Dict[str, Any]:
+    """The public view of an image row, with short-lived links to what exists."""
+    ttl = settings.download_url_ttl
+    has_original = row["status"] not in ("awaiting_upload", "generating")
+    variants = [
+        {key: value for key, value in variant.items() if key != "key"}
+        | {"url": storage.presigned_get(variant["key"], expires_in=ttl)}
+        for variant in row["variants"] or []
+    ]
+    return {
+        "id": str(row["id"]),
+        "source": row["source"],
+        "status": row["status"],
+        "original_name": row["original_name"],
+        "content_type": row["content_type"],
+        "format": row["format"],
+        "width": row["width"],
+        "height": row["height"],
+        "bytes": row["bytes"],
+        "created_at": _iso(row["created_at"]),
+        "updated_at": _iso(row["updated_at"]),
+        "processed_at": _iso(row["processed_at"]) if row["processed_at"] else None,
+        "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None,
+        "original": {"url": storage.presigned_get(row["storage_key"], expires_in=ttl,
+                                                  download_name=row["original_name"])} if has_original else None,
+        "variants": variants,
+        "generation": {
+            "prompt": row["generation_prompt"],
+            "style": row["generation_style"],
+            "provider": row["generation_provider"],
+            "provider_status": row["generation_status"],
+            "attempts": max(0, (row["generation_step"] or 0) - 1),
+        } if row["generation_provider"] else None,
+    }
+
+
+def get_image(db, storage, settings, user_id: str, image_id: str) -> Dict[str, Any]:
+    return image_json(storage, settings, _row(db, user_id, image_id))
+
+
+def latest_image(db, storage, settings, user_id: str) -> Dict[str, Any]:
+    row = db.one(f"{IMAGE_SELECT} WHERE i.owner_id = :owner ORDER BY i.created_at DESC, i.id DESC LIMIT 1",
+                 owner=user_id)
+    if row is None:
+        raise NotFound("You have no images yet.", code="no_images")
+    return image_json(storage, settings, row)
+
+
+def list_images(db, storage, settings, user_id: str, *, limit: int = 20,
+                cursor: Optional[str] = None) -> Dict[str, Any]:
+    """The caller's images, newest first, ``limit`` at a time; ``next_cursor`` continues."""
+    params: Dict[str, Any] = {"owner": user_id, "limit": limit + 1}
+    where = "i.owner_id = :owner"
+    if cursor:
+        created, last_id = _decode_cursor(cursor)
+        where += " AND (i.created_at, i.id) < (:created, CAST(:last_id AS uuid))"
+        params.update(created=created, last_id=last_id)
+    rows = db.rows(f"{IMAGE_SELECT} WHERE {where} ORDER BY i.created_at DESC, i.id DESC LIMIT :limit", **params)
+    page, more = rows[:limit], len(rows) > limit
+    return {
+        "items": [image_json(storage, settings, row) for row in page],
+        "next_cursor": _encode_cursor(page[-1]) if more and page else None,
+    }
+
+
+def _encode_cursor(row: Dict[str, Any]) -> str:
+    raw = f"{row['created_at'].isoformat()}|{row['id']}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str):
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, last_id = raw.split("|")
+        return datetime.datetime.fromisoformat(created), str(uuid.UUID(last_id))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor is not one this API gave out.", field="cursor") from None
+
+
+def download_link(db, storage, settings, user_id: str, image_id: str, variant: str = "original") -> str:
+    """A short-lived link to the original or one variant of the caller's image."""
+    row = _row(db, user_id, image_id)
+    ttl = settings.download_url_ttl
+    stem, _ = os.path.splitext(row["original_name"])
+    if variant == "original":
+        if row["status"] in ("awaiting_upload", "generating"):
+            raise NotFound("The original has not arrived yet.", code="original_not_ready")
+        return storage.presigned_get(row["storage_key"], expires_in=ttl, download_name=row["original_name"])
+    for item in row["variants"] or []:
+        if item["name"] == variant:
+            extension = item["key"].rsplit(".", 1)[-1]
+            return storage.presigned_get(item["key"], expires_in=ttl, download_name=f"{stem}-{variant}.{extension}")
+    raise NotFound(f"This image has no variant named {variant!r} (yet).", code="variant_not_found")
+
+
+def delete_image(db, storage, user_id: str, image_id: str) -> None:
+    """Remove the row and every stored object of the caller's image."""
+    row = _row(db, user_id, image_id)
+    keys = {row["storage_key"], *(item["key"] for item in row["variants"] or [])}
+    keys.update(storage.list_keys(f"variants/{user_id}/{image_id}/"))
+    # Objects first: if this fails half-way, the row still lists what to delete on a retry.
+    storage.delete(sorted(keys))
+    db.execute("DELETE FROM images WHERE id = :id AND owner_id = :owner", id=image_id, owner=user_id)
+
+
+def _iso(value: datetime.datetime) -> str:
+    return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,276 @@
+"""Direct uploads and the image pipeline, end to end through the embedded stack.
+
+The browser's part is played by requests: a multipart POST of the presigned form to moto.
+Then moto's ObjectCreated notification -> SQS -> the local runner -> process_image.
+"""
+
+import io
+import json
+
+import pytest
+import requests
+from PIL import Image
+
+from functions import wiring
+from tests.integration import images_corpus as corpus
+from tests.integration.helpers import bearer, sign_up, wait_for
+
+
+@pytest.fixture(scope="module")
+def user(server, runner):
+    return sign_up(server.url)
+
+
+def upload(server, tokens, data: bytes, *, filename="photo.jpg", content_type="image/jpeg", variants=None):
+    """Ask for a presigned POST and post the file to storage as a browser form would."""
+    body = {"filename": filename, "content_type": content_type, "size": len(data) or 1}
+    if variants is not None:
+        body["variants"] = variants
+    ticket = requests.post(f"{server.url}/uploads", json=body, headers=bearer(tokens), timeout=10)
+    assert ticket.status_code == 201, ticket.text
+    ticket = ticket.json()
+    posted = requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
+                           files={"file": (filename, data, content_type)}, timeout=30)
+    assert posted.status_code in (200, 201, 204), posted.text
+    return ticket["image_id"]
+
+
+def image(server, tokens, image_id):
+    answer = requests.get(f"{server.url}/images/{image_id}", headers=bearer(tokens), timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def finished(server, tokens, image_id, timeout=60):
+    found = wait_for(lambda: (lambda item: item if item["status"] in ("done", "failed") else None)(
+        image(server, tokens, image_id)), timeout=timeout)
+    assert found, f"image {image_id} did not finish: {image(server, tokens, image_id)}"
+    return found
+
+
+def fetch_variant(item, name):
+    [variant] = [variant for variant in item["variants"] if variant["name"] == name]
+    answer = requests.get(variant["url"], timeout=10)
+    assert answer.status_code == 200
+    return variant, answer.content
+
+
+def test_given_a_browser_style_upload_when_processed_then_variants_decode_to_the_promised_sizes(server, user):
+    data = corpus.photo(1600, 1200)
+    image_id = upload(server, user, data, variants=[
+        {"name": "card", "width": 600, "height": 400, "fit": "cover", "format": "jpeg", "quality": 85},
+        {"name": "small", "width": 320, "format": "png"},
+    ])
+    item = finished(server, user, image_id)
+    assert item["status"] == "done", item["error"]
+    assert (item["width"], item["height"], item["format"]) == (1600, 1200, "jpeg")
+    assert item["bytes"] == len(data)
+    expected = {"thumbnail": ((128, 128), "WEBP"), "webp": ((1600, 1200), "WEBP"),
+                "card": ((600, 400), "JPEG"), "small": ((320, 240), "PNG")}
+    assert {variant["name"] for variant in item["variants"]} == set(expected)
+    for name, (size, fmt) in expected.items():
+        variant, content = fetch_variant(item, name)
+        decoded = Image.open(io.BytesIO(content))
+        assert (decoded.size, decoded.format) == (size, fmt), name
+        assert (variant["width"], variant["height"]) == size and variant["bytes"] == len(content)
+    original = requests.get(item["original"]["url"], timeout=10)
+    assert original.content == data
+
+
+def test_given_exif_orientation_6_when_processed_then_variants_are_upright(server, user):
+    item = finished(server, user, upload(server, user, corpus.jpeg_with_orientation_6(300, 200)))
+    assert item["status"] == "done"
+    assert (item["width"], item["height"]) == (200, 300)
+    _, content = fetch_variant(item, "webp")
+    upright = Image.open(io.BytesIO(content)).convert("RGB")
+    assert upright.size == (200, 300)
+    # The red corner was top-left as stored; rotated 90° clockwise it is top-right.
+    red, green, blue = upright.getpixel((190, 10))
+    assert red > 200 and blue < 60
+
+
+def test_given_gps_exif_when_processed_then_no_variant_carries_any_exif(server, user):
+    item = finished(server, user, upload(server, user, corpus.jpeg_with_gps()))
+    assert item["status"] == "done"
+    for variant in item["variants"]:
+        _, content = fetch_variant(item, variant["name"])
+        decoded = Image.open(io.BytesIO(content))
+        exif = decoded.getexif()
+        assert 0x8825 not in exif and not exif.get_ifd(0x8825), variant["name"]
+        assert b"GPS" not in content and b"TestCam" not in content, variant["name"]
+
+
+BAD_INPUTS = {
+    # name: (bytes, filename, declared type, expected status, expected code or output check)
+    "decompression bomb": (corpus.png_bomb, "bomb.png", "image/png", "failed", "too_many_pixels"),
+    "truncated jpeg": (lambda: corpus.half(corpus.photo(800, 600)), "cut.jpg", "image/jpeg", "failed", "corrupt_image"),
+    "truncated png": (lambda: corpus.half(corpus.noisy_png(400, 300)), "cut.png", "image/png", "failed",
+                      "corrupt_image"),
+    "html named .jpg": (lambda: b"<!doctype html><html><body>hi</body></html>", "page.jpg", "image/jpeg",
+                        "failed", "unsupported_type"),
+    "svg": (lambda: b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"></svg>', "v.svg",
+            "image/png", "failed", "unsupported_type"),
+    "cmyk jpeg": (corpus.cmyk_jpeg, "cmyk.jpg", "image/jpeg", "done", (160, 120)),
+    "16-bit png": (corpus.png_16bit, "deep.png", "image/png", "done", (256, 128)),
+    "palette png with transparency": (corpus.palette_png_with_transparency, "pal.png", "image/png", "done",
+                                      (100, 80)),
+    "animated gif": (corpus.animated_gif, "anim.gif", "image/gif", "done", (90, 60)),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_given_a_hostile_or_unusual_file_when_processed_then_it_ends_with_the_right_outcome(server, user, case):
+    make, filename, content_type, status, expected = BAD_INPUTS[case]
+    item = finished(server, user, upload(server, user, make(), filename=filename, content_type=content_type))
+    assert item["status"] == status, item
+    if status == "failed":
+        assert item["error"]["code"] == expected and item["error"]["message"]
+    else:
+        assert (item["width"], item["height"]) == expected
+        _, content = fetch_variant(item, "thumbnail")
+        assert Image.open(io.BytesIO(content)).size == (128, 128)
+
+
+def _ticket(server, tokens, size=10):
+    answer = requests.post(f"{server.url}/uploads", json={"filename": "x.png", "content_type": "image/png",
+                                                           "size": size}, headers=bearer(tokens), timeout=10)
+    assert answer.status_code == 201
+    return answer.json()
+
+
+def test_given_an_empty_object_put_straight_into_the_bucket_when_processed_then_failed_empty(server, user):
+    ticket = _ticket(server, user)
+    key = ticket["upload"]["fields"]["key"]
+    wiring.storage().put(key, b"", content_type="image/png")
+    item = finished(server, user, ticket["image_id"])
+    assert (item["status"], item["error"]["code"]) == ("failed", "empty")
+
+
+def test_given_an_object_over_the_limit_put_straight_into_the_bucket_when_processed_then_failed_too_large(
+        server, user):
+    ticket = _ticket(server, user)
+    limit = wiring.settings().max_upload_bytes
+    wiring.storage().put(ticket["upload"]["fields"]["key"], b"\0" * (limit + 1), content_type="image/png")
+    item = finished(server, user, ticket["image_id"])
+    assert (item["status"], item["error"]["code"]) == ("failed", "too_large")
+
+
+def test_given_a_bad_file_when_the_next_good_one_arrives_then_the_worker_still_serves_it(server, user):
+    bad = upload(server, user, b"garbage" * 10, filename="bad.jpg")
+    good = upload(server, user, corpus.photo(300, 300))
+    assert finished(server, user, bad)["status"] == "failed"
+    assert finished(server, user, good)["status"] == "done"
+
+
+def _row(image_id):
+    return wiring.database().one(
+        "SELECT status, updated_at, processed_at, processing_attempts, variants FROM images WHERE id = :id",
+        id=image_id)
+
+
+def test_given_a_done_image_when_its_s3_event_is_delivered_three_more_times_then_nothing_changes(server, user):
+    image_id = upload(server, user, corpus.photo(400, 300))
+    assert finished(server, user, image_id)["status"] == "done"
+    before = _row(image_id)
+    key = f"originals/{user['user']['id']}/{image_id}"
+    event = json.loads(open("tests/events/s3_object_created.json").read())
+    event["Records"][0]["s3"]["object"]["key"] = key
+    queues = wiring.queues()
+    for _ in range(3):
+        queues.send("image-events", event)
+    # Wait until the queue is drained, then compare.
+    sqs = wiring.boto3_client("sqs")
+
+    def drained():
+        attributes = sqs.get_queue_attributes(QueueUrl=queues.url("image-events"), AttributeNames=["All"])
+        counts = attributes["Attributes"]
+        return counts["ApproximateNumberOfMessages"] == "0" and counts["ApproximateNumberOfMessagesNotVisible"] == "0"
+    assert wait_for(drained, timeout=30)
+    after = _row(image_id)
+    assert after == before
+    assert after["processing_attempts"] == 1
+    keys = wiring.storage().list_keys(f"variants/{user['user']['id']}/{image_id}/")
+    assert len(keys) == len(after["variants"]) == 2
+
+
+def test_given_two_users_when_one_asks_for_the_others_image_on_any_route_then_404(server, user):
+    image_id = upload(server, user, corpus.photo(200, 200))
+    finished(server, user, image_id)
+    stranger = sign_up(server.url)
+    for method, path in [("GET", f"/images/{image_id}"), ("GET", f"/images/{image_id}/download"),
+                         ("GET", f"/images/{image_id}/download?variant=thumbnail"),
+                         ("DELETE", f"/images/{image_id}")]:
+        answer = requests.request(method, server.url + path, headers=bearer(stranger), timeout=10,
+                                  allow_redirects=False)
+        assert answer.status_code == 404, (method, path, answer.status_code)
+        assert answer.json()["error"]["code"] == "image_not_found"
+    mine = requests.get(f"{server.url}/images", headers=bearer(stranger), timeout=10).json()
+    assert mine["items"] == []
+    latest = requests.get(f"{server.url}/images/latest", headers=bearer(stranger), timeout=10)
+    assert latest.status_code == 404
+    assert image(server, user, image_id)["status"] == "done"
+
+
+def test_given_several_images_when_listing_then_pages_are_newest_first_and_complete(server, runner):
+    tokens = sign_up(server.url)
+    ids = [_ticket(server, tokens)["image_id"] for _ in range(5)]
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = requests.get(f"{server.url}/images", params=params, headers=bearer(tokens), timeout=10).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(ids))
+    latest = requests.get(f"{server.url}/images/latest", headers=bearer(tokens), timeout=10).json()
+    assert latest["id"] == ids[-1]
+    bad = requests.get(f"{server.url}/images", params={"cursor": "nonsense"}, headers=bearer(tokens), timeout=10)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "cursor"
+
+
+def test_given_a_done_image_when_downloading_then_302_to_a_working_link_and_delete_removes_everything(
+        server, user):
+    image_id = upload(server, user, corpus.photo(500, 400), filename="holiday.jpg")
+    finished(server, user, image_id)
+    answer = requests.get(f"{server.url}/images/{image_id}/download", params={"variant": "webp"},
+                          headers=bearer(user), allow_redirects=False, timeout=10)
+    assert answer.status_code == 302
+    fetched = requests.get(answer.headers["Location"], timeout=10)
+    assert Image.open(io.BytesIO(fetched.content)).format == "WEBP"
+    assert "holiday-webp.webp" in fetched.headers.get("Content-Disposition", "")
+    missing = requests.get(f"{server.url}/images/{image_id}/download", params={"variant": "poster"},
+                           headers=bearer(user), allow_redirects=False, timeout=10)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "variant_not_found"
+    deleted = requests.delete(f"{server.url}/images/{image_id}", headers=bearer(user), timeout=10)
+    assert deleted.status_code == 204
+    storage = wiring.storage()
+    assert storage.list_keys(f"variants/{user['user']['id']}/{image_id}/") == []
+    assert storage.head(f"originals/{user['user']['id']}/{image_id}") is None
+    gone = requests.get(f"{server.url}/images/{image_id}", headers=bearer(user), timeout=10)
+    assert gone.status_code == 404
+
+
+@pytest.mark.parametrize("body, field, code", [
+    ({"filename": "a.bmp", "content_type": "image/bmp", "size": 10}, "content_type", "unsupported_type"),
+    ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10 ** 9}, "size", "too_large"),
+    ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 0}, "size", "invalid_input"),
+    ({"filename": "a.jpg", "content_type": "image/jpeg"}, "size", "invalid_input"),
+    ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
+      "variants": [{"name": "x", "width": 0}]}, "variants[0].width", "invalid_input"),
+    ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
+      "variants": [{"name": "x", "fit": "cover"}]}, "variants[0]", "invalid_input"),
+    ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
+      "variants": [{"name": "thumbnail", "width": 10}]}, "variants[0].name", "invalid_input"),
+    ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
+      "variants": [{"name": "x", "width": 10, "quality": 101}]}, "variants[0].quality", "invalid_input"),
+    ({"filename": "/", "content_type": "image/jpeg", "size": 10}, "filename", "invalid_input"),
+])
+def test_given_an_upload_that_cannot_succeed_when_asked_then_422_names_the_field_and_nothing_is_stored(
+        server, user, body, field, code):
+    before = wiring.database().one("SELECT count(*) AS n FROM images")["n"]
+    answer = requests.post(f"{server.url}/uploads", json=body, headers=bearer(user), timeout=10)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["field"].startswith(field) and error["code"] == code, error
+    assert wiring.database().one("SELECT count(*) AS n FROM images")["n"] == before
