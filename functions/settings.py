@@ -79,6 +79,8 @@ SETTINGS = (
     Setting("database_url", "DATABASE_URL", "", _optional_text,
             "PostgreSQL URL (postgresql://user:pass@host:port/db, or ?host=/socket/dir). "
             "`make run` starts an embedded server when unset."),
+    Setting("database_password", "DATABASE_PASSWORD", "", _text,
+            "Password for DATABASE_URL's user, kept apart so a generated password needs no URL escaping."),
     Setting("bucket", "PIXELFLOW_BUCKET", "pixelflow-images", _text,
             "Bucket holding originals/ and variants/."),
     Setting("public_origin", "PIXELFLOW_PUBLIC_ORIGIN", "http://127.0.0.1:8000", _text,
@@ -132,6 +134,7 @@ class Settings:
     region: str
     endpoint_url: Optional[str]
     database_url: Optional[str]
+    database_password: str
     bucket: str
     public_origin: str
     jwt_secret: str

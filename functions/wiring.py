@@ -64,10 +64,10 @@ def database():
     def build():
         from functions.adapters.database import Database
 
-        url = settings().database_url
-        if not url:
+        config = settings()
+        if not config.database_url:
             raise RuntimeError("DATABASE_URL is not set (make run and the tests set it to the embedded server)")
-        return Database(url)
+        return Database(config.database_url, password=config.database_password or None)
     return _once("database", build)
 
 

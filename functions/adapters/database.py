@@ -17,8 +17,12 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def connection_params(url: str) -> Dict[str, Any]:
-    """pg8000 keyword arguments for a postgresql:// URL; ``?host=/dir`` means a Unix socket there."""
+def connection_params(url: str, password: Optional[str] = None) -> Dict[str, Any]:
+    """pg8000 keyword arguments for a postgresql:// URL; ``?host=/dir`` means a Unix socket there.
+
+    ``sslmode`` follows libpq: ``require`` encrypts without verifying the server (RDS's CA is
+    not in the default trust store), ``verify-full`` verifies against the system's CAs.
+    """
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql"):
         raise ValueError("DATABASE_URL must start with postgresql://")
@@ -27,8 +31,8 @@ def connection_params(url: str) -> Dict[str, Any]:
         "user": urllib.parse.unquote(parts.username or "postgres"),
         "database": urllib.parse.unquote(parts.path.lstrip("/") or "postgres"),
     }
-    if parts.password:
-        params["password"] = urllib.parse.unquote(parts.password)
+    if password or parts.password:
+        params["password"] = password or urllib.parse.unquote(parts.password)
     socket_dir = query.get("host", [""])[0]
     port = parts.port or 5432
     if socket_dir.startswith("/"):
@@ -36,10 +40,15 @@ def connection_params(url: str) -> Dict[str, Any]:
     else:
         params["host"] = parts.hostname or socket_dir or "localhost"
         params["port"] = port
-    if query.get("sslmode", [""])[0] in ("require", "verify-ca", "verify-full"):
+    sslmode = query.get("sslmode", [""])[0]
+    if sslmode in ("require", "verify-ca", "verify-full"):
         import ssl
 
-        params["ssl_context"] = ssl.create_default_context()
+        context = ssl.create_default_context()
+        if sslmode == "require":
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        params["ssl_context"] = context
     return params
 
 
@@ -54,8 +63,8 @@ class Database:
     idempotent, so that retry cannot apply a change twice.
     """
 
-    def __init__(self, url: str, *, timeout: float = 10.0, max_idle: int = 8):
-        self._params = connection_params(url)
+    def __init__(self, url: str, *, password: Optional[str] = None, timeout: float = 10.0, max_idle: int = 8):
+        self._params = connection_params(url, password)
         self._timeout = timeout
         self._max_idle = max_idle
         self._idle: List[pg8000.native.Connection] = []
