@@ -76,6 +76,9 @@ SETTINGS = (
             "AWS region for S3 and SQS."),
     Setting("endpoint_url", "AWS_ENDPOINT_URL", "", _optional_text,
             "S3/SQS endpoint (moto, LocalStack). Unset on AWS. `make run` sets it to its moto server."),
+    Setting("storage_public_url", "STORAGE_PUBLIC_ENDPOINT_URL", "", _optional_text,
+            "Endpoint written into presigned links when browsers reach storage at another address than "
+            "the app does (docker compose: http://127.0.0.1:4566). Empty: AWS_ENDPOINT_URL."),
     Setting("database_url", "DATABASE_URL", "", _optional_text,
             "PostgreSQL URL (postgresql://user:pass@host:port/db, or ?host=/socket/dir). "
             "`make run` starts an embedded server when unset."),
@@ -133,6 +136,7 @@ class Settings:
     stage: str
     region: str
     endpoint_url: Optional[str]
+    storage_public_url: Optional[str]
     database_url: Optional[str]
     database_password: str
     bucket: str

@@ -42,21 +42,22 @@ def _once(name, build):
         return _built[name]
 
 
-def boto3_client(service: str):
+def boto3_client(service: str, endpoint_url: Optional[str] = None):
     """An S3 or SQS client for the configured region and endpoint (boto3 clients are thread-safe)."""
     def build():
         import boto3
         from botocore.config import Config
 
         config = settings()
+        endpoint = endpoint_url or config.endpoint_url
         options = {"retries": {"max_attempts": 3, "mode": "standard"}, "signature_version": "s3v4"}
-        if config.endpoint_url:
+        if endpoint:
             # Emulators answer on an IP or localhost, where virtual-hosted bucket names cannot resolve.
             options["s3"] = {"addressing_style": "path"}
         return boto3.session.Session().client(
-            service, region_name=config.region, endpoint_url=config.endpoint_url, config=Config(**options)
+            service, region_name=config.region, endpoint_url=endpoint, config=Config(**options)
         )
-    return _once(f"client:{service}", build)
+    return _once(f"client:{service}:{endpoint_url or ''}", build)
 
 
 def database():
@@ -76,7 +77,9 @@ def storage():
     def build():
         from functions.adapters.storage import Storage
 
-        return Storage(boto3_client("s3"), settings().bucket)
+        config = settings()
+        presigner = boto3_client("s3", config.storage_public_url) if config.storage_public_url else None
+        return Storage(boto3_client("s3"), config.bucket, presigner)
     return _once("storage", build)
 
 

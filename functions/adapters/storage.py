@@ -8,15 +8,20 @@ from functions.errors import Unavailable
 
 
 class Storage:
-    """Wraps an S3 client and one bucket (``Storage(s3_client, bucket)``)."""
+    """Wraps an S3 client and one bucket (``Storage(s3_client, bucket)``).
 
-    def __init__(self, s3, bucket: str):
+    ``presigner`` signs browser links when browsers reach storage at another address than
+    this process does (containers); signing is local, it makes no request.
+    """
+
+    def __init__(self, s3, bucket: str, presigner=None):
         self._s3 = s3
+        self._presigner = presigner or s3
         self.bucket = bucket
 
     def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> Dict[str, Any]:
         """A browser form upload to exactly ``key``, of the declared type and 1..max_bytes bytes."""
-        return self._s3.generate_presigned_post(
+        return self._presigner.generate_presigned_post(
             Bucket=self.bucket,
             Key=key,
             Fields={"Content-Type": content_type},
@@ -33,7 +38,7 @@ class Storage:
         if download_name:
             safe = download_name.replace('"', "").replace("\\", "")
             params["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
-        return self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+        return self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         """Write (or overwrite) one object."""
