@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-unit bench deploy-local install clean settings-table
+.PHONY: run test test-unit bench deploy-local package install clean settings-table routes-table
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,9 +28,16 @@ test-unit: $(STAMP)
 deploy-local: $(STAMP)
 	$(PY) -m infra.deploy_local
 
+## A deployable template under build/: chalice package + layer + what Chalice cannot express.
+package: $(STAMP)
+	$(PY) infra/package.py
+
 ## Benchmarks: printed figures, never asserted.
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+routes-table: $(STAMP)
+	$(PY) -m functions.api.routing
 
 settings-table: $(STAMP)
 	$(PY) -m functions.settings

@@ -35,3 +35,9 @@ def run_generation_step(event):
 @app.on_sqs_message(queue=GENERATION_JOBS_QUEUE + "-dlq", batch_size=1)
 def generation_dead_letter(event):
     return pipeline.each_record(event, pipeline.give_up_generation_step)
+
+
+# Invoked once after each AWS deploy (see README); make deploy-local applies the same files locally.
+@app.lambda_function(name="migrate")
+def migrate(event, context):
+    return pipeline.migrate()

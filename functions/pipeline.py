@@ -52,3 +52,10 @@ def give_up_generation_step(body: str) -> None:
     """A generation message that exhausted its retries: the image ends failed."""
     if generations.give_up(wiring.database(), json.loads(body)["image_id"]):
         log.warning("gave up on generation %s", json.loads(body)["image_id"])
+
+
+def migrate() -> dict:
+    """Apply pending schema migrations (the `migrate` function, invoked after each AWS deploy)."""
+    from functions.adapters.database import apply_migrations
+
+    return {"applied": apply_migrations(wiring.database())}

@@ -199,3 +199,20 @@ def _shape(result: Any) -> Response:
         return Response(result.body if result.body is not None else "", status_code=result.status,
                         headers=headers)
     return Response(result, status_code=200, headers={"Content-Type": JSON})
+
+
+def markdown_routes(operations: List[Operation]) -> str:
+    """The README's routes table, generated from the registry so it cannot drift."""
+    lines = ["| method | path | auth | what it does |", "| --- | --- | --- | --- |"]
+    for op in sorted(operations, key=lambda op: (op.tag, op.path, op.method)):
+        lines.append(f"| {op.method} | `{op.path}` | {'bearer' if op.auth else 'no'} | {op.summary} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    import app  # noqa: F401  (registers every route)
+    from functions.api import routing  # the registry app filled, not this __main__ copy
+
+    sys.stdout.write(routing.markdown_routes(routing.OPERATIONS) + "\n")

@@ -1,0 +1,166 @@
+"""`make package`: the template, the function zip and the layer, checked without an AWS account."""
+
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from functions.settings import SETTINGS
+from infra import package as packaging
+from infra.template import LOCAL_ONLY, logical_id
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _interpreter(version: str):
+    """A python{version} to import the package with, or None."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")))
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True,
+                               text=True)
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="module")
+def built():
+    """Package for the Lambda runtime when a matching interpreter is here to prove the imports, else for ours."""
+    lambda_python = "3.12"
+    interpreter = _interpreter(lambda_python)
+    if interpreter is None:
+        lambda_python = f"{sys.version_info.major}.{sys.version_info.minor}"
+        interpreter = sys.executable
+    template_path = packaging.package(python=lambda_python)
+    template = json.loads(template_path.read_text())
+    print(f"\npackaged for python{lambda_python}; imports checked with {interpreter}")
+    return {"template": template, "path": template_path, "interpreter": interpreter, "python": lambda_python}
+
+
+def _functions(template):
+    return {key: value for key, value in template["Resources"].items()
+            if value["Type"] == "AWS::Serverless::Function"}
+
+
+def test_given_the_template_when_linted_then_cfn_lint_passes(built):
+    linted = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(built["path"])],
+                            capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_given_the_package_and_layer_when_imported_in_a_clean_interpreter_then_app_and_every_handler_load(
+        built, tmp_path):
+    code = tmp_path / "code"
+    layer = tmp_path / "layer"
+    zipfile.ZipFile(ROOT / "build" / "chalice" / "deployment.zip").extractall(code)
+    zipfile.ZipFile(ROOT / "build" / "layer.zip").extractall(layer)
+    handlers = sorted({props["Properties"]["Handler"] for props in _functions(built["template"]).values()})
+    script = (
+        "import importlib, sys\n"
+        f"sys.path[:0] = [{str(code)!r}, {str(layer / 'python')!r}]\n"
+        "import app, PIL.Image, PIL.features, argon2\n"
+        "assert PIL.features.check('webp') and PIL.features.check('avif'), 'codecs missing'\n"
+        f"for handler in {handlers!r}:\n"
+        "    module, name = handler.rsplit('.', 1)\n"
+        "    assert callable(getattr(importlib.import_module(module), name)), handler\n"
+        "import PIL, argon2, functions\n"
+        "for mod in (PIL, argon2, functions):\n"
+        f"    assert mod.__file__.startswith(({str(code)!r}, {str(layer)!r})), mod.__file__\n"
+        "print('ok', len(sys.modules))\n"
+    )
+    # -S: no site-packages, -E: no PYTHON* variables: only the package, the layer and the stdlib.
+    ran = subprocess.run([built["interpreter"], "-S", "-E", "-c", script], capture_output=True, text=True,
+                         env={"PATH": os.environ["PATH"], "PIXELFLOW_STAGE": "dev"})
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("ok")
+
+
+def test_given_the_layer_when_inspected_then_its_wheels_match_the_runtime_the_template_names(built):
+    layer_info = json.loads((ROOT / "build" / "layer" / "layer.json").read_text())
+    assert layer_info["runtime"] == f"python{built['python']}"
+    for resource in _functions(built["template"]).values():
+        assert resource["Properties"]["Runtime"] == layer_info["runtime"]
+        assert resource["Properties"]["Layers"] == [{"Ref": "NativeLayer"}]
+    tag = "cp" + built["python"].replace(".", "")
+    wheels = [Path(p).read_text() for p in glob.glob(str(ROOT / "build" / "layer" / "python" / "*.dist-info" / "WHEEL"))]
+    pillow = [w for w in wheels if f"Tag: {tag}-{tag}-manylinux_2_28_x86_64" in w]
+    assert pillow, "Pillow's wheel for the runtime is not in the layer"
+    in_zip = {name.split("/")[0] for name in zipfile.ZipFile(ROOT / "build" / "chalice" / "deployment.zip").namelist()}
+    assert "PIL" not in in_zip and "argon2" not in in_zip, "native wheels belong in the layer only"
+    assert "functions" in in_zip and "app.py" in in_zip
+
+
+def test_given_the_app_when_packaged_then_every_queue_it_consumes_is_declared_with_dlq_and_batch_failures(built):
+    from app import app
+
+    template = built["template"]
+    resources = template["Resources"]
+    queues = {props["Properties"]["QueueName"]: key for key, props in resources.items()
+              if props["Type"] == "AWS::SQS::Queue"}
+    for source in app.event_sources:
+        assert source.queue in queues, f"{source.queue} is consumed but not declared"
+    for resource in _functions(template).values():
+        for event in (resource["Properties"].get("Events") or {}).values():
+            if event["Type"] != "SQS":
+                continue
+            queue_id = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+            assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+            queue = resources[queue_id]["Properties"]
+            if "RedrivePolicy" in queue:
+                assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+                assert queue["VisibilityTimeout"] >= 6 * resource["Properties"]["Timeout"]
+    bucket = resources["ImagesBucket"]["Properties"]
+    [notification] = bucket["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": [logical_id("image-events") + "Queue", "Arn"]}
+    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "originals/"}]
+    assert bucket["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+
+
+def test_given_the_functions_when_packaged_then_every_setting_they_read_is_declared_and_no_secret_is_literal(built):
+    wanted = {setting.env for setting in SETTINGS} - LOCAL_ONLY
+    for name, resource in _functions(built["template"]).items():
+        variables = resource["Properties"]["Environment"]["Variables"]
+        assert wanted <= set(variables), f"{name} lacks {sorted(wanted - set(variables))}"
+        for secret in ("JWT_SECRET", "DATABASE_PASSWORD"):
+            assert "{{resolve:secretsmanager:" in json.dumps(variables[secret]), secret
+
+
+def test_given_each_function_when_packaged_then_its_role_grants_only_what_it_uses(built):
+    resources = built["template"]["Resources"]
+    assert "DefaultRole" not in resources
+    authorizer_role = resources["AccessTokenRole"]["Properties"]
+    assert "Policies" not in authorizer_role, "the authorizer touches nothing but logs"
+    process = json.dumps(resources["ProcessImageRole"]["Properties"]["Policies"])
+    assert "variants/*" in process and "s3:DeleteObject" not in process and "sqs:SendMessage" not in process
+    for resource in resources.values():
+        if resource["Type"] == "AWS::IAM::Role":
+            assert '"*"' not in json.dumps(resource["Properties"].get("Policies", [])), "no wildcard resources"
+
+
+def _readme():
+    return (ROOT / "README.md").read_text()
+
+
+def test_given_docker_compose_when_parsed_then_it_names_the_documented_services_ports_and_variables():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) == {"postgres", "localstack", "app"}
+    assert re.match(r"localstack/localstack:\d+\.\d+", services["localstack"]["image"])
+    assert "127.0.0.1:8000:8000" in services["app"]["ports"]
+    assert "127.0.0.1:4566:4566" in services["localstack"]["ports"]
+    readme = _readme()
+    assert "docker compose up" in readme
+    for variable in services["app"]["environment"]:
+        if variable.startswith("AWS_ACCESS") or variable.startswith("AWS_SECRET"):
+            continue
+        assert f"`{variable}`" in readme, f"{variable} is used by docker-compose.yml but not documented"
+    assert (ROOT / "Dockerfile").exists()
