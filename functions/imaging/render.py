@@ -25,6 +25,9 @@ _REUSE_GAP = 2.0
 _WEBP_METHOD = 4
 _MAX_ENCODE_THREADS = 4
 
+# The longest side each format can store; a full-size variant of a wider panorama is scaled to fit.
+_FORMAT_MAX_SIDE = {"webp": 16383, "jpeg": 65500}
+
 # format -> (Pillow's name, Content-Type, file extension, has alpha)
 _ENCODINGS = {
     "jpeg": ("JPEG", "image/jpeg", "jpg", False),
@@ -93,7 +96,9 @@ def geometry(spec: VariantSpec, source_size: tuple[int, int]) -> _Geometry:
     width, height = source_size
     whole = (0, 0, width, height)
     if spec.width is None and spec.height is None:
-        return _Geometry(whole, source_size, source_size)
+        limit = _FORMAT_MAX_SIDE.get(spec.format, max(source_size))
+        size = _scaled(source_size, min(1.0, limit / max(source_size)), limit=(limit, limit))
+        return _Geometry(whole, size, size)
     if spec.width is None or spec.height is None:
         # One side given: keep the aspect ratio; only "inside" refuses to enlarge.
         scale = spec.width / width if spec.width is not None else spec.height / height
@@ -161,10 +166,11 @@ def _resample_and_keep(geo: _Geometry, pictures: list[Image.Image], source_size)
 
 def _resample(geo: _Geometry, pictures: Sequence[Image.Image], source_size: tuple[int, int]) -> Image.Image:
     """Resample the geometry's box to its size, from the smallest picture that still has enough detail."""
-    picture = pictures[0]
-    for candidate in pictures[1:]:
-        if candidate.width / source_size[0] >= geo.scale * _REUSE_GAP:
-            picture = candidate
+    def detail(candidate: Image.Image) -> float:  # pixels per source pixel on its poorer axis ("fill" distorts)
+        return min(candidate.width / source_size[0], candidate.height / source_size[1])
+
+    usable = [candidate for candidate in pictures[1:] if detail(candidate) >= geo.scale * _REUSE_GAP]
+    picture = min(usable, key=lambda candidate: candidate.width * candidate.height, default=pictures[0])
     scale_x, scale_y = picture.width / source_size[0], picture.height / source_size[1]
     left, top, right, bottom = geo.box
     box = (left * scale_x, top * scale_y, min(right * scale_x, picture.width), min(bottom * scale_y, picture.height))

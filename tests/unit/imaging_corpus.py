@@ -139,3 +139,50 @@ def heic_like() -> bytes:
 
 def jpeg_magic_then_garbage() -> bytes:
     return b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF" + b"\x13\x37" * 40
+
+
+def mutations(seed: int, count: int) -> list[tuple[str, bytes]]:
+    """Seeded damage to small good files of every allowed type: flipped bytes, cuts, insertions."""
+    import random
+
+    rnd = random.Random(seed)
+    picture = scene((64, 48))
+    originals = {
+        "jpeg": encode(picture, "JPEG"),
+        "progressive-jpeg": encode(picture, "JPEG", progressive=True),
+        "png": encode(picture, "PNG"),
+        "palette-png": png_palette_with_transparency(),
+        "webp": encode(picture, "WEBP"),
+        "gif": animated_gif(),
+        "avif": encode(picture, "AVIF"),
+    }
+    damaged = []
+    for name, data in originals.items():
+        for _ in range(count):
+            mutated = bytearray(data)
+            how = rnd.randrange(3)
+            if how == 0:
+                for _ in range(rnd.randrange(1, 8)):
+                    mutated[rnd.randrange(len(mutated))] = rnd.randrange(256)
+            elif how == 1:
+                del mutated[rnd.randrange(1, len(mutated)) :]
+            else:
+                at = rnd.randrange(len(mutated))
+                mutated[at:at] = rnd.randbytes(rnd.randrange(1, 20))
+            damaged.append((name, bytes(mutated)))
+    return damaged
+
+
+def srgb_profile_named_otherwise() -> bytes:
+    """lcms's sRGB profile under another name: the pixels take the conversion path but keep their colours."""
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return profile.replace("sRGB".encode("utf-16-be"), "Wide".encode("utf-16-be"))
+
+
+def mpo() -> bytes:
+    """A multi-picture JPEG as cameras write it: the scene first, then a black second picture."""
+    out = io.BytesIO()
+    scene((800, 600)).save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (800, 600))])
+    return out.getvalue()

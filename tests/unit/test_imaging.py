@@ -154,6 +154,17 @@ def test_given_a_bomb_when_inspecting_then_the_header_alone_rejects_it(monkeypat
     assert caught.value.code == "too_many_pixels"
 
 
+def test_given_pillows_own_limit_is_lower_than_ours_when_inspecting_then_its_bomb_warning_is_an_error():
+    import warnings
+
+    filters = list(warnings.filters)
+    pixels = int(Image.MAX_IMAGE_PIXELS * 1.1)  # over Pillow's warning threshold, under its error one
+    with pytest.raises(ImageRejected) as caught:
+        inspect_image(corpus.png_bomb(pixels // 1000, 1000), max_pixels=pixels * 2)
+    assert caught.value.code == "too_many_pixels"
+    assert warnings.filters == filters  # the per-call filter did not leak
+
+
 def test_given_a_limit_below_pillows_when_inspecting_then_the_per_call_limit_applies():
     with pytest.raises(ImageRejected) as caught:
         inspect_image(corpus.encode(corpus.scene((100, 100)), "PNG"), max_pixels=9_999)
@@ -188,6 +199,19 @@ def test_given_a_bad_input_when_rendering_then_it_is_rejected_with_its_code(make
         render(make())
     assert caught.value.code == code
     assert caught.value.message.endswith(".")
+
+
+def test_given_randomly_damaged_files_of_every_type_when_rendering_then_each_renders_or_is_rejected():
+    outcomes = set()
+    for name, data in corpus.mutations(seed=1, count=40):
+        try:
+            variants = render(data, (*STANDARD_VARIANTS, VariantSpec("j", 30, 30, fit="contain", format="jpeg")))
+        except ImageRejected as rejected:
+            outcomes.add(rejected.code)
+        else:
+            assert (variants["thumbnail"].width, variants["thumbnail"].height) == (128, 128), name
+            outcomes.add("rendered")
+    assert {"rendered", "corrupt_image"} <= outcomes
 
 
 def test_given_the_truncated_jpeg_when_rendering_then_loading_truncated_images_stays_off():
@@ -244,6 +268,14 @@ def test_given_an_animated_gif_when_rendering_then_the_first_frame_is_used():
     assert (variants["webp"].width, variants["webp"].height) == (120, 80)
 
 
+def test_given_a_multi_picture_jpeg_when_rendering_then_its_primary_picture_is_used():
+    data = corpus.mpo()
+    assert inspect_image(data, max_pixels=MAX_PIXELS) == SourceInfo("jpeg", "image/jpeg", 800, 600, 1)
+    variants = render(data)
+    assert near(decoded(variants["webp"]).getpixel((5, 5)), corpus.RED)
+    assert near(decoded(variants["thumbnail"]).getpixel((5, 5)), corpus.RED)
+
+
 # --- orientation and metadata -------------------------------------------------------------------
 
 
@@ -293,6 +325,22 @@ def test_given_gps_exif_xmp_and_icc_in_the_input_when_rendering_then_no_variant_
         assert b"PixelflowCam" not in variant.data and b"xmpmeta" not in variant.data
 
 
+def test_given_an_embedded_non_srgb_profile_when_rendering_then_pixels_are_converted_and_the_profile_dropped(
+    monkeypatch,
+):
+    from PIL import ImageCms
+
+    conversions = []
+    real_apply = ImageCms.applyTransform
+    monkeypatch.setattr(ImageCms, "applyTransform", lambda im, t: conversions.append(im.mode) or real_apply(im, t))
+    picture = Image.new("RGBA", (60, 40), (200, 30, 40, 90))
+    data = corpus.encode(picture, "PNG", icc_profile=corpus.srgb_profile_named_otherwise())
+    variants = render(data, (VariantSpec("png", 60, None, format="png"),))
+    assert conversions == ["RGBA"]
+    assert_no_metadata(variants["png"])
+    assert decoded(variants["png"]).getpixel((30, 20)) == (200, 30, 40, 90)
+
+
 # --- fit modes and formats ----------------------------------------------------------------------
 
 
@@ -321,6 +369,12 @@ def test_given_a_fit_when_rendering_then_the_decoded_output_has_the_promised_siz
     image = decoded(variant)
     assert (image.size, image.format.lower()) == (size, fmt)
     assert (variant.width, variant.height, variant.format) == (*size, fmt)
+
+
+def test_given_a_panorama_wider_than_webp_allows_when_rendering_then_the_full_size_webp_is_scaled_to_fit():
+    data = corpus.encode(Image.new("L", (17000, 40), 128), "PNG")
+    variant = render(data)["webp"]
+    assert (variant.width, variant.height) == (16383, 39) and decoded(variant).size == (16383, 39)
 
 
 def test_given_avif_when_rendering_then_the_output_is_avif_with_its_content_type():
@@ -387,6 +441,18 @@ def test_given_a_large_jpeg_when_the_thumbnail_is_yielded_then_only_a_reduced_de
     assert decodes == [(200, 150)]  # 1/8 scale of 1600x1200
     assert [v.name for v in variants] == ["webp"]
     assert decodes == [(200, 150), (1600, 1200)]
+
+
+def test_given_a_stretched_picture_when_choosing_what_to_resample_from_then_it_only_serves_what_it_has_detail_for():
+    full, stretched, half = (Image.new("RGB", size, colour) for size, colour in
+                             [((800, 600), "white"), ((100, 600), "black"), ((400, 300), "red")])
+    pictures = [full, stretched, half]
+    small = render_module.geometry(VariantSpec("a", 200, None), (800, 600))
+    tiny = render_module.geometry(VariantSpec("a", 40, None), (800, 600))
+    assert render_module._resample(small, pictures, (800, 600)).getpixel((0, 0)) == (255, 0, 0)
+    assert render_module._resample(tiny, pictures, (800, 600)).getpixel((0, 0)) == (0, 0, 0)
+    big = render_module.geometry(VariantSpec("a", 500, None), (800, 600))
+    assert render_module._resample(big, pictures, (800, 600)).getpixel((0, 0)) == (255, 255, 255)
 
 
 @pytest.mark.parametrize("cpus", [1, 4])
