@@ -3,7 +3,7 @@
 from chalice import Chalice
 
 from functions import pipeline
-from functions.api import auth, generations, guard, health, images
+from functions.api import auth, generations, guard, health, images, web
 from functions.settings import GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE
 
 app = Chalice(app_name="pixelflow")
@@ -13,6 +13,7 @@ app.register_blueprint(health.api)
 app.register_blueprint(auth.api)
 app.register_blueprint(images.api)
 app.register_blueprint(generations.api)
+app.register_blueprint(web.api)
 
 # Batch size 1 everywhere: a slow or bad message never holds back or re-runs its neighbours.
 

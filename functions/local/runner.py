@@ -164,20 +164,16 @@ class EventRunner:
         self.handled += len(done)
 
 
-def main() -> int:
-    """Run the app's event handlers alone (no HTTP), against the configured endpoint and database."""
-    import logging as logging_
+def start_for(app, settings, sqs) -> EventRunner:
+    """A runner for ``app`` configured from the settings (concurrency, long-poll wait, timeout)."""
+    return EventRunner(app, sqs, region=settings.region, concurrency=settings.runner_concurrency,
+                       wait_seconds=settings.runner_wait_seconds, timeout_seconds=settings.function_timeout).start()
+
+
+def wait_for_stop_signal() -> None:
+    """Block until Ctrl-C or SIGTERM."""
     import signal
 
-    from functions import wiring
-
-    logging_.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from app import app
-
-    settings = wiring.settings()
-    runner = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region,
-                         concurrency=settings.runner_concurrency, wait_seconds=settings.runner_wait_seconds,
-                         timeout_seconds=settings.function_timeout).start()
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
@@ -185,6 +181,17 @@ def main() -> int:
             pass
     except KeyboardInterrupt:
         pass
+
+
+def main() -> int:
+    """Run the app's event handlers alone (no HTTP), against the configured endpoint and database."""
+    from functions import wiring
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from app import app
+
+    runner = start_for(app, wiring.settings(), wiring.boto3_client("sqs"))
+    wait_for_stop_signal()
     runner.stop()
     return 0
 

@@ -9,12 +9,10 @@ import argparse
 import logging
 import os
 import secrets
-import signal
 import sys
-import threading
 import time
 
-from functions.local.stack import STATE_DIR, EmbeddedStack
+from functions.local.stack import STATE_DIR, BucketSnapshot, EmbeddedStack
 
 
 def _local_jwt_secret() -> str:
@@ -45,36 +43,34 @@ def main(argv=None) -> int:
 
     from functions import wiring
     from functions.local.http import LocalServer
-    from functions.local.runner import EventRunner
+    from functions.local.runner import start_for, wait_for_stop_signal
     from infra.deploy_local import deploy
 
     server = runner = None
     try:
         settings = wiring.configure()
         changes = deploy(settings, wiring.boto3_client("s3"), wiring.boto3_client("sqs"), wiring.database())
+        snapshot = BucketSnapshot(STATE_DIR / "s3") if stack.moto else None
+        restored = snapshot.restore(wiring.boto3_client("s3"), settings.bucket) if snapshot else 0
         from app import app
 
-        runner = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region,
-                             concurrency=settings.runner_concurrency,
-                             wait_seconds=settings.runner_wait_seconds,
-                             timeout_seconds=settings.function_timeout).start()
+        runner = start_for(app, settings, wiring.boto3_client("sqs"))
         server = LocalServer(app, args.host, args.port, stage=settings.stage).start()
         print(f"""
-pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(changes)} provisioning change(s))
+pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(changes)} provisioning change(s), \
+{restored} stored object(s) restored)
   app        {server.url}/   (health: {server.url}/health, docs: {server.url}/docs)
   S3 + SQS   {settings.endpoint_url}   bucket {settings.bucket}
   PostgreSQL {'embedded, data in ' + str(STATE_DIR / 'pgdata') if stack.postgres else 'DATABASE_URL'}
   events     {', '.join(source.queue for source in runner.sources())}
 Ctrl-C stops everything started here.
 """, flush=True)
-        stopping = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-        try:
-            while not stopping.wait(1):
-                pass
-        except KeyboardInterrupt:
-            pass
+        wait_for_stop_signal()
         print("stopping ...", flush=True)
+        if snapshot:
+            # The embedded moto keeps objects in memory; keep them for the next start.
+            saved = snapshot.save(wiring.boto3_client("s3"), settings.bucket)
+            print(f"kept {saved} stored object(s) in {snapshot.folder}", flush=True)
         return 0
     finally:
         if server:

@@ -113,3 +113,45 @@ class EmbeddedStack:
             self.moto.stop()
         if self.postgres:
             self.postgres.stop()
+
+
+class BucketSnapshot:
+    """Keeps the embedded bucket's objects across `make run` restarts (moto holds them in memory).
+
+    ``save`` writes every object under ``folder`` with an index of content types; ``restore``
+    puts them back. Restored originals raise ObjectCreated events again; processing skips
+    them, because their images are already finished.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.index = self.folder / "index.json"
+
+    def save(self, s3, bucket: str) -> int:
+        import json
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True)
+        types = {}
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for item in page.get("Contents", []):
+                answer = s3.get_object(Bucket=bucket, Key=item["Key"])
+                path = self.folder / "objects" / item["Key"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(answer["Body"].read())
+                types[item["Key"]] = answer.get("ContentType", "application/octet-stream")
+        self.index.write_text(json.dumps(types))
+        return len(types)
+
+    def restore(self, s3, bucket: str) -> int:
+        import json
+
+        if not self.index.exists():
+            return 0
+        types = json.loads(self.index.read_text())
+        for key, content_type in types.items():
+            path = self.folder / "objects" / key
+            if path.is_file():
+                s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=content_type)
+        return len(types)
