@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional
 
 from functions import imaging, images
 from functions.errors import InvalidInput
-from functions.providers import GenerationRequest, ProviderUnavailable
+from functions.providers.base import GenerationRequest, ProviderUnavailable  # base: no HTTP client at import
 from functions.settings import GENERATION_JOBS_QUEUE
 
 log = logging.getLogger(__name__)
