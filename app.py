@@ -3,7 +3,7 @@
 from chalice import Chalice
 
 from functions import pipeline
-from functions.api import auth, generations, guard, health, images, web
+from functions.api import auth, docs, generations, guard, health, images, web
 from functions.settings import GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE
 
 app = Chalice(app_name="pixelflow")
@@ -14,6 +14,7 @@ app.register_blueprint(auth.api)
 app.register_blueprint(images.api)
 app.register_blueprint(generations.api)
 app.register_blueprint(web.api)
+app.register_blueprint(docs.api)
 
 # Batch size 1 everywhere: a slow or bad message never holds back or re-runs its neighbours.
 

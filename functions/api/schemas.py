@@ -20,7 +20,7 @@ HEALTH = obj({
     }, ["ok", "ms"])},
 }, ["status", "checks"])
 
-EMAIL = {"type": "string", "minLength": 1, "maxLength": 254, "examples": ["ada@example.com"]}
+EMAIL = {"type": "string", "format": "email", "minLength": 3, "maxLength": 254, "examples": ["ada@example.com"]}
 
 CREDENTIALS = obj({
     "email": EMAIL,
@@ -145,7 +145,7 @@ DOWNLOAD_QUERY = obj({
 
 GENERATION_REQUEST = obj({
     "prompt": {"type": "string", "minLength": 1, "maxLength": 1000},
-    "style": {"type": "string", "maxLength": 64, "description": "A name from GET /generations/styles."},
+    "style": {"type": "string", "minLength": 1, "maxLength": 64, "description": "A name from GET /generations/styles."},
     "width": {"type": "integer", "minimum": 64, "maximum": 1024, "multipleOf": 64, "default": 1024},
     "height": {"type": "integer", "minimum": 64, "maximum": 1024, "multipleOf": 64, "default": 1024},
     "negative_prompt": {"type": "string", "maxLength": 1000},
