@@ -3,8 +3,8 @@
 from chalice import Chalice
 
 from functions import pipeline
-from functions.api import auth, docs, generations, guard, health, images, web
-from functions.settings import GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE
+from functions.api import auth, batches, docs, generations, guard, health, images, imports, web, webhooks
+from functions.settings import GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE, IMPORT_JOBS_QUEUE, WEBHOOK_DELIVERIES_QUEUE
 
 app = Chalice(app_name="pixelflow")
 
@@ -13,6 +13,9 @@ app.register_blueprint(health.api)
 app.register_blueprint(auth.api)
 app.register_blueprint(images.api)
 app.register_blueprint(generations.api)
+app.register_blueprint(imports.api)
+app.register_blueprint(batches.api)
+app.register_blueprint(webhooks.api)
 app.register_blueprint(web.api)
 app.register_blueprint(docs.api)
 
@@ -37,6 +40,26 @@ def run_generation_step(event):
 @app.on_sqs_message(queue=GENERATION_JOBS_QUEUE + "-dlq", batch_size=1)
 def generation_dead_letter(event):
     return pipeline.each_record(event, pipeline.give_up_generation_step)
+
+
+@app.on_sqs_message(queue=IMPORT_JOBS_QUEUE, batch_size=1)
+def import_url(event):
+    return pipeline.each_record(event, pipeline.import_url)
+
+
+@app.on_sqs_message(queue=IMPORT_JOBS_QUEUE + "-dlq", batch_size=1)
+def import_dead_letter(event):
+    return pipeline.each_record(event, pipeline.give_up_import)
+
+
+@app.on_sqs_message(queue=WEBHOOK_DELIVERIES_QUEUE, batch_size=1)
+def deliver_webhook(event):
+    return pipeline.each_record(event, pipeline.deliver_webhook)
+
+
+@app.on_sqs_message(queue=WEBHOOK_DELIVERIES_QUEUE + "-dlq", batch_size=1)
+def webhook_dead_letter(event):
+    return pipeline.each_record(event, pipeline.give_up_webhook)
 
 
 # Invoked once after each AWS deploy (see README); make deploy-local applies the same files locally.

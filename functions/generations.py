@@ -9,13 +9,12 @@ delayed SQS message (DelaySeconds), with growing backoff.
 
 import dataclasses
 import datetime
-import json
 import logging
 import re
 import uuid
 from typing import Any, Dict, Optional
 
-from functions import imaging, images
+from functions import imaging, images, webhooks
 from functions.errors import InvalidInput
 from functions.providers.base import GenerationRequest, ProviderUnavailable  # base: no HTTP client at import
 from functions.settings import GENERATION_JOBS_QUEUE
@@ -27,7 +26,7 @@ MAX_BACKOFF_SECONDS = 30
 
 def start_generation(db, queues, provider, settings, user_id: str, *, prompt: str, style: Optional[str] = None,
                      width: int = 1024, height: int = 1024, negative_prompt: Optional[str] = None,
-                     variants: Any = None) -> Dict[str, Any]:
+                     variants: Any = None, callback_url: Optional[str] = None) -> Dict[str, Any]:
     """Record the image (generating) and its job, and queue the kickoff."""
     if not prompt.strip():
         raise InvalidInput("prompt must contain more than spaces.", field="prompt")
@@ -35,14 +34,12 @@ def start_generation(db, queues, provider, settings, user_id: str, *, prompt: st
         raise InvalidInput(f"style {style!r} is not offered; GET /generations/styles lists them.",
                            code="unknown_style", field="style")
     requested = imaging.parse_variant_specs(variants)
+    callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())
     deadline = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=settings.generation_deadline)
     with db.transaction():
-        db.execute(
-            "INSERT INTO images (id, owner_id, source, original_name, storage_key, status, requested_variants)"
-            " VALUES (:id, :owner, 'generation', :name, :key, 'generating', CAST(:variants AS jsonb))",
-            id=image_id, owner=user_id, name=_filename(prompt), key=images.original_key(user_id, image_id),
-            variants=json.dumps([dataclasses.asdict(spec) for spec in requested]))
+        images.insert_image(db, image_id=image_id, owner=user_id, source="generation", name=_filename(prompt),
+                            status="generating", variants=requested, callback_url=callback_url)
         db.execute(
             "INSERT INTO generations (image_id, provider, prompt, style, negative_prompt, width, height, deadline_at)"
             " VALUES (:id, :provider, :prompt, :style, :negative, :width, :height, :deadline)",

@@ -4,9 +4,10 @@ import time
 from typing import Callable, Dict, Tuple
 
 from functions.errors import PixelflowError
-from functions.settings import GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE, IMPORT_JOBS_QUEUE
+from functions.settings import (GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE, IMPORT_JOBS_QUEUE,
+                                WEBHOOK_DELIVERIES_QUEUE)
 
-QUEUES = (IMAGE_EVENTS_QUEUE, GENERATION_JOBS_QUEUE, IMPORT_JOBS_QUEUE)
+QUEUES = (IMAGE_EVENTS_QUEUE, GENERATION_JOBS_QUEUE, IMPORT_JOBS_QUEUE, WEBHOOK_DELIVERIES_QUEUE)
 
 
 def check_health(database_factory: Callable, storage_factory: Callable, queues_factory: Callable

@@ -11,11 +11,10 @@ import datetime
 import json
 import logging
 import os
-import time
 import uuid
 from typing import Any, Dict, List, Optional
 
-from functions import imaging
+from functions import imaging, webhooks
 from functions.errors import InvalidInput, NotFound, PixelflowError
 
 log = logging.getLogger(__name__)
@@ -28,9 +27,10 @@ TERMINAL = ("done", "failed")
 IMAGE_SELECT = (
     "SELECT i.id, i.owner_id, i.source, i.original_name, i.storage_key, i.content_type, i.status, i.format,"
     " i.width, i.height, i.bytes, i.requested_variants, i.variants, i.error_code, i.error_message,"
-    " i.created_at, i.updated_at, i.processed_at, g.prompt AS generation_prompt, g.style AS generation_style,"
-    " g.provider AS generation_provider, g.provider_status AS generation_status, g.step AS generation_step"
-    " FROM images i LEFT JOIN generations g ON g.image_id = i.id"
+    " i.created_at, i.updated_at, i.processed_at, i.batch_id, i.source_url, i.callback_url,"
+    " g.prompt AS generation_prompt, g.style AS generation_style,"
+    " g.provider AS generation_provider, g.provider_status AS generation_status, g.step AS generation_step,"
+    " wd.* FROM images i LEFT JOIN generations g ON g.image_id = i.id" + webhooks.delivery_columns("i.id")
 )
 
 
@@ -54,9 +54,8 @@ def clean_filename(raw: str) -> str:
     return name[:255]
 
 
-def issue_upload(db, storage, settings, user_id: str, *, filename: str, content_type: str, size: int,
-                 variants: Any = None) -> Dict[str, Any]:
-    """Create the image row (awaiting_upload) and a presigned POST for exactly its original key."""
+def check_upload(settings, *, filename: str, content_type: str, size: int):
+    """The cleaned file name and content type of an upload, or InvalidInput naming the field."""
     name = clean_filename(filename)
     content_type = content_type.strip().lower()
     if content_type not in ACCEPTED_TYPES:
@@ -65,21 +64,48 @@ def issue_upload(db, storage, settings, user_id: str, *, filename: str, content_
     if size > settings.max_upload_bytes:
         raise InvalidInput(f"size {size} is over the limit of {settings.max_upload_bytes} bytes.",
                            code="too_large", field="size")
+    return name, content_type
+
+
+def issue_upload(db, storage, settings, user_id: str, *, filename: str, content_type: str, size: int,
+                 variants: Any = None, callback_url: Optional[str] = None) -> Dict[str, Any]:
+    """Create the image row (awaiting_upload) and a presigned POST for exactly its original key."""
+    name, content_type = check_upload(settings, filename=filename, content_type=content_type, size=size)
     requested = imaging.parse_variant_specs(variants)
+    callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())
-    key = original_key(user_id, image_id)
+    post = upload_post(storage, settings, original_key(user_id, image_id), content_type)
+    insert_image(db, image_id=image_id, owner=user_id, source="upload", name=name, status="awaiting_upload",
+                 variants=requested, content_type=content_type, declared_bytes=size, callback_url=callback_url)
+    return {"image_id": image_id, "status": "awaiting_upload", "upload": post,
+            "expires_at": iso(upload_expiry(settings))}
+
+
+def upload_post(storage, settings, key: str, content_type: str) -> Dict[str, Any]:
+    """A presigned POST for exactly ``key``, of the declared type and 1..max_upload_bytes bytes."""
     post = storage.presigned_post(key, max_bytes=settings.max_upload_bytes, content_type=content_type,
                                   expires_in=settings.upload_url_ttl)
+    return {"url": post["url"], "fields": post["fields"]}
+
+
+def upload_expiry(settings) -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=settings.upload_url_ttl)
+
+
+def insert_image(db, *, image_id: str, owner: str, source: str, name: str, status: str, variants,
+                 content_type: Optional[str] = None, declared_bytes: Optional[int] = None,
+                 source_url: Optional[str] = None, callback_url: Optional[str] = None,
+                 batch_id: Optional[str] = None, batch_index: Optional[int] = None) -> None:
+    """Insert one image row; its original will live at ``original_key(owner, image_id)``."""
     db.execute(
         "INSERT INTO images (id, owner_id, source, original_name, storage_key, content_type, declared_bytes,"
-        " status, requested_variants)"
-        " VALUES (:id, :owner, 'upload', :name, :key, :type, :size, 'awaiting_upload', CAST(:variants AS jsonb))",
-        id=image_id, owner=user_id, name=name, key=key, type=content_type, size=size,
-        variants=json.dumps([dataclasses.asdict(spec) for spec in requested]),
+        " status, requested_variants, source_url, callback_url, batch_id, batch_index)"
+        " VALUES (:id, :owner, :source, :name, :key, :type, :size, :status, CAST(:variants AS jsonb),"
+        " :source_url, :callback_url, :batch_id, :batch_index)",
+        id=image_id, owner=owner, source=source, name=name, key=original_key(owner, image_id), type=content_type,
+        size=declared_bytes, status=status, variants=json.dumps([dataclasses.asdict(spec) for spec in variants]),
+        source_url=source_url, callback_url=callback_url, batch_id=batch_id, batch_index=batch_index,
     )
-    expires_at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=settings.upload_url_ttl)
-    return {"image_id": image_id, "status": "awaiting_upload",
-            "upload": {"url": post["url"], "fields": post["fields"]}, "expires_at": _iso(expires_at)}
 
 
 # --- processing ------------------------------------------------------------------------
@@ -207,15 +233,8 @@ def _row(db, user_id: str, image_id: str) -> Dict[str, Any]:
     return row
 
 
-def image_json(storage, settings, row: Dict[str, Any]) -> Dict[str, Any]:
-    """The public view of an image row, with short-lived links to what exists."""
-    ttl = settings.download_url_ttl
-    has_original = row["status"] not in ("awaiting_upload", "generating")
-    variants = [
-        {key: value for key, value in variant.items() if key != "key"}
-        | {"url": storage.presigned_get(variant["key"], expires_in=ttl)}
-        for variant in row["variants"] or []
-    ]
+def image_fields(row: Dict[str, Any]) -> Dict[str, Any]:
+    """The public view of an image row without any link (webhook events carry this)."""
     return {
         "id": str(row["id"]),
         "source": row["source"],
@@ -226,13 +245,12 @@ def image_json(storage, settings, row: Dict[str, Any]) -> Dict[str, Any]:
         "width": row["width"],
         "height": row["height"],
         "bytes": row["bytes"],
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
-        "processed_at": _iso(row["processed_at"]) if row["processed_at"] else None,
+        "created_at": iso(row["created_at"]),
+        "updated_at": iso(row["updated_at"]),
+        "processed_at": iso(row["processed_at"]) if row["processed_at"] else None,
         "error": {"code": row["error_code"], "message": row["error_message"]} if row["error_code"] else None,
-        "original": {"url": storage.presigned_get(row["storage_key"], expires_in=ttl,
-                                                  download_name=row["original_name"])} if has_original else None,
-        "variants": variants,
+        "variants": [{key: value for key, value in variant.items() if key != "key"}
+                     for variant in row["variants"] or []],
         "generation": {
             "prompt": row["generation_prompt"],
             "style": row["generation_style"],
@@ -240,7 +258,54 @@ def image_json(storage, settings, row: Dict[str, Any]) -> Dict[str, Any]:
             "provider_status": row["generation_status"],
             "attempts": max(0, (row["generation_step"] or 0) - 1),
         } if row["generation_provider"] else None,
+        "source_url": row["source_url"],
+        "batch_id": str(row["batch_id"]) if row["batch_id"] else None,
+        "callback_url": row["callback_url"],
     }
+
+
+def image_json(storage, settings, row: Dict[str, Any]) -> Dict[str, Any]:
+    """The public view of an image row, with short-lived links to what exists."""
+    ttl = settings.download_url_ttl
+    has_original = row["status"] not in ("awaiting_upload", "generating")
+    view = image_fields(row)
+    view["variants"] = [
+        variant | {"url": storage.presigned_get(stored["key"], expires_in=ttl)}
+        for variant, stored in zip(view["variants"], row["variants"] or [])
+    ]
+    view["original"] = {"url": storage.presigned_get(row["storage_key"], expires_in=ttl,
+                                                     download_name=row["original_name"])} if has_original else None
+    view["webhook"] = webhooks.delivery_json(row)
+    return view
+
+
+@dataclasses.dataclass(frozen=True)
+class Settled:
+    """An image in a terminal state: the event its callback_url should get (if any), and its batch."""
+
+    image_id: str
+    event: Optional[webhooks.Event]
+    batch_id: Optional[str]
+
+
+def settled(db, *, image_id: Optional[str] = None, key: Optional[str] = None) -> Optional[Settled]:
+    """The image (by id or original key) if it is done or failed, else None."""
+    if image_id is not None:
+        try:
+            uuid.UUID(image_id)
+        except (ValueError, TypeError):
+            return None
+        row = db.one(f"{IMAGE_SELECT} WHERE i.id = :id", id=image_id)
+    else:
+        row = db.one(f"{IMAGE_SELECT} WHERE i.storage_key = :key", key=key)
+    if row is None or row["status"] not in TERMINAL:
+        return None
+    event = None
+    if row["callback_url"]:
+        event = webhooks.Event(owner_id=str(row["owner_id"]), subject_id=str(row["id"]),
+                               type=f"image.{row['status']}", status=row["status"], url=row["callback_url"],
+                               data={"image": image_fields(row)}, links={"self": f"/images/{row['id']}"})
+    return Settled(str(row["id"]), event, str(row["batch_id"]) if row["batch_id"] else None)
 
 
 def get_image(db, storage, settings, user_id: str, image_id: str) -> Dict[str, Any]:
@@ -261,23 +326,25 @@ def list_images(db, storage, settings, user_id: str, *, limit: int = 20,
     params: Dict[str, Any] = {"owner": user_id, "limit": limit + 1}
     where = "i.owner_id = :owner"
     if cursor:
-        created, last_id = _decode_cursor(cursor)
+        created, last_id = decode_cursor(cursor)
         where += " AND (i.created_at, i.id) < (:created, CAST(:last_id AS uuid))"
         params.update(created=created, last_id=last_id)
     rows = db.rows(f"{IMAGE_SELECT} WHERE {where} ORDER BY i.created_at DESC, i.id DESC LIMIT :limit", **params)
     page, more = rows[:limit], len(rows) > limit
     return {
         "items": [image_json(storage, settings, row) for row in page],
-        "next_cursor": _encode_cursor(page[-1]) if more and page else None,
+        "next_cursor": encode_cursor(page[-1]) if more and page else None,
     }
 
 
-def _encode_cursor(row: Dict[str, Any]) -> str:
+def encode_cursor(row: Dict[str, Any]) -> str:
+    """An opaque keyset cursor for the row's (created_at, id)."""
     raw = f"{row['created_at'].isoformat()}|{row['id']}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str):
+def decode_cursor(cursor: str):
+    """(created_at, id) from a cursor ``encode_cursor`` made; InvalidInput naming ``cursor`` otherwise."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, last_id = raw.split("|")
@@ -312,5 +379,6 @@ def delete_image(db, storage, user_id: str, image_id: str) -> None:
     db.execute("DELETE FROM images WHERE id = :id AND owner_id = :owner", id=image_id, owner=user_id)
 
 
-def _iso(value: datetime.datetime) -> str:
+def iso(value: datetime.datetime) -> str:
+    """A timestamp as the API writes it: UTC, ISO 8601, with a Z."""
     return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -1,10 +1,17 @@
-"""SQS record handlers for the image pipeline: one record at a time, failures reported per record."""
+"""SQS record handlers for the image pipeline: one record at a time, failures reported per record.
+
+Every handler that can move an image to done or failed ends with ``announce``: the one place
+that turns "this image is settled" into its webhook event and, for the last item of a batch,
+the batch's. It runs after every such message, duplicates and replays included, and is
+idempotent (one event per subject and type), so a crash between a terminal update and its
+announcement is made good by the message's retry.
+"""
 
 import json
 import logging
-from typing import Any, Callable, Dict, Iterable, List
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
-from functions import generations, images, wiring
+from functions import batches, generations, images, imports, webhooks, wiring
 from functions.s3_events import created_objects
 
 log = logging.getLogger(__name__)
@@ -31,6 +38,7 @@ def process_image_event(body: str) -> None:
             continue
         outcome = images.process_original(wiring.database(), wiring.storage(), settings, created.key)
         log.info("processed %s: %s %s", created.key, outcome.status, outcome.code or outcome.reason or "")
+        announce(key=created.key)
 
 
 def give_up_image_event(body: str) -> None:
@@ -38,6 +46,7 @@ def give_up_image_event(body: str) -> None:
     for created in created_objects(body):
         if images.give_up(wiring.database(), created.key):
             log.warning("gave up on %s after repeated failures", created.key)
+        announce(key=created.key)
 
 
 def generation_step(body: str) -> None:
@@ -46,12 +55,61 @@ def generation_step(body: str) -> None:
     result = generations.run_step(wiring.database(), wiring.storage(), wiring.queues(), wiring.provider(),
                                   wiring.settings(), message["image_id"], int(message["step"]))
     log.info("generation %s step %s: %s %s", message["image_id"], message["step"], result.action, result.detail)
+    if result.action in ("failed", "skipped"):
+        announce(image_id=message["image_id"])
 
 
 def give_up_generation_step(body: str) -> None:
     """A generation message that exhausted its retries: the image ends failed."""
-    if generations.give_up(wiring.database(), json.loads(body)["image_id"]):
-        log.warning("gave up on generation %s", json.loads(body)["image_id"])
+    image_id = json.loads(body)["image_id"]
+    if generations.give_up(wiring.database(), image_id):
+        log.warning("gave up on generation %s", image_id)
+    announce(image_id=image_id)
+
+
+def import_url(body: str) -> None:
+    """One import-jobs message: {"image_id"}."""
+    image_id = json.loads(body)["image_id"]
+    result = imports.run_import(wiring.database(), wiring.storage(), wiring.settings(), image_id)
+    log.info("import %s: %s %s", image_id, result.action, result.detail)
+    if result.action in ("failed", "skipped"):
+        announce(image_id=image_id)
+
+
+def give_up_import(body: str) -> None:
+    """An import message that exhausted its retries: the image ends failed with the last error."""
+    image_id = json.loads(body)["image_id"]
+    if imports.give_up(wiring.database(), image_id):
+        log.warning("gave up on import %s", image_id)
+    announce(image_id=image_id)
+
+
+def deliver_webhook(body: str) -> None:
+    """One webhook-deliveries message: {"delivery_id", "attempt"}."""
+    message = json.loads(body)
+    result = webhooks.deliver(wiring.database(), wiring.queues(), wiring.settings(), message["delivery_id"],
+                              int(message["attempt"]))
+    log.info("webhook %s attempt %s: %s %s", message["delivery_id"], message["attempt"], result.action,
+             result.detail)
+
+
+def give_up_webhook(body: str) -> None:
+    """A delivery message that exhausted its retries: the delivery is recorded failed."""
+    delivery_id = json.loads(body)["delivery_id"]
+    if webhooks.give_up(wiring.database(), delivery_id):
+        log.warning("gave up on webhook delivery %s", delivery_id)
+
+
+def announce(*, image_id: Optional[str] = None, key: Optional[str] = None) -> None:
+    """If the image is done or failed: publish its event, and settle its batch (publishing that event once)."""
+    db = wiring.database()
+    settled = images.settled(db, image_id=image_id, key=key)
+    if settled is None:
+        return
+    events = [settled.event, batches.finish(db, settled.batch_id) if settled.batch_id else None]
+    for event in events:
+        if event is not None and webhooks.publish(db, wiring.queues(), event):
+            log.info("queued %s for %s", event.type, event.subject_id)
 
 
 def migrate() -> dict:

@@ -16,6 +16,7 @@ from typing import Callable, Mapping, Optional
 IMAGE_EVENTS_QUEUE = "image-events"
 GENERATION_JOBS_QUEUE = "generation-jobs"
 IMPORT_JOBS_QUEUE = "import-jobs"
+WEBHOOK_DELIVERIES_QUEUE = "webhook-deliveries"
 
 
 class SettingsError(ValueError):
@@ -52,6 +53,13 @@ def _stage(value: str) -> str:
 
 def _host_list(value: str) -> frozenset:
     return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
+
+
+def _batch_limit(value: str) -> int:
+    number = int(value)
+    if not 1 <= number <= 1000:
+        raise ValueError("must be between 1 and 1000")
+    return number
 
 
 def _provider(value: str) -> str:
@@ -127,7 +135,16 @@ SETTINGS = (
     Setting("generation_deadline", "GENERATION_DEADLINE_SECONDS", "600", _positive_int,
             "Overall deadline of one generation."),
     Setting("import_allowed_hosts", "IMPORT_ALLOWED_HOSTS", "", _host_list,
-            "Comma-separated host[:port] list exempt from the SSRF address check (tests only)."),
+            "Comma-separated host[:port] list exempt from the SSRF address check of imports and webhook "
+            "deliveries (tests only)."),
+    Setting("import_deadline", "IMPORT_DEADLINE_SECONDS", "30", _positive_int,
+            "Longest a URL import may take, redirects included; at most 80 % of FUNCTION_TIMEOUT_SECONDS is used."),
+    Setting("max_batch_items", "MAX_BATCH_ITEMS", "100", _batch_limit,
+            "Most files and URLs together in one POST /batches (1..1000)."),
+    Setting("webhook_max_attempts", "WEBHOOK_MAX_ATTEMPTS", "6", _positive_int,
+            "Delivery attempts per webhook event before it is recorded as failed."),
+    Setting("webhook_retry_seconds", "WEBHOOK_RETRY_SECONDS", "2", _positive_int,
+            "Wait before the second delivery attempt; doubles after each failure, at most 900 s (SQS's limit)."),
 )
 
 
@@ -162,6 +179,10 @@ class Settings:
     generation_max_polls: int
     generation_deadline: int
     import_allowed_hosts: frozenset
+    import_deadline: int
+    max_batch_items: int
+    webhook_max_attempts: int
+    webhook_retry_seconds: int
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":

@@ -18,7 +18,8 @@ def create_upload(call):
     body = call.body
     ticket = images.issue_upload(wiring.database(), wiring.storage(), wiring.settings(), call.user_id,
                                  filename=body["filename"], content_type=body["content_type"],
-                                 size=body["size"], variants=body.get("variants"))
+                                 size=body["size"], variants=body.get("variants"),
+                                 callback_url=body.get("callback_url"))
     return Reply(201, ticket)
 
 

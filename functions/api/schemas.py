@@ -66,24 +66,36 @@ VARIANT_REQUEST = obj({
 VARIANT_REQUESTS = {"type": "array", "maxItems": 10, "items": VARIANT_REQUEST,
                     "description": "Extra variants on top of thumbnail (128x128) and webp (full size, q80)."}
 
+CALLBACK_URL = {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2048,
+                "description": "Absolute http(s) URL that gets a signed POST when the image (or batch) is done or "
+                               "failed. Needs a webhook secret first: POST /auth/webhook-secret.",
+                "examples": ["https://hooks.example/pixelflow"]}
+
+SOURCE_URL = {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2048,
+              "description": "Absolute http(s) URL of an image on the public internet.",
+              "examples": ["https://photos.example/beach.jpg"]}
+
 UPLOAD_REQUEST = obj({
     "filename": {"type": "string", "minLength": 1, "maxLength": 255},
     "content_type": {"type": "string", "minLength": 1, "maxLength": 100,
                      "description": "image/jpeg, image/png, image/webp, image/gif or image/avif."},
     "size": {"type": "integer", "minimum": 1, "description": "Bytes; at most MAX_UPLOAD_BYTES."},
     "variants": VARIANT_REQUESTS,
+    "callback_url": CALLBACK_URL,
 }, ["filename", "content_type", "size"],
     example={"filename": "beach.jpg", "content_type": "image/jpeg", "size": 2480133,
              "variants": [{"name": "card", "width": 600, "height": 400, "fit": "cover"}]})
 
+PRESIGNED_POST = obj({
+    "url": {"type": "string", "description": "POST a multipart form here."},
+    "fields": {"type": "object", "additionalProperties": {"type": "string"},
+               "description": "Form fields to send before the file field (named file)."},
+}, ["url", "fields"])
+
 UPLOAD_TICKET = obj({
     "image_id": {"type": "string", "format": "uuid"},
     "status": {"type": "string", "enum": ["awaiting_upload"]},
-    "upload": obj({
-        "url": {"type": "string", "description": "POST a multipart form here."},
-        "fields": {"type": "object", "additionalProperties": {"type": "string"},
-                   "description": "Form fields to send before the file field (named file)."},
-    }, ["url", "fields"]),
+    "upload": PRESIGNED_POST,
     "expires_at": {"type": "string", "format": "date-time"},
 }, ["image_id", "status", "upload", "expires_at"])
 
@@ -98,6 +110,21 @@ VARIANT = obj({
     "bytes": {"type": "integer"},
     "url": {"type": "string", "description": "Presigned GET, valid DOWNLOAD_URL_TTL_SECONDS."},
 }, ["name", "format", "content_type", "width", "height", "bytes", "url"])
+
+WEBHOOK_DELIVERY = {
+    "type": ["object", "null"], "additionalProperties": False,
+    "description": "The subject's webhook event and how its delivery went; null when there is none (yet).",
+    "properties": {
+        "event_id": {"type": "string", "format": "uuid", "description": "Sent as X-Pixelflow-Event-Id."},
+        "type": {"type": "string", "enum": ["image.done", "image.failed", "batch.complete"]},
+        "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+        "attempts": {"type": "integer"},
+        "last_status_code": {"type": ["integer", "null"], "description": "The receiver's last HTTP status."},
+        "last_error": {"type": ["string", "null"]},
+        "delivered_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+    "required": ["event_id", "type", "status", "attempts", "last_status_code", "last_error", "delivered_at"],
+}
 
 IMAGE = obj({
     "id": {"type": "string", "format": "uuid"},
@@ -125,8 +152,12 @@ IMAGE = obj({
         "attempts": {"type": "integer", "description": "Status polls so far."},
     }, "required": ["prompt", "style", "provider", "provider_status", "attempts"],
         "description": "For generated images: the request and how the provider job is doing."},
+    "source_url": {"type": ["string", "null"], "description": "For imports: the URL it is fetched from."},
+    "batch_id": {"type": ["string", "null"], "format": "uuid", "description": "The batch it was created in."},
+    "callback_url": {"type": ["string", "null"]},
+    "webhook": WEBHOOK_DELIVERY,
 }, ["id", "source", "status", "original_name", "created_at", "updated_at", "error", "original", "variants",
-    "generation"])
+    "generation", "source_url", "batch_id", "callback_url", "webhook"])
 
 IMAGE_PAGE = obj({
     "items": {"type": "array", "items": IMAGE},
@@ -150,6 +181,7 @@ GENERATION_REQUEST = obj({
     "height": {"type": "integer", "minimum": 64, "maximum": 1024, "multipleOf": 64, "default": 1024},
     "negative_prompt": {"type": "string", "maxLength": 1000},
     "variants": VARIANT_REQUESTS,
+    "callback_url": CALLBACK_URL,
 }, ["prompt"], example={"prompt": "a lighthouse on a cliff at dawn, oil painting", "style": "DEFAULT",
                         "width": 1024, "height": 768})
 
@@ -162,3 +194,106 @@ STYLES = obj({
     "styles": {"type": "array", "items": obj({"name": {"type": "string"}, "title": {"type": "string"}},
                                               ["name", "title"])},
 }, ["styles"])
+
+IMPORT_REQUEST = obj({
+    "url": SOURCE_URL,
+    "variants": VARIANT_REQUESTS,
+    "callback_url": CALLBACK_URL,
+}, ["url"], example={"url": "https://photos.example/beach.jpg",
+                     "variants": [{"name": "card", "width": 600, "height": 400, "fit": "cover"}]})
+
+IMPORT_TICKET = obj({
+    "image_id": {"type": "string", "format": "uuid"},
+    "status": {"type": "string", "enum": ["queued"]},
+}, ["image_id", "status"])
+
+BATCH_FILE = obj({key: UPLOAD_REQUEST["properties"][key] for key in ("filename", "content_type", "size")},
+                 ["filename", "content_type", "size"])
+
+BATCH_REQUEST = obj({
+    "files": {"type": "array", "maxItems": 1000, "items": BATCH_FILE,
+              "description": "Files the browser will upload, each answered with its own presigned POST."},
+    "urls": {"type": "array", "maxItems": 1000, "items": SOURCE_URL, "description": "Images to import."},
+    "variants": VARIANT_REQUESTS,
+    "callback_url": CALLBACK_URL,
+}, description="At least one file or URL, at most MAX_BATCH_ITEMS (default 100) together; the variants "
+               "apply to every item. A callback_url gets one batch.complete event, not one per image.",
+    example={"files": [{"filename": "beach.jpg", "content_type": "image/jpeg", "size": 2480133}],
+             "urls": ["https://photos.example/harbour.png"],
+             "variants": [{"name": "card", "width": 600, "height": 400, "fit": "cover"}]})
+
+BATCH_TICKET = obj({
+    "batch_id": {"type": "string", "format": "uuid"},
+    "uploads": {"type": "array", "items": obj({
+        "image_id": {"type": "string", "format": "uuid"},
+        "filename": {"type": "string"},
+        "upload": PRESIGNED_POST,
+    }, ["image_id", "filename", "upload"]), "description": "In the order of files."},
+    "imports": {"type": "array", "items": obj({
+        "image_id": {"type": "string", "format": "uuid"},
+        "url": {"type": "string"},
+    }, ["image_id", "url"]), "description": "In the order of urls."},
+    "expires_at": {"type": "string", "format": "date-time", "description": "When the presigned POSTs expire."},
+}, ["batch_id", "uploads", "imports", "expires_at"])
+
+BATCH_COUNTS = obj({name: {"type": "integer", "minimum": 0} for name in STATUS["enum"]}, STATUS["enum"],
+                   description="Items per status.")
+
+BATCH_ITEM = obj({
+    "image_id": {"type": "string", "format": "uuid"},
+    "kind": {"type": "string", "enum": ["upload", "import"]},
+    "original_name": {"type": "string"},
+    "url": {"type": ["string", "null"], "description": "For imports: the URL."},
+    "status": STATUS,
+    "error": IMAGE["properties"]["error"],
+}, ["image_id", "kind", "original_name", "url", "status", "error"])
+
+_BATCH_SUMMARY_FIELDS = {
+    "id": {"type": "string", "format": "uuid"},
+    "created_at": {"type": "string", "format": "date-time"},
+    "complete": {"type": "boolean", "description": "Every item is done or failed."},
+    "completed_at": {"type": ["string", "null"], "format": "date-time"},
+    "item_count": {"type": "integer", "description": "Items created with the batch."},
+    "percent": {"type": "integer", "minimum": 0, "maximum": 100, "description": "Items done or failed, in %."},
+    "counts": BATCH_COUNTS,
+    "callback_url": {"type": ["string", "null"]},
+}
+
+BATCH_SUMMARY = obj({**_BATCH_SUMMARY_FIELDS, "webhook": WEBHOOK_DELIVERY},
+                    [*_BATCH_SUMMARY_FIELDS, "webhook"])
+
+BATCH = obj({**_BATCH_SUMMARY_FIELDS, "items": {"type": "array", "items": BATCH_ITEM}, "webhook": WEBHOOK_DELIVERY},
+            [*_BATCH_SUMMARY_FIELDS, "items", "webhook"])
+
+BATCH_PAGE = obj({
+    "items": {"type": "array", "items": BATCH_SUMMARY},
+    "next_cursor": {"type": ["string", "null"], "description": "Pass as cursor for the next page."},
+}, ["items", "next_cursor"])
+
+WEBHOOK_SECRET = obj({
+    "secret": {"type": "string", "description": "Shown once. Verify X-Pixelflow-Signature with it."},
+    "created_at": {"type": "string", "format": "date-time"},
+}, ["secret", "created_at"])
+
+# The body of a webhook POST (not an API response): GET /images/{id} or GET /batches/{id} without links.
+EVENT_VARIANT = obj({key: value for key, value in VARIANT["properties"].items() if key != "url"},
+                    [key for key in VARIANT["required"] if key != "url"])
+
+EVENT_IMAGE = obj({**{key: value for key, value in IMAGE["properties"].items() if key not in ("original", "webhook")},
+                   "variants": {"type": "array", "items": EVENT_VARIANT}},
+                  [key for key in IMAGE["required"] if key not in ("original", "webhook")])
+
+EVENT_BATCH = obj({**_BATCH_SUMMARY_FIELDS, "items": {"type": "array", "items": BATCH_ITEM}},
+                  [*_BATCH_SUMMARY_FIELDS, "items"])
+
+WEBHOOK_EVENT = obj({
+    "type": {"type": "string", "enum": ["image.done", "image.failed", "batch.complete"]},
+    "id": {"type": "string", "format": "uuid", "description": "The image's or the batch's id."},
+    "status": {"type": "string", "enum": ["done", "failed", "complete"]},
+    "created": {"type": "string", "format": "date-time"},
+    "image": EVENT_IMAGE,
+    "batch": EVENT_BATCH,
+    "links": obj({"self": {"type": "string", "description": "The API path of the image or batch."}}, ["self"]),
+}, ["type", "id", "status", "created", "links"],
+    description="POSTed to a callback_url with X-Pixelflow-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "
+                "\"<t>.<body>\" with the webhook secret> and X-Pixelflow-Event-Id (the same on every retry).")

@@ -1,0 +1,35 @@
+"""Batches: many uploads and imports in one request, followed as one."""
+
+from chalice import Blueprint
+
+from functions import batches, wiring
+from functions.api import schemas
+from functions.api.routing import Reply, route
+
+api = Blueprint(__name__)
+
+
+@route(api, "POST", "/batches", summary="Start uploads and imports together", tag="batches",
+       body=schemas.BATCH_REQUEST, responses={201: ("The batch, a presigned POST per file, an id per URL",
+                                                    schemas.BATCH_TICKET)}, errors_=(503,))
+def create_batch(call):
+    """Creates one image per file (awaiting_upload, with its presigned POST) and per URL (queued for import),
+    all with the same variants. Follow them together with GET /batches/{batch_id}."""
+    body = call.body
+    ticket = batches.create_batch(wiring.database(), wiring.storage(), wiring.queues(), wiring.settings(),
+                                  call.user_id, files=body.get("files"), urls=body.get("urls"),
+                                  variants=body.get("variants"), callback_url=body.get("callback_url"))
+    return Reply(201, ticket)
+
+
+@route(api, "GET", "/batches", summary="The caller's batches, newest first", tag="batches",
+       query=schemas.IMAGE_LIST_QUERY, responses={200: ("One page, without items", schemas.BATCH_PAGE)})
+def list_batches(call):
+    return batches.list_batches(wiring.database(), call.user_id, limit=call.query.get("limit", 20),
+                                cursor=call.query.get("cursor"))
+
+
+@route(api, "GET", "/batches/{batch_id}", summary="One batch: every item's status, counts and progress",
+       tag="batches", responses={200: ("The batch", schemas.BATCH)}, errors_=(404,))
+def get_batch(call, batch_id):
+    return batches.get_batch(wiring.database(), call.user_id, batch_id)

@@ -1,0 +1,148 @@
+"""Imports: an image fetched from a URL becomes an original under originals/, then the standard pipeline runs.
+
+POST /imports records the image (``queued``, source ``import``) and sends ``{"image_id"}`` to
+import-jobs. The job claims the row with a conditional UPDATE (a lease of one function
+timeout), fetches the URL through the SSRF-safe fetcher, and stores the body as the original;
+its ObjectCreated event starts processing like any upload. A duplicated message never fetches
+twice nor overwrites an original: the claim admits one worker, and a stored original ends any
+later claim. A refused or failed fetch ends the image ``failed`` with the fetcher's code.
+"""
+
+import dataclasses
+import logging
+import posixpath
+import uuid
+from typing import Any, Dict, Optional
+from urllib.parse import unquote, urlsplit
+
+from functions import fetcher, imaging, images, webhooks
+from functions.errors import InvalidInput, PixelflowError
+from functions.settings import IMPORT_JOBS_QUEUE
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAME = "import"
+
+
+def start_import(db, queues, settings, user_id: str, *, url: str, variants: Any = None,
+                 callback_url: Optional[str] = None) -> Dict[str, Any]:
+    """Record the image (queued) and queue its fetch."""
+    url = webhooks.validate_url(url, "url")
+    requested = imaging.parse_variant_specs(variants)
+    callback_url = webhooks.check_callback(db, user_id, callback_url)
+    image_id = str(uuid.uuid4())
+    images.insert_image(db, image_id=image_id, owner=user_id, source="import", name=name_from_url(url),
+                        status="queued", variants=requested, source_url=url, callback_url=callback_url)
+    try:
+        queue(queues, image_id)
+    except PixelflowError:
+        # The caller gets a 503 and never learns the id: leave no image behind that nothing will fetch.
+        db.execute("DELETE FROM images WHERE id = :id AND status = 'queued'", id=image_id)
+        raise
+    return {"image_id": image_id, "status": "queued"}
+
+
+def queue(queues, image_id: str) -> None:
+    """Send one import job."""
+    queues.send(IMPORT_JOBS_QUEUE, {"image_id": image_id})
+
+
+def name_from_url(url: str) -> str:
+    """The URL's last non-empty path segment, decoded and cleaned, or "import" when there is none."""
+    try:
+        segment = posixpath.basename(unquote(urlsplit(url).path).rstrip("/"))
+        return images.clean_filename(segment)
+    except (ValueError, InvalidInput):
+        return DEFAULT_NAME
+
+
+def policy(settings) -> fetcher.FetchPolicy:
+    """Import limits: the upload size cap, and a deadline that ends before the function's timeout."""
+    return fetcher.FetchPolicy(
+        max_bytes=settings.max_upload_bytes,
+        deadline_seconds=min(float(settings.import_deadline), settings.function_timeout * 0.8),
+        allowed_hosts=settings.import_allowed_hosts,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportResult:
+    """What one import job did: skipped, stored, or failed (with the fetcher's code)."""
+
+    action: str
+    detail: str = ""
+
+
+def run_import(db, storage, settings, image_id: str) -> ImportResult:
+    """Handle one import-jobs message: fetch the URL and store it as the image's original."""
+    claim = _claim(db, image_id, lease_seconds=settings.function_timeout)
+    if claim is None:
+        return ImportResult("skipped", "not a queued import, or another worker holds it")
+    token, key = str(claim["claim_token"]), claim["storage_key"]
+    if storage.head(key) is not None:
+        # A previous worker stored the original and died before saying so: never fetch nor write it again.
+        _release(db, image_id, token)
+        return ImportResult("skipped", "the original is already stored")
+    try:
+        fetched = fetcher.fetch(claim["source_url"], policy(settings), expect_image=True)
+    except fetcher.FetchRefused as refused:
+        _fail(db, image_id, token, refused.code, refused.message)
+        return ImportResult("failed", refused.code)
+    try:
+        # The ObjectCreated event starts processing, which claims the 'queued' row from us.
+        storage.put(key, fetched.body, content_type=fetched.content_type or "application/octet-stream")
+    except PixelflowError as error:
+        _note_error(db, image_id, token, error.message)
+        raise
+    db.execute("UPDATE images SET content_type = :type, claim_token = NULL, updated_at = now()"
+               " WHERE id = :id AND claim_token = :token AND status = 'queued'",
+               id=image_id, token=token, type=fetched.content_type)
+    return ImportResult("stored", f"{len(fetched.body)} bytes from {fetched.url.split('/', 3)[2]}")
+
+
+def _claim(db, image_id: str, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
+    # Conditional: a queued import nobody holds, or whose worker's lease has run out.
+    try:
+        uuid.UUID(image_id)
+    except (ValueError, TypeError):
+        return None
+    return db.one(
+        "UPDATE images SET claim_token = :token, claimed_at = now(), updated_at = now()"
+        " WHERE id = :id AND source = 'import' AND status = 'queued'"
+        " AND (claim_token IS NULL OR claimed_at < now() - make_interval(secs => :lease))"
+        " RETURNING claim_token, storage_key, source_url",
+        token=str(uuid.uuid4()), id=image_id, lease=float(lease_seconds))
+
+
+def _release(db, image_id: str, token: str) -> None:
+    db.execute("UPDATE images SET claim_token = NULL WHERE id = :id AND claim_token = :token AND status = 'queued'",
+               id=image_id, token=token)
+
+
+def _fail(db, image_id: str, token: str, code: str, message: str) -> None:
+    db.execute(
+        "UPDATE images SET status = 'failed', error_code = :code, error_message = :message, processed_at = now(),"
+        " updated_at = now(), claim_token = NULL WHERE id = :id AND claim_token = :token AND status = 'queued'",
+        id=image_id, token=token, code=code, message=message)
+
+
+def _note_error(db, image_id: str, token: str, message: str) -> None:
+    # Best effort, for the dead-letter consumer; the database may be what failed.
+    try:
+        db.execute("UPDATE images SET last_error = :error WHERE id = :id AND claim_token = :token",
+                   id=image_id, token=token, error=message[:500])
+    except Exception:
+        log.warning("could not record the last error of import %s", image_id)
+
+
+def give_up(db, image_id: str) -> bool:
+    """An import message exhausted its retries: the image ends failed with the last error (the DLQ consumer)."""
+    try:
+        uuid.UUID(image_id)
+    except (ValueError, TypeError):
+        return False
+    return bool(db.execute(
+        "UPDATE images SET status = 'failed', error_code = 'import_failed',"
+        " error_message = 'Importing kept failing: ' || COALESCE(last_error, 'no error was recorded'),"
+        " processed_at = now(), updated_at = now(), claim_token = NULL"
+        " WHERE id = :id AND source = 'import' AND status = 'queued'", id=image_id))

@@ -1,0 +1,288 @@
+"""Webhooks: a signed JSON event to the caller's callback_url when an image or a batch settles.
+
+An event is recorded once (``webhook_deliveries`` is unique per subject and event type) and
+delivered through the webhook-deliveries queue. Attempt n is the message
+``{"delivery_id", "attempt": n}``, claimed with a conditional UPDATE, so a duplicated message
+sends nothing. A failed attempt schedules the next one with a doubling delay, up to
+``webhook_max_attempts``; a refused address (``url_forbidden``) stops at once. Every request
+goes through the SSRF-safe fetcher, pinned to checked addresses, and is signed:
+
+    X-Pixelflow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+    X-Pixelflow-Event-Id:  <the delivery id, the same on every attempt, for receivers to dedupe>
+
+Domain code: takes the database, the queues and the settings as arguments.
+"""
+
+import dataclasses
+import datetime
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+import uuid
+from typing import Any, Dict, Optional
+from urllib.parse import urlsplit
+
+from functions import fetcher
+from functions.errors import InvalidInput
+from functions.settings import WEBHOOK_DELIVERIES_QUEUE
+
+log = logging.getLogger(__name__)
+
+MAX_URL_LENGTH = 2048
+SIGNATURE_HEADER = "X-Pixelflow-Signature"
+EVENT_ID_HEADER = "X-Pixelflow-Event-Id"
+EVENT_TYPE_HEADER = "X-Pixelflow-Event"
+SIGNATURE_TOLERANCE_SECONDS = 300
+MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
+DELIVERY_DEADLINE_SECONDS = 10.0
+RESPONSE_BYTES = 64 * 1024  # what a receiver may answer; more is not read
+# Refusals that no retry can change: the address is not public, or the URL cannot be read.
+PERMANENT = frozenset({"url_forbidden", "url_invalid"})
+
+
+# --- URLs and secrets ------------------------------------------------------------------
+
+def validate_url(value: Any, field: str) -> str:
+    """An absolute http(s) URL of at most 2048 characters, or InvalidInput naming ``field``.
+
+    Only the form is checked here; where it points is checked when it is fetched (DNS can change).
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field} must not be empty.", field=field)
+    url = value.strip()
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidInput(f"{field} must be at most {MAX_URL_LENGTH} characters.", code="url_invalid", field=field)
+    if "\\" in url or any(char.isspace() or not char.isprintable() for char in url):
+        raise InvalidInput(f"{field} contains characters that are not allowed in a URL.", code="url_invalid",
+                           field=field)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
+    except ValueError:
+        raise InvalidInput(f"{field} is not a valid URL.", code="url_invalid", field=field) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise InvalidInput(f"{field} must be an http or https URL.", code="url_forbidden", field=field)
+    if "@" in parts.netloc:
+        raise InvalidInput(f"{field} must not contain a user name or password.", code="url_forbidden", field=field)
+    if not parts.hostname:
+        raise InvalidInput(f"{field} has no host.", code="url_invalid", field=field)
+    return url
+
+
+def check_callback(db, user_id: str, callback_url: Optional[str]) -> Optional[str]:
+    """The cleaned callback URL (or None); refused while the user has no secret to sign with."""
+    if callback_url is None:
+        return None
+    url = validate_url(callback_url, "callback_url")
+    if db.one("SELECT 1 AS found FROM webhook_secrets WHERE user_id = :user", user=user_id) is None:
+        raise InvalidInput("callback_url needs a webhook secret: create a webhook secret first "
+                           "(POST /auth/webhook-secret).", code="webhook_secret_required", field="callback_url")
+    return url
+
+
+def new_secret(db, user_id: str) -> Dict[str, Any]:
+    """Create or replace the user's signing secret; this answer is the only time it is shown."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    # Upsert: a second call rotates; deliveries sign with whatever secret is current when they are sent.
+    row = db.one(
+        "INSERT INTO webhook_secrets (user_id, secret) VALUES (:user, :secret)"
+        " ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = now()"
+        " RETURNING created_at", user=user_id, secret=secret)
+    return {"secret": secret, "created_at": _iso(row["created_at"])}
+
+
+# --- signatures ------------------------------------------------------------------------
+
+def signature_header(secret: str, timestamp: int, body: bytes) -> str:
+    """``t=<timestamp>,v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>``."""
+    signed = str(int(timestamp)).encode("ascii") + b"." + body
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    return f"t={int(timestamp)},v1={digest}"
+
+
+def verify_signature(secret: str, header: Optional[str], body: bytes, *, now: Optional[float] = None,
+                     tolerance: int = SIGNATURE_TOLERANCE_SECONDS) -> bool:
+    """What a receiver does: recompute the HMAC, compare in constant time, refuse stale timestamps."""
+    if not header:
+        return False
+    fields: Dict[str, list] = {}
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        fields.setdefault(name, []).append(value)
+    try:
+        timestamp = int(fields["t"][0])
+    except (KeyError, ValueError):
+        return False
+    now = time.time() if now is None else now
+    if abs(now - timestamp) > tolerance:
+        return False
+    expected = signature_header(secret, timestamp, body).split("v1=", 1)[1]
+    return any(hmac.compare_digest(expected, candidate) for candidate in fields.get("v1", []))
+
+
+# --- recording events ------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """Something a callback_url should hear about: ``image.done``, ``image.failed`` or ``batch.complete``."""
+
+    owner_id: str
+    subject_id: str
+    type: str
+    status: str
+    url: str
+    data: Dict[str, Any]      # {"image": {...}} or {"batch": {...}}
+    links: Dict[str, str]
+
+
+def publish(db, queues, event: Event) -> Optional[str]:
+    """Record ``event`` once and queue its first delivery attempt; return the delivery id when queued now."""
+    body = json.dumps({"type": event.type, "id": event.subject_id, "status": event.status,
+                       "created": _iso(datetime.datetime.now(datetime.timezone.utc)), **event.data,
+                       "links": event.links}, separators=(",", ":"), ensure_ascii=False)
+    # Idempotent: the unique (subject_id, event_type) turns a second terminal transition report into nothing.
+    db.execute(
+        "INSERT INTO webhook_deliveries (id, owner_id, subject_id, event_type, url, body)"
+        " VALUES (:id, :owner, :subject, :type, :url, :body) ON CONFLICT (subject_id, event_type) DO NOTHING",
+        id=str(uuid.uuid4()), owner=event.owner_id, subject=event.subject_id, type=event.type, url=event.url,
+        body=body)
+    row = db.one("SELECT id, enqueued_at FROM webhook_deliveries WHERE subject_id = :subject AND event_type = :type",
+                 subject=event.subject_id, type=event.type)
+    if row["enqueued_at"] is not None:
+        return None
+    # Not yet queued: recorded just now, or an earlier try died between the insert and the send.
+    # Two racing senders may both send attempt 1; its claim lets only one of them deliver.
+    delivery_id = str(row["id"])
+    queues.send(WEBHOOK_DELIVERIES_QUEUE, {"delivery_id": delivery_id, "attempt": 1})
+    db.execute("UPDATE webhook_deliveries SET enqueued_at = now(), updated_at = now()"
+               " WHERE id = :id AND enqueued_at IS NULL", id=delivery_id)
+    return delivery_id
+
+
+def delivery_json(row: Dict[str, Any], prefix: str = "webhook_") -> Optional[Dict[str, Any]]:
+    """How a subject's event is doing, from columns named ``<prefix>id``, ``<prefix>status`` …; None if none."""
+    if row.get(prefix + "id") is None:
+        return None
+    delivered = row[prefix + "delivered_at"]
+    return {
+        "event_id": str(row[prefix + "id"]),
+        "type": row[prefix + "event_type"],
+        "status": row[prefix + "status"],
+        "attempts": row[prefix + "attempts"],
+        "last_status_code": row[prefix + "last_status_code"],
+        "last_error": row[prefix + "last_error"],
+        "delivered_at": _iso(delivered) if delivered else None,
+    }
+
+
+def delivery_columns(subject: str, prefix: str = "webhook_") -> str:
+    """A LEFT JOIN LATERAL adding the latest delivery of ``subject`` (an id expression) as prefixed columns."""
+    columns = ", ".join(f"w.{name} AS {prefix}{name}" for name in (
+        "id", "event_type", "status", "attempts", "last_status_code", "last_error", "delivered_at"))
+    return (f" LEFT JOIN LATERAL (SELECT {columns} FROM webhook_deliveries w WHERE w.subject_id = {subject}"
+            f" ORDER BY w.created_at DESC LIMIT 1) wd ON true")
+
+
+# --- delivering ------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class DeliveryResult:
+    """What one attempt did: skipped, delivered, scheduled (a retry) or failed (for good)."""
+
+    action: str
+    detail: str = ""
+
+
+def deliver(db, queues, settings, delivery_id: str, attempt: int) -> DeliveryResult:
+    """Make attempt number ``attempt`` of one delivery (one webhook-deliveries message)."""
+    job = _claim(db, delivery_id, attempt, lease_seconds=settings.function_timeout)
+    if job is None:
+        return DeliveryResult("skipped", "attempt already taken, or the delivery is finished")
+    found = db.one("SELECT secret FROM webhook_secrets WHERE user_id = :user", user=job["owner_id"])
+    if found is None:
+        _finish(db, delivery_id, attempt, "failed", None, "There is no webhook secret to sign with.")
+        return DeliveryResult("failed", "no secret")
+    body = job["body"].encode("utf-8")
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: signature_header(found["secret"], int(time.time()), body),
+        EVENT_ID_HEADER: delivery_id,
+        EVENT_TYPE_HEADER: job["event_type"],
+    }
+    try:
+        answer = fetcher.fetch(job["url"], policy(settings), method="POST", body=body, headers=headers)
+        status: Optional[int] = answer.status
+    except fetcher.FetchRefused as refused:
+        if refused.code != "url_too_large":
+            return _failed_attempt(db, queues, settings, delivery_id, attempt, refused)
+        status = None  # the status was already accepted when the answer turned out too long to read
+    _finish(db, delivery_id, attempt, "delivered", status, None)
+    return DeliveryResult("delivered", f"attempt {attempt}, HTTP {status}")
+
+
+def policy(settings) -> fetcher.FetchPolicy:
+    """Delivery limits: short, no redirects (a POST must not turn into a GET), inside the function timeout."""
+    return fetcher.FetchPolicy(
+        max_bytes=RESPONSE_BYTES, connect_timeout=5.0, read_timeout=DELIVERY_DEADLINE_SECONDS,
+        deadline_seconds=min(DELIVERY_DEADLINE_SECONDS, settings.function_timeout * 0.8), max_redirects=0,
+        allowed_hosts=settings.import_allowed_hosts)
+
+
+def _claim(db, delivery_id: str, attempt: int, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
+    # Conditional: the previous attempt must be the last one taken (and finished: claimed_at is cleared
+    # then), or this attempt's claim must have run out because its worker died mid-request.
+    try:
+        uuid.UUID(delivery_id)
+    except (ValueError, TypeError):
+        return None
+    return db.one(
+        "UPDATE webhook_deliveries SET attempts = :attempt, claimed_at = now(), updated_at = now()"
+        " WHERE id = :id AND status = 'pending' AND (attempts = :attempt - 1"
+        "   OR (attempts = :attempt AND claimed_at < now() - make_interval(secs => :lease)))"
+        " RETURNING owner_id, url, body, event_type",
+        id=delivery_id, attempt=attempt, lease=float(lease_seconds))
+
+
+def _failed_attempt(db, queues, settings, delivery_id: str, attempt: int,
+                    refused: fetcher.FetchRefused) -> DeliveryResult:
+    message = refused.message
+    if refused.code == "url_forbidden" and refused.status in fetcher.REDIRECT_STATUSES:
+        message = f"The callback URL answered with a redirect (HTTP {refused.status}); webhooks are not redirected."
+    if refused.code in PERMANENT or attempt >= settings.webhook_max_attempts:
+        _finish(db, delivery_id, attempt, "failed", refused.status, message)
+        return DeliveryResult("failed", f"attempt {attempt}: {refused.code}")
+    _finish(db, delivery_id, attempt, "pending", refused.status, message)
+    delay = min(MAX_DELAY_SECONDS, settings.webhook_retry_seconds * 2 ** (attempt - 1))
+    queues.send(WEBHOOK_DELIVERIES_QUEUE, {"delivery_id": delivery_id, "attempt": attempt + 1},
+                delay_seconds=delay)
+    return DeliveryResult("scheduled", f"attempt {attempt} failed ({refused.code}); next in {delay}s")
+
+
+def _finish(db, delivery_id: str, attempt: int, status: str, status_code: Optional[int],
+            error: Optional[str]) -> None:
+    # Conditional on this attempt still being the current one; clearing claimed_at marks it finished.
+    db.execute(
+        "UPDATE webhook_deliveries SET status = :status, last_status_code = :code, last_error = :error,"
+        " delivered_at = CASE WHEN :status = 'delivered' THEN now() ELSE delivered_at END,"
+        " claimed_at = NULL, updated_at = now()"
+        " WHERE id = :id AND attempts = :attempt AND status = 'pending'",
+        id=delivery_id, attempt=attempt, status=status, code=status_code, error=error[:500] if error else None)
+
+
+def give_up(db, delivery_id: str) -> bool:
+    """A delivery message exhausted its retries (storage or database trouble): record it failed."""
+    try:
+        uuid.UUID(delivery_id)
+    except (ValueError, TypeError):
+        return False
+    return bool(db.execute(
+        "UPDATE webhook_deliveries SET status = 'failed', claimed_at = NULL, updated_at = now(),"
+        " last_error = COALESCE(last_error, 'Delivering kept failing.') WHERE id = :id AND status = 'pending'",
+        id=delivery_id))
+
+
+def _iso(value: datetime.datetime) -> str:
+    return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
