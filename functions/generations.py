@@ -74,14 +74,20 @@ def run_step(db, storage, queues, provider, settings, image_id: str, step: int) 
                      "The image generator did not finish in time. Please try again.")
     try:
         if step == 1 or job["job_id"] is None:
-            return _kickoff(db, queues, provider, image_id, step, job)
-        return _poll(db, storage, queues, provider, image_id, step, job)
+            result = _kickoff(db, queues, provider, image_id, step, job)
+        else:
+            result = _poll(db, storage, queues, provider, image_id, step, job)
     except ProviderUnavailable as error:
         # Transient: try the same kind of step again later, bounded by the deadline and step cap.
         _set_status(db, image_id, "UNAVAILABLE")
         delay = _backoff(step, getattr(error, "retry_after", None))
         queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
-        return StepResult("scheduled", f"provider unavailable, retrying in {delay}s")
+        result = StepResult("scheduled", f"provider unavailable, retrying in {delay}s")
+    # A finished step gives up its claim, so a late duplicate of it can never take it again
+    # (only a step whose worker died, still claimed after its lease, may be retaken).
+    db.execute("UPDATE generations SET step_claimed_at = NULL WHERE image_id = :id AND step = :step",
+               id=image_id, step=step)
+    return result
 
 
 def _claim_step(db, image_id: str, step: int, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
@@ -90,7 +96,8 @@ def _claim_step(db, image_id: str, step: int, *, lease_seconds: int) -> Optional
     return db.one(
         "UPDATE generations g SET step = :step, step_claimed_at = now(), updated_at = now()"
         " FROM images i WHERE g.image_id = :id AND i.id = g.image_id AND i.status = 'generating'"
-        " AND (g.step = :step - 1 OR (g.step = :step AND g.step_claimed_at < now() - make_interval(secs => :lease)))"
+        " AND (g.step = :step - 1 OR (g.step = :step AND g.step_claimed_at IS NOT NULL"
+        "      AND g.step_claimed_at < now() - make_interval(secs => :lease)))"
         " RETURNING g.job_id, g.prompt, g.style, g.negative_prompt, g.width, g.height, i.owner_id,"
         " g.deadline_at < now() AS expired",
         id=image_id, step=step, lease=float(lease_seconds))

@@ -134,3 +134,21 @@ def test_given_the_local_provider_when_listing_styles_then_names_and_titles(serv
     answer = requests.get(f"{server.url}/generations/styles", headers=bearer(user), timeout=10)
     assert answer.status_code == 200
     assert {"DEFAULT", "ANIME", "UHD", "KANDINSKY"} <= {style["name"] for style in answer.json()["styles"]}
+
+
+def test_given_a_finished_kickoff_when_its_duplicate_arrives_after_the_lease_then_no_second_job_starts(
+        server, user, fusionbrain):
+    from functions import generations
+
+    fusionbrain.status_time = 600  # the first poll is 10 minutes away: step 1 stays the current step
+    image_id = generate(server, user, width=128, height=128)
+
+    def kicked_off():
+        row = wiring.database().one("SELECT step, provider_status FROM generations WHERE image_id = :id", id=image_id)
+        return row["step"] == 1 and row["provider_status"] == "INITIAL"
+    assert wait_for(kicked_off, timeout=20)
+    # A lease of 0 s: the duplicate arrives "after the lease" of the finished kickoff.
+    result = generations.run_step(wiring.database(), wiring.storage(), wiring.queues(), wiring.provider(),
+                                  dataclasses.replace(wiring.settings(), function_timeout=0), image_id, 1)
+    assert result.action == "skipped"
+    assert len(fusionbrain.requests_to(fusionbrain.RUN_PATH, "POST")) == 1
