@@ -11,6 +11,7 @@ import uuid
 from typing import Any, Dict, Optional
 
 from functions.auth import emails, passwords, throttle, tokens
+from functions.timestamps import iso
 from functions.errors import Conflict, NotFound, Throttled, Unauthorized
 
 POLICY = throttle.FailurePolicy()
@@ -29,7 +30,7 @@ class TokenPair:
 
 
 def user_json(row: Dict[str, Any]) -> Dict[str, Any]:
-    return {"id": str(row["id"]), "email": row["email"], "created_at": _iso(row["created_at"])}
+    return {"id": str(row["id"]), "email": row["email"], "created_at": iso(row["created_at"])}
 
 
 def register(db, email: str, password: str) -> Dict[str, Any]:
@@ -155,6 +156,3 @@ def get_user(db, user_id: str) -> Dict[str, Any]:
 def _at(epoch: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
 
-
-def _iso(value: datetime.datetime) -> str:
-    return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")

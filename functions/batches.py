@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from functions import imaging, images, imports, webhooks
 from functions.errors import InvalidInput, NotFound, PixelflowError
+from functions.timestamps import iso
 
 STATUSES = ("awaiting_upload", "generating", "queued", "processing", "done", "failed")
 BATCH_SELECT = (
@@ -64,7 +65,7 @@ def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence
                                                   content_type)}
                     for image_id, (name, content_type, _) in zip(upload_ids, uploads)],
         "imports": [{"image_id": image_id, "url": url} for image_id, url in zip(import_ids, urls)],
-        "expires_at": images.iso(images.upload_expiry(settings)),
+        "expires_at": iso(images.upload_expiry(settings)),
     }
 
 
@@ -146,9 +147,9 @@ def summary_fields(row: Dict[str, Any], counts: collections.Counter) -> Dict[str
     settled = sum(counts[status] for status in images.TERMINAL)
     return {
         "id": str(row["id"]),
-        "created_at": images.iso(row["created_at"]),
+        "created_at": iso(row["created_at"]),
         "complete": row["completed_at"] is not None,
-        "completed_at": images.iso(row["completed_at"]) if row["completed_at"] else None,
+        "completed_at": iso(row["completed_at"]) if row["completed_at"] else None,
         "item_count": row["item_count"],
         "percent": 100 if total == 0 else settled * 100 // total,
         "counts": {status: counts[status] for status in STATUSES},

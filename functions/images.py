@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from functions import imaging, webhooks
 from functions.errors import InvalidInput, NotFound, PixelflowError
+from functions.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +379,3 @@ def delete_image(db, storage, user_id: str, image_id: str) -> None:
     storage.delete(sorted(keys))
     db.execute("DELETE FROM images WHERE id = :id AND owner_id = :owner", id=image_id, owner=user_id)
 
-
-def iso(value: datetime.datetime) -> str:
-    """A timestamp as the API writes it: UTC, ISO 8601, with a Z."""
-    return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from functions import fetcher
 from functions.errors import InvalidInput
 from functions.settings import WEBHOOK_DELIVERIES_QUEUE
+from functions.timestamps import iso
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def new_secret(db, user_id: str) -> Dict[str, Any]:
         "INSERT INTO webhook_secrets (user_id, secret) VALUES (:user, :secret)"
         " ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = now()"
         " RETURNING created_at", user=user_id, secret=secret)
-    return {"secret": secret, "created_at": _iso(row["created_at"])}
+    return {"secret": secret, "created_at": iso(row["created_at"])}
 
 
 # --- signatures ------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class Event:
 def publish(db, queues, event: Event) -> Optional[str]:
     """Record ``event`` once and queue its first delivery attempt; return the delivery id when queued now."""
     body = json.dumps({"type": event.type, "id": event.subject_id, "status": event.status,
-                       "created": _iso(datetime.datetime.now(datetime.timezone.utc)), **event.data,
+                       "created": iso(datetime.datetime.now(datetime.timezone.utc)), **event.data,
                        "links": event.links}, separators=(",", ":"), ensure_ascii=False)
     # Idempotent: the unique (subject_id, event_type) turns a second terminal transition report into nothing.
     db.execute(
@@ -174,7 +175,7 @@ def delivery_json(row: Dict[str, Any], prefix: str = "webhook_") -> Optional[Dic
         "attempts": row[prefix + "attempts"],
         "last_status_code": row[prefix + "last_status_code"],
         "last_error": row[prefix + "last_error"],
-        "delivered_at": _iso(delivered) if delivered else None,
+        "delivered_at": iso(delivered) if delivered else None,
     }
 
 
@@ -283,6 +284,3 @@ def give_up(db, delivery_id: str) -> bool:
         " last_error = COALESCE(last_error, 'Delivering kept failing.') WHERE id = :id AND status = 'pending'",
         id=delivery_id))
 
-
-def _iso(value: datetime.datetime) -> str:
-    return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
