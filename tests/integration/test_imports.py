@@ -327,8 +327,10 @@ def test_given_a_url_that_is_not_http_when_posted_then_422_names_url_and_nothing
 
 def test_given_an_import_message_that_kept_failing_when_dead_lettered_then_the_image_ends_import_failed(
         server, user, origin):
-    # Stop the real job from taking it: the row is held by a worker whose lease has not run out.
-    image_id = start_import(server, user, origin.url("/photos/beach.jpg?dead"))
+    # Stop the real job from finishing it: the origin stalls past the fetch deadline, and the row is held
+    # by a worker whose lease has not run out (whether the real job claimed it first or not).
+    origin.routes["/stalled.jpg"] = Answer(200, {"Content-Type": "image/jpeg"}, PHOTO, delay=6.0)
+    image_id = start_import(server, user, origin.url("/stalled.jpg"))
     db = wiring.database()
     db.execute("UPDATE images SET claim_token = gen_random_uuid(), claimed_at = now() + interval '1 hour',"
                " last_error = 'Storage is unavailable: SlowDown' WHERE id = :id", id=image_id)
