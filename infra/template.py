@@ -234,9 +234,12 @@ def _role(resource_id: str, spec: Dict[str, Any], consumed: List[str], queue_ids
                          ("s3_delete", ["s3:DeleteObject"])):
         if spec.get(key):
             statements.append({"Effect": "Allow", "Action": actions, "Resource": objects(spec[key])})
-    if spec.get("s3_list"):
+    # Reading implies listing: without s3:ListBucket, S3 answers HEAD of a missing key with 403, not 404,
+    # and "the original is not there (yet)" would look like an outage.
+    listed = sorted(set(spec.get("s3_list", [])) | set(spec.get("s3_read", [])))
+    if listed:
         statements.append({"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": {"Fn::Sub": bucket},
-                           "Condition": {"StringLike": {"s3:prefix": [p + "*" for p in spec["s3_list"]]}}})
+                           "Condition": {"StringLike": {"s3:prefix": [p + "*" for p in listed]}}})
     if spec.get("sqs_send"):
         statements.append({"Effect": "Allow", "Action": ["sqs:SendMessage", "sqs:GetQueueUrl"],
                            "Resource": [{"Fn::GetAtt": [queue_ids[name], "Arn"]} for name in spec["sqs_send"]]})

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from chalice.app import SQSEventConfig
 
 from functions.settings import SETTINGS
 from infra import package as packaging
@@ -107,7 +108,8 @@ def test_given_the_app_when_packaged_then_every_queue_it_consumes_is_declared_wi
     queues = {props["Properties"]["QueueName"]: key for key, props in resources.items()
               if props["Type"] == "AWS::SQS::Queue"}
     for source in app.event_sources:
-        assert source.queue in queues, f"{source.queue} is consumed but not declared"
+        if isinstance(source, SQSEventConfig):
+            assert source.queue in queues, f"{source.queue} is consumed but not declared"
     for resource in _functions(template).values():
         for event in (resource["Properties"].get("Events") or {}).values():
             if event["Type"] != "SQS":
@@ -148,6 +150,25 @@ def test_given_each_function_when_packaged_then_its_role_grants_only_what_it_use
     for resource in resources.values():
         if resource["Type"] == "AWS::IAM::Role":
             assert '"*"' not in json.dumps(resource["Properties"].get("Policies", [])), "no wildcard resources"
+
+
+def _statements(resources, role_id):
+    return resources[role_id]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def test_given_a_role_that_reads_objects_when_packaged_then_it_may_list_them_so_a_missing_key_is_a_404(built):
+    # Without s3:ListBucket, S3 answers HEAD of a missing key with 403: "not there yet" would look like an outage.
+    resources = built["template"]["Resources"]
+    for role_id, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role" or "Policies" not in resource["Properties"]:
+            continue
+        statements = _statements(resources, role_id)
+        read = [item["Fn::Sub"].rsplit("/", 1)[0].split("}/", 1)[1] for statement in statements
+                if "s3:GetObject" in statement["Action"] for item in statement["Resource"]]
+        listed = [prefix.rstrip("*") for statement in statements if "s3:ListBucket" in statement["Action"]
+                  for prefix in statement["Condition"]["StringLike"]["s3:prefix"]]
+        for prefix in read:
+            assert prefix + "/" in listed, f"{role_id} reads {prefix}/ but cannot list it"
 
 
 def _readme():
