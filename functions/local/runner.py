@@ -6,16 +6,21 @@ records at a time, on a pool of ``concurrency`` workers. A message is deleted on
 the handler succeeded for it: a raised exception keeps the whole batch, a returned
 ``{"batchItemFailures": [...]}`` keeps exactly those. Kept messages come back after
 the visibility timeout and reach the DLQ after the queue's maxReceiveCount.
+
+Every ``@app.schedule`` function is called on a timer at its own rate with an
+EventBridge-shaped "Scheduled Event", as the rule Chalice declares for it would on AWS.
 """
 
+import datetime
 import logging
+import re
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional
 
-from chalice.app import SQSEventConfig
+from chalice.app import Rate, ScheduledEventConfig, SQSEventConfig
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,33 @@ def _record(message: Dict[str, Any], queue_arn: str, region: str) -> Dict[str, A
     }
 
 
+def scheduled_event(rule_name: str, region: str) -> Dict[str, Any]:
+    """The event EventBridge hands a function on its schedule."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:000000000000:rule/{rule_name}"],
+        "detail": {},
+    }
+
+
+RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
+
+
+def schedule_seconds(expression: Any) -> Optional[float]:
+    """Seconds between runs of a Chalice schedule (``Rate`` or "rate(5 minutes)"); None for cron."""
+    if isinstance(expression, Rate):
+        return float(expression.value * RATE_UNITS[expression.unit.lower()])
+    text = expression if isinstance(expression, str) else expression.to_string()
+    match = re.fullmatch(r"rate\((\d+) (minutes?|hours?|days?)\)", text.strip())
+    return float(int(match.group(1)) * RATE_UNITS[match.group(2)]) if match else None
+
+
 def failed_ids(result: Any) -> Optional[set]:
     """Message ids a handler reported as failed (None: it reported nothing, so all succeeded)."""
     if isinstance(result, dict) and "batchItemFailures" in result:
@@ -74,7 +106,8 @@ class EventRunner:
     """Feeds every SQS event source of a Chalice app from its queue, until ``stop()``."""
 
     def __init__(self, app, sqs, *, region: str, concurrency: int = 2, wait_seconds: int = 1,
-                 timeout_seconds: float = 60.0, queue_names: Optional[Dict[str, str]] = None):
+                 timeout_seconds: float = 60.0, queue_names: Optional[Dict[str, str]] = None,
+                 schedule_every: Optional[float] = None):
         self._app = app
         self._sqs = sqs
         self._region = region
@@ -83,10 +116,13 @@ class EventRunner:
         self._timeout = timeout_seconds
         # Chalice's decorator needs the queue name at import time; settings may rename it.
         self._queue_names = queue_names or {}
+        # Tests shorten every schedule; otherwise each runs at its declared rate.
+        self._schedule_override = schedule_every
         self._stop = threading.Event()
         self._threads: List[threading.Thread] = []
         self._pools: List[ThreadPoolExecutor] = []
         self.handled = 0
+        self.scheduled_runs: Dict[str, int] = {}
 
     def sources(self) -> List[SQSEventConfig]:
         return [source for source in self._app.event_sources if isinstance(source, SQSEventConfig)]
@@ -105,7 +141,20 @@ class EventRunner:
             self._threads.append(thread)
             log.info("runner: %s <- %s (batch %d, %d workers)", source.name, name,
                      source.batch_size, self._concurrency)
+        for schedule in self.schedules():
+            every = self._schedule_override or schedule_seconds(schedule.schedule_expression)
+            if every is None:
+                log.warning("runner: %s has a cron schedule; it is not run locally", schedule.name)
+                continue
+            thread = threading.Thread(target=self._tick, args=(schedule, every), name=f"schedule-{schedule.name}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+            log.info("runner: %s every %g s", schedule.name, every)
         return self
+
+    def schedules(self) -> List[ScheduledEventConfig]:
+        return [source for source in self._app.event_sources if isinstance(source, ScheduledEventConfig)]
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop polling, and wait for handler calls in flight to finish."""
@@ -141,6 +190,15 @@ class EventRunner:
                 continue
             future = pool.submit(self._invoke, source, url, arn, messages)
             future.add_done_callback(lambda _: slots.release())
+
+    def _tick(self, schedule: ScheduledEventConfig, every: float) -> None:
+        handler = self._app.handler_map[schedule.name]
+        while not self._stop.wait(every):
+            try:
+                handler(scheduled_event(schedule.name, self._region), LambdaContext(schedule.name, self._timeout))
+            except Exception:  # the next tick runs anyway, as the next scheduled invocation would
+                log.exception("runner: scheduled %s raised", schedule.name)
+            self.scheduled_runs[schedule.name] = self.scheduled_runs.get(schedule.name, 0) + 1
 
     def _invoke(self, source: SQSEventConfig, url: str, arn: str, messages: List[Dict[str, Any]]) -> None:
         event = sqs_event(messages, arn, self._region)

@@ -6,10 +6,10 @@ import time
 
 import boto3
 import pytest
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from functions import wiring
-from functions.local.runner import EventRunner
+from functions.local.runner import EventRunner, schedule_seconds
 from functions.local.stack import LOCAL_CREDENTIALS, MotoServer
 from functions.s3_events import created_objects
 from functions.settings import Settings
@@ -162,3 +162,30 @@ def test_given_a_handler_that_crashes_once_when_more_messages_arrive_then_the_ru
         assert handled.get(timeout=20) == "after"
     finally:
         runner.stop()
+
+
+def test_given_a_scheduled_function_when_the_runner_ticks_then_it_gets_an_eventbridge_scheduled_event():
+    app = Chalice("runner-schedule-test")
+    seen = queue.Queue()
+
+    @app.schedule(Rate(5, unit=Rate.MINUTES), name="tidy")
+    def tidy(event):
+        seen.put(event.to_dict())
+        raise RuntimeError("a failing run must not stop the next one")
+
+    runner = EventRunner(app, sqs=None, region=REGION, schedule_every=0.2).start()
+    try:
+        first, second = seen.get(timeout=10), seen.get(timeout=10)
+    finally:
+        runner.stop()
+    assert first["detail-type"] == "Scheduled Event" and first["source"] == "aws.events"
+    assert first["resources"] == [f"arn:aws:events:{REGION}:000000000000:rule/tidy"]
+    assert first["region"] == REGION and first["detail"] == {} and first["id"] != second["id"]
+    assert runner.scheduled_runs["tidy"] >= 2
+
+
+def test_given_schedule_expressions_when_read_then_rates_become_seconds_and_cron_is_not_run_locally():
+    assert schedule_seconds(Rate(5, unit=Rate.MINUTES)) == 300
+    assert schedule_seconds(Rate(1, unit=Rate.HOURS)) == 3600
+    assert schedule_seconds("rate(2 days)") == 172800
+    assert schedule_seconds("cron(0 12 * * ? *)") is None
