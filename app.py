@@ -1,6 +1,6 @@
 """pixelflow's Chalice app: a routing table. All code lives in functions/."""
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from functions import pipeline
 from functions.api import auth, batches, docs, generations, guard, health, images, imports, web, webhooks
@@ -60,6 +60,12 @@ def deliver_webhook(event):
 @app.on_sqs_message(queue=WEBHOOK_DELIVERIES_QUEUE + "-dlq", batch_size=1)
 def webhook_dead_letter(event):
     return pipeline.each_record(event, pipeline.give_up_webhook)
+
+
+# Settles uploads that never arrived and forgets stale sign-in rows; the local runner keeps the same rate.
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="housekeeping")
+def housekeeping(event):
+    return pipeline.sweep()
 
 
 # Invoked once after each AWS deploy (see README); make deploy-local applies the same files locally.

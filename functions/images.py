@@ -377,5 +377,9 @@ def delete_image(db, storage, user_id: str, image_id: str) -> None:
     keys.update(storage.list_keys(f"variants/{user_id}/{image_id}/"))
     # Objects first: if this fails half-way, the row still lists what to delete on a retry.
     storage.delete(sorted(keys))
-    db.execute("DELETE FROM images WHERE id = :id AND owner_id = :owner", id=image_id, owner=user_id)
+    with db.transaction():
+        db.execute("DELETE FROM images WHERE id = :id AND owner_id = :owner", id=image_id, owner=user_id)
+        # Housekeeping sweeps the prefixes again later, for objects written after this moment.
+        db.execute("INSERT INTO deleted_images (image_id, owner_id) VALUES (:id, :owner)"
+                   " ON CONFLICT (image_id) DO NOTHING", id=image_id, owner=user_id)
 

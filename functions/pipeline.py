@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-from functions import batches, generations, images, imports, webhooks, wiring
+from functions import batches, generations, housekeeping, images, imports, webhooks, wiring
 from functions.s3_events import created_objects
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,16 @@ def announce(*, image_id: Optional[str] = None, key: Optional[str] = None) -> No
     for event in events:
         if event is not None and webhooks.publish(db, wiring.queues(), event):
             log.info("queued %s for %s", event.type, event.subject_id)
+
+
+def sweep() -> dict:
+    """One housekeeping pass (the scheduled ``housekeeping`` function); expired uploads are announced."""
+    report = housekeeping.sweep(wiring.database(), wiring.storage(), wiring.queues(), wiring.settings())
+    for image_id in report.expired_uploads:
+        announce(image_id=image_id)
+    summary = report.as_dict()
+    log.info("housekeeping: %s", summary)
+    return summary
 
 
 def migrate() -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chalice.app import SQSEventConfig
+from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from functions.settings import SETTINGS
 from infra import package as packaging
@@ -169,6 +169,19 @@ def test_given_a_role_that_reads_objects_when_packaged_then_it_may_list_them_so_
                   for prefix in statement["Condition"]["StringLike"]["s3:prefix"]]
         for prefix in read:
             assert prefix + "/" in listed, f"{role_id} reads {prefix}/ but cannot list it"
+
+
+def test_given_the_scheduled_housekeeping_when_packaged_then_it_runs_on_its_rate_and_may_redrive_images(built):
+    from app import app
+
+    [schedule] = [source for source in app.event_sources if isinstance(source, ScheduledEventConfig)]
+    resources = built["template"]["Resources"]
+    function = resources[logical_id(schedule.name)]["Properties"]
+    [event] = function["Events"].values()
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": schedule.schedule_expression.to_string()}}
+    [send] = [statement for statement in _statements(resources, logical_id(schedule.name) + "Role")
+              if "sqs:SendMessage" in statement["Action"]]
+    assert {"Fn::GetAtt": ["ImageEventsQueue", "Arn"]} in send["Resource"]
 
 
 def _readme():
