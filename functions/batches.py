@@ -50,8 +50,7 @@ def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence
                                 name=imports.name_from_url(url), status="queued", variants=requested,
                                 source_url=url, batch_id=batch_id, batch_index=len(uploads) + offset)
     try:
-        for image_id in import_ids:
-            imports.queue(queues, image_id)
+        imports.queue_many(queues, import_ids)
     except PixelflowError:
         # The caller gets a 503 and never learns the batch: remove it; jobs already sent find nothing.
         with db.transaction():

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import posixpath
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 from urllib.parse import unquote, urlsplit
 
 from functions import fetcher, imaging, images, webhooks
@@ -45,6 +45,11 @@ def start_import(db, queues, settings, user_id: str, *, url: str, variants: Any 
 def queue(queues, image_id: str) -> None:
     """Send one import job."""
     queues.send(IMPORT_JOBS_QUEUE, {"image_id": image_id})
+
+
+def queue_many(queues, image_ids: List[str]) -> None:
+    """Send one import job per image, ten per SQS request."""
+    queues.send_many(IMPORT_JOBS_QUEUE, [{"image_id": image_id} for image_id in image_ids])
 
 
 def name_from_url(url: str) -> str:

@@ -2,13 +2,14 @@
 
 import json
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.errors import Unavailable
 
 MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
+BATCH_LIMIT = 10  # SQS's limit of messages per SendMessageBatch
 
 
 class Queues:
@@ -45,6 +46,19 @@ class Queues:
             return self._sqs.send_message(**kwargs)["MessageId"]
         except (ClientError, BotoCoreError) as error:
             raise Unavailable(f"Queue {name} is unavailable.") from error
+
+    def send_many(self, name: str, bodies: List[Dict[str, Any]]) -> None:
+        """Send JSON messages ten per request (SQS's batch limit); raise Unavailable if any was refused."""
+        url = self.url(name)
+        for start in range(0, len(bodies), BATCH_LIMIT):
+            entries = [{"Id": str(index), "MessageBody": json.dumps(body, separators=(",", ":"))}
+                       for index, body in enumerate(bodies[start:start + BATCH_LIMIT])]
+            try:
+                answer = self._sqs.send_message_batch(QueueUrl=url, Entries=entries)
+            except (ClientError, BotoCoreError) as error:
+                raise Unavailable(f"Queue {name} is unavailable.") from error
+            if answer.get("Failed"):
+                raise Unavailable(f"Queue {name} refused {len(answer['Failed'])} of {len(entries)} messages.")
 
     def ping(self, name: str) -> None:
         """Raise Unavailable unless the queue answers."""

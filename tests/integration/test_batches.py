@@ -115,6 +115,17 @@ def test_given_a_duplicated_terminal_event_when_the_batch_is_complete_then_compl
     assert batch(server, user, ticket["batch_id"])["completed_at"] == first["completed_at"]
 
 
+def test_given_more_urls_than_one_sqs_request_holds_when_the_batch_runs_then_every_import_job_arrives(
+        server, user, origin):
+    # 23 URLs go out as three SendMessageBatch calls (10 + 10 + 3); each item settles only through its own job.
+    urls = [origin.url(f"/harbour.jpg?copy={n}") for n in range(3)]
+    urls += [f"http://10.0.{n}.1/private.jpg" for n in range(20)]
+    ticket = create(server, user, urls=urls)
+    view = completed(server, user, ticket["batch_id"], timeout=90)
+    assert (view["counts"]["done"], view["counts"]["failed"]) == (3, 20)
+    assert {(item["error"] or {}).get("code") for item in view["items"][3:]} == {"url_forbidden"}
+
+
 def test_given_several_batches_when_listing_then_the_callers_own_newest_first_in_pages(server, user, origin):
     tokens = sign_up(server.url)
     ids = [create(server, tokens, files=[{"filename": "a.jpg", "content_type": "image/jpeg", "size": 5}])["batch_id"]
