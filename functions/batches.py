@@ -33,7 +33,7 @@ def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence
                            f"this one has {total}.", code="too_many_items", field="urls" if urls else "files")
     uploads = [_checked_file(settings, index, item) for index, item in enumerate(files)]
     urls = [webhooks.validate_url(url, f"urls[{index}]") for index, url in enumerate(urls)]
-    requested = imaging.parse_variant_specs(variants)
+    requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     batch_id = str(uuid.uuid4())
     upload_ids = [str(uuid.uuid4()) for _ in uploads]

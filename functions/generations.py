@@ -33,7 +33,7 @@ def start_generation(db, queues, provider, settings, user_id: str, *, prompt: st
     if style is not None and style not in {item["name"] for item in provider.styles()}:
         raise InvalidInput(f"style {style!r} is not offered; GET /generations/styles lists them.",
                            code="unknown_style", field="style")
-    requested = imaging.parse_variant_specs(variants)
+    requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())
     deadline = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=settings.generation_deadline)

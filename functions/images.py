@@ -72,7 +72,7 @@ def issue_upload(db, storage, settings, user_id: str, *, filename: str, content_
                  variants: Any = None, callback_url: Optional[str] = None) -> Dict[str, Any]:
     """Create the image row (awaiting_upload) and a presigned POST for exactly its original key."""
     name, content_type = check_upload(settings, filename=filename, content_type=content_type, size=size)
-    requested = imaging.parse_variant_specs(variants)
+    requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())
     post = upload_post(storage, settings, original_key(user_id, image_id), content_type)
@@ -145,7 +145,8 @@ def process_original(db, storage, settings, key: str) -> Outcome:
         info = imaging.inspect_image(data, max_pixels=settings.max_image_pixels)
         plan = imaging.variant_plan(tuple(imaging.VariantSpec(**spec) for spec in claim["requested_variants"]))
         recorded: List[Dict[str, Any]] = []
-        for variant in imaging.render_variants(data, plan, max_pixels=settings.max_image_pixels):
+        for variant in imaging.render_variants(data, plan, max_pixels=settings.max_image_pixels,
+                                              max_output_pixels=settings.max_variant_pixels):
             vkey = variant_key(owner, image_id, variant.name, variant.extension)
             storage.put(vkey, variant.data, content_type=variant.content_type)
             recorded.append({"name": variant.name, "key": vkey, "format": variant.format,

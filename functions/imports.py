@@ -28,7 +28,7 @@ def start_import(db, queues, settings, user_id: str, *, url: str, variants: Any 
                  callback_url: Optional[str] = None) -> Dict[str, Any]:
     """Record the image (queued) and queue its fetch."""
     url = webhooks.validate_url(url, "url")
-    requested = imaging.parse_variant_specs(variants)
+    requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())
     images.insert_image(db, image_id=image_id, owner=user_id, source="import", name=name_from_url(url),

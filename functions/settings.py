@@ -109,6 +109,9 @@ SETTINGS = (
             "Largest original accepted, by upload, import or generation."),
     Setting("max_image_pixels", "MAX_IMAGE_PIXELS", str(50_000_000), _positive_int,
             "Largest width x height decoded; bigger images fail as too_many_pixels."),
+    Setting("max_variant_pixels", "MAX_VARIANT_PIXELS", str(100_000_000), _positive_int,
+            "Most pixels one image's variants may add up to, the standard WebP included; more fails as "
+            "variants_too_large (refused at request time when the sizes asked for exceed it alone)."),
     Setting("upload_url_ttl", "UPLOAD_URL_TTL_SECONDS", "600", _positive_int,
             "Lifetime of a presigned upload POST."),
     Setting("download_url_ttl", "DOWNLOAD_URL_TTL_SECONDS", "300", _positive_int,
@@ -165,6 +168,7 @@ class Settings:
     refresh_token_ttl: int
     max_upload_bytes: int
     max_image_pixels: int
+    max_variant_pixels: int
     upload_url_ttl: int
     download_url_ttl: int
     function_timeout: int

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from functions.imaging.source import Source
+from functions.imaging.source import ImageRejected, Source
 from functions.imaging.specs import VariantSpec
 
 # reduce() by the largest integer factor that keeps the picture at least the target size, then LANCZOS:
@@ -66,15 +66,25 @@ class _Geometry:
 
 
 def render_variants(
-    data: bytes, specs: Sequence[VariantSpec], *, max_pixels: int, max_bytes: int | None = None
+    data: bytes, specs: Sequence[VariantSpec], *, max_pixels: int, max_bytes: int | None = None,
+    max_output_pixels: int | None = None,
 ) -> Iterator[Variant]:
     """Render every spec from one uploaded image; specs[0] (the thumbnail) is yielded first, as soon as it exists.
 
-    Raises ImageRejected when the image cannot be used: before the first variant, or (rarely, for damage
-    the first decode did not reach) while iterating.
+    Raises ImageRejected when the image cannot be used, or its variants would add up to more than
+    ``max_output_pixels``: before the first variant, or (rarely, for damage the first decode did not
+    reach) while iterating.
     """
     source = Source.open(data, max_pixels=max_pixels, max_bytes=max_bytes)
     plans = [(spec, geometry(spec, source.size)) for spec in specs]
+    total = sum(geo.canvas[0] * geo.canvas[1] for _, geo in plans)
+    if max_output_pixels is not None and total > max_output_pixels:
+        # Checked before any decode: every resampled picture is held until its encode ends.
+        raise ImageRejected(
+            "variants_too_large",
+            f"The variants asked for would add up to {total / 1e6:.0f} megapixels from this "
+            f"{source.size[0]}x{source.size[1]} image; at most {max_output_pixels / 1e6:.0f} can be made from one image.",
+        )
     if not plans:
         return
     first, rest = plans[0], plans[1:]

@@ -49,7 +49,8 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 class ImageRejected(Exception):
     """This image can never be processed; retrying will not help.
 
-    ``code`` is one of unsupported_type, too_many_pixels, corrupt_image, empty, too_large;
+    ``code`` is one of unsupported_type, too_many_pixels, corrupt_image, empty, too_large,
+    variants_too_large;
     ``message`` is a sentence for the person who uploaded it.
     """
 

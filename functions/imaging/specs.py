@@ -45,10 +45,11 @@ def variant_plan(requested: tuple[VariantSpec, ...]) -> tuple[VariantSpec, ...]:
     return STANDARD_VARIANTS + tuple(requested)
 
 
-def parse_variant_specs(raw) -> tuple[VariantSpec, ...]:
+def parse_variant_specs(raw, *, max_output_pixels: int | None = None) -> tuple[VariantSpec, ...]:
     """Validate user-requested variants (a JSON list of objects, or None for none).
 
-    Raises InvalidInput naming the offending field, e.g. ``variants[2].quality``.
+    Raises InvalidInput naming the offending field, e.g. ``variants[2].quality``, or ``variants``
+    when the sizes fixed by the request alone add up to more than ``max_output_pixels``.
     """
     if raw is None:
         return ()
@@ -68,7 +69,19 @@ def parse_variant_specs(raw) -> tuple[VariantSpec, ...]:
             )
         seen.add(spec.name)
         specs.append(spec)
+    fixed = fixed_output_pixels(specs)
+    if max_output_pixels is not None and fixed > max_output_pixels:
+        raise InvalidInput(
+            f"The variants asked for add up to {fixed:,} pixels; at most {max_output_pixels:,} can be made "
+            "from one image.", code="variants_too_large", field="variants"
+        )
     return tuple(specs)
+
+
+def fixed_output_pixels(specs) -> int:
+    """Pixels these specs produce whatever the image: both sides given, and a fit that fills the box."""
+    return sum(spec.width * spec.height for spec in specs
+               if spec.width is not None and spec.height is not None and spec.fit != "inside")
 
 
 def _parse_one(item, where: str) -> VariantSpec:

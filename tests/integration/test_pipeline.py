@@ -131,6 +131,15 @@ def test_given_a_hostile_or_unusual_file_when_processed_then_it_ends_with_the_ri
         assert Image.open(io.BytesIO(content)).size == (128, 128)
 
 
+def test_given_variants_that_would_enlarge_past_the_output_budget_when_processed_then_failed_with_the_reason(
+        server, user):
+    # One-sided sizes follow the image, so only processing knows they come to 3 x 8192x6144 here.
+    enlarged = [{"name": f"w{n}", "width": 8192, "fit": "cover"} for n in range(3)]
+    item = finished(server, user, upload(server, user, corpus.photo(640, 480), variants=enlarged))
+    assert item["status"] == "failed" and item["error"]["code"] == "variants_too_large", item
+    assert "640x480" in item["error"]["message"] and item["variants"] == []
+
+
 def _ticket(server, tokens, size=10):
     answer = requests.post(f"{server.url}/uploads", json={"filename": "x.png", "content_type": "image/png",
                                                            "size": size}, headers=bearer(tokens), timeout=10)
@@ -265,6 +274,9 @@ def test_given_a_done_image_when_downloading_then_302_to_a_working_link_and_dele
     ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
       "variants": [{"name": "x", "width": 10, "quality": 101}]}, "variants[0].quality", "invalid_input"),
     ({"filename": "/", "content_type": "image/jpeg", "size": 10}, "filename", "invalid_input"),
+    ({"filename": "a.jpg", "content_type": "image/jpeg", "size": 10,
+      "variants": [{"name": f"v{n}", "width": 8192, "height": 8192, "fit": "fill"} for n in range(2)]},
+     "variants", "variants_too_large"),
 ])
 def test_given_an_upload_that_cannot_succeed_when_asked_then_422_names_the_field_and_nothing_is_stored(
         server, user, body, field, code):

@@ -121,6 +121,34 @@ def test_given_a_bad_variant_when_parsing_then_invalid_input_names_the_field(raw
 # --- inspect_image ------------------------------------------------------------------------------
 
 
+def test_given_requested_sizes_over_the_output_budget_when_parsing_then_variants_too_large_names_variants():
+    huge = [{"name": f"v{n}", "width": 8192, "height": 8192, "fit": "fill"} for n in range(2)]
+    with pytest.raises(InvalidInput) as caught:
+        parse_variant_specs(huge, max_output_pixels=100_000_000)
+    assert (caught.value.code, caught.value.field) == ("variants_too_large", "variants")
+    assert "134,217,728 pixels" in caught.value.message
+    # "inside" never enlarges and one-sided sizes follow the image: only rendering knows their size.
+    unknown = [{"name": "a", "width": 8192, "height": 8192, "fit": "inside"}, {"name": "b", "width": 8192}]
+    assert len(parse_variant_specs(unknown, max_output_pixels=100_000_000)) == 2
+    assert len(parse_variant_specs(huge[:1], max_output_pixels=100_000_000)) == 1
+
+
+def test_given_variants_that_would_add_up_past_the_budget_when_rendering_then_rejected_before_any_output():
+    data = corpus.encode(corpus.noisy((400, 300)), "JPEG", quality=90)
+    enlarged = variant_plan(parse_variant_specs([{"name": f"w{n}", "width": 8192, "fit": "cover"} for n in range(3)]))
+    produced = []
+    with pytest.raises(ImageRejected) as caught:
+        for variant in render_variants(data, enlarged, max_pixels=MAX_PIXELS, max_output_pixels=100_000_000):
+            produced.append(variant)
+    assert produced == []
+    assert caught.value.code == "variants_too_large"
+    assert "from this 400x300 image" in caught.value.message and caught.value.message.endswith(".")
+    within = variant_plan(parse_variant_specs([{"name": "w8k", "width": 8192, "fit": "cover", "format": "jpeg"}]))
+    sizes = {variant.name: (variant.width, variant.height)
+             for variant in render_variants(data, within, max_pixels=MAX_PIXELS, max_output_pixels=100_000_000)}
+    assert sizes["w8k"] == (8192, 6144)
+
+
 def test_given_a_rotated_jpeg_when_inspecting_then_the_size_is_as_displayed():
     info = inspect_image(corpus.jpeg_with_orientation(6), max_pixels=MAX_PIXELS)
     assert info == SourceInfo("jpeg", "image/jpeg", 1200, 1600, 1)
