@@ -113,12 +113,15 @@ def announce(*, image_id: Optional[str] = None, key: Optional[str] = None) -> No
 
 
 def sweep() -> dict:
-    """One housekeeping pass (the scheduled ``housekeeping`` function); expired uploads are announced."""
-    report = housekeeping.sweep(wiring.database(), wiring.storage(), wiring.queues(), wiring.settings())
-    for image_id in report.expired_uploads:
-        announce(image_id=image_id)
+    """One housekeeping pass (the scheduled ``housekeeping`` function); raises if any part of it failed."""
+    report = housekeeping.sweep(wiring.database(), wiring.storage(), wiring.queues(), wiring.settings(),
+                                lambda image_id: announce(image_id=image_id))
     summary = report.as_dict()
     log.info("housekeeping: %s", summary)
+    if report.failures:
+        # Everything else was done; the error makes the failed part visible (and the next run retries it).
+        raise RuntimeError(f"housekeeping left {len(report.failures)} item(s) for the next run: "
+                           f"{', '.join(report.failures[:5])}")
     return summary
 
 

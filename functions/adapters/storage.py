@@ -66,7 +66,11 @@ class Storage:
         keys = list(keys)
         for start in range(0, len(keys), 1000):
             chunk = [{"Key": key} for key in keys[start:start + 1000]]
-            self._call(self._s3.delete_objects, Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True})
+            answer = self._call(self._s3.delete_objects, Bucket=self.bucket, Delete={"Objects": chunk, "Quiet": True})
+            # S3 answers 200 and lists the keys it could not delete; callers rely on "deleted or raised".
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise Unavailable(f"Storage kept {len(answer['Errors'])} object(s): {first.get('Code', 'error')}")
 
     def list_keys(self, prefix: str) -> List[str]:
         """Every key under ``prefix``."""

@@ -69,7 +69,7 @@ def parse_variant_specs(raw, *, max_output_pixels: int | None = None) -> tuple[V
             )
         seen.add(spec.name)
         specs.append(spec)
-    fixed = fixed_output_pixels(specs)
+    fixed = fixed_output_pixels(variant_plan(tuple(specs)))  # the thumbnail counts too
     if max_output_pixels is not None and fixed > max_output_pixels:
         raise InvalidInput(
             f"The variants asked for add up to {fixed:,} pixels; at most {max_output_pixels:,} can be made "

@@ -107,7 +107,7 @@ class EventRunner:
 
     def __init__(self, app, sqs, *, region: str, concurrency: int = 2, wait_seconds: int = 1,
                  timeout_seconds: float = 60.0, queue_names: Optional[Dict[str, str]] = None,
-                 schedule_every: Optional[float] = None):
+                 schedule_every: Optional[float] = None, run_schedules: bool = True):
         self._app = app
         self._sqs = sqs
         self._region = region
@@ -116,8 +116,9 @@ class EventRunner:
         self._timeout = timeout_seconds
         # Chalice's decorator needs the queue name at import time; settings may rename it.
         self._queue_names = queue_names or {}
-        # Tests shorten every schedule; otherwise each runs at its declared rate.
+        # Tests shorten every schedule, or leave them off to call them when they choose.
         self._schedule_override = schedule_every
+        self._run_schedules = run_schedules
         self._stop = threading.Event()
         self._threads: List[threading.Thread] = []
         self._pools: List[ThreadPoolExecutor] = []
@@ -154,6 +155,8 @@ class EventRunner:
         return self
 
     def schedules(self) -> List[ScheduledEventConfig]:
+        if not self._run_schedules:
+            return []
         return [source for source in self._app.event_sources if isinstance(source, ScheduledEventConfig)]
 
     def stop(self, timeout: float = 30.0) -> None:

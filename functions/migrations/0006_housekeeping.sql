@@ -1,3 +1,6 @@
+-- When housekeeping last re-sent an upload's lost S3 notification (at most once an hour).
+ALTER TABLE images ADD COLUMN redriven_at timestamptz;
+
 -- What the housekeeping sweep looks up every few minutes, without scanning whole tables.
 CREATE INDEX images_awaiting_upload ON images (created_at) WHERE status = 'awaiting_upload';
 CREATE INDEX login_failures_last ON login_failures (last_failure_at);

@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from functions import housekeeping, wiring
+from functions import housekeeping, pipeline, wiring
 from functions.local.runner import EventRunner, LambdaContext, scheduled_event
 from functions.settings import IMAGE_EVENTS_QUEUE
 from tests.integration import images_corpus as corpus
@@ -25,7 +25,7 @@ def events(app):
     """The app's queue handlers, for the tests that need them (see the module docstring)."""
     settings = wiring.settings()
     local = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region, wait_seconds=1,
-                        timeout_seconds=settings.function_timeout).start()
+                        timeout_seconds=settings.function_timeout, run_schedules=False).start()
     yield local
     local.stop()
 
@@ -35,7 +35,7 @@ def events_later(app):
     """A runner the test starts itself, once it has done what must happen with nothing consuming."""
     settings = wiring.settings()
     local = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region, wait_seconds=1,
-                        timeout_seconds=settings.function_timeout)
+                        timeout_seconds=settings.function_timeout, run_schedules=False)
     yield local
     local.stop()
 
@@ -49,6 +49,12 @@ def run_housekeeping(app):
     """What EventBridge does every five minutes: call the scheduled function with a Scheduled Event."""
     return app.handler_map["housekeeping"](scheduled_event("housekeeping", wiring.settings().region),
                                            LambdaContext("housekeeping", 60))
+
+
+def sweep_now():
+    """One sweep, with its report: what the scheduled function runs."""
+    return housekeeping.sweep(wiring.database(), wiring.storage(), wiring.queues(), wiring.settings(),
+                              lambda image_id: pipeline.announce(image_id=image_id))
 
 
 def issue(server, tokens, filename="never.jpg", size=1000):
@@ -80,7 +86,7 @@ def test_given_an_upload_that_never_arrived_when_its_link_is_long_expired_then_i
     assert image(server, user, within_grace["image_id"])["status"] == "awaiting_upload"
     assert image(server, user, fresh["image_id"])["status"] == "awaiting_upload"
     # A second sweep finds nothing more to do for it: the update was conditional.
-    report = housekeeping.sweep(wiring.database(), wiring.storage(), wiring.queues(), wiring.settings())
+    report = sweep_now()
     assert abandoned["image_id"] not in report.expired_uploads + report.redriven_uploads
 
 
@@ -108,10 +114,12 @@ def test_given_an_original_whose_notification_was_lost_when_swept_then_it_is_re_
     _lose_notification(ticket["image_id"])
     age_image(ticket["image_id"], ABANDONED)
 
-    report = housekeeping.sweep(wiring.database(), wiring.storage(), wiring.queues(), wiring.settings())
+    report = sweep_now()
 
     assert ticket["image_id"] in report.redriven_uploads and ticket["image_id"] not in report.expired_uploads
     assert image(server, user, ticket["image_id"])["status"] == "awaiting_upload"
+    # Sent once: the next runs leave it to the processing queue for an hour.
+    assert ticket["image_id"] not in sweep_now().redriven_uploads
     events_later.start()
     done = finished(server, user, ticket["image_id"])
     assert done["status"] == "done", done["error"]
@@ -199,3 +207,25 @@ def test_given_objects_stored_after_an_image_was_deleted_when_swept_then_they_go
     assert len(stored(recent["image_id"])) == 2
     assert db.rows("SELECT 1 FROM deleted_images WHERE image_id = :id", id=recent["image_id"]) != []
     assert requests.get(f"{server.url}/images/{old['image_id']}", headers=bearer(user), timeout=10).status_code == 404
+
+
+def test_given_an_expired_upload_whose_announcement_was_lost_when_the_next_run_comes_then_its_batch_completes(
+        app, server, user):
+    answer = requests.post(f"{server.url}/batches", headers=bearer(user), timeout=10, json={"files": [
+        {"filename": "only.jpg", "content_type": "image/jpeg", "size": 100}]})
+    assert answer.status_code == 201, answer.text
+    [only] = answer.json()["uploads"]
+    # What a run that stopped between its UPDATE and the announcement leaves behind.
+    wiring.database().execute(
+        "UPDATE images SET status = 'failed', error_code = 'upload_expired', error_message = :message,"
+        " processed_at = now() WHERE id = :id", message=housekeeping.EXPIRED_MESSAGE, id=only["image_id"])
+    batch_url = f"{server.url}/batches/{answer.json()['batch_id']}"
+    assert requests.get(batch_url, headers=bearer(user), timeout=10).json()["complete"] is False
+
+    summary = run_housekeeping(app)
+
+    assert summary["announced"] >= 1 and summary["failures"] == 0
+    view = requests.get(batch_url, headers=bearer(user), timeout=10).json()
+    assert view["complete"] is True and view["counts"]["failed"] == 1
+    # Complete now, so the next run has nothing left to announce (no other test leaves one unannounced).
+    assert sweep_now().announced == 0

@@ -34,7 +34,7 @@ def test_given_a_worker_killed_mid_processing_when_the_message_returns_then_the_
     settings = wiring.settings()
     started = time.monotonic()
     runner = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region, wait_seconds=1,
-                         timeout_seconds=settings.function_timeout).start()
+                         timeout_seconds=settings.function_timeout, run_schedules=False).start()
     try:
         item = finished(server, tokens, image_id, timeout=settings.visibility_timeout + 60)
     finally:

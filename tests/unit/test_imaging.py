@@ -126,11 +126,16 @@ def test_given_requested_sizes_over_the_output_budget_when_parsing_then_variants
     with pytest.raises(InvalidInput) as caught:
         parse_variant_specs(huge, max_output_pixels=100_000_000)
     assert (caught.value.code, caught.value.field) == ("variants_too_large", "variants")
-    assert "134,217,728 pixels" in caught.value.message
+    assert "134,234,112 pixels" in caught.value.message  # two 8192x8192 and the 128x128 thumbnail
     # "inside" never enlarges and one-sided sizes follow the image: only rendering knows their size.
     unknown = [{"name": "a", "width": 8192, "height": 8192, "fit": "inside"}, {"name": "b", "width": 8192}]
     assert len(parse_variant_specs(unknown, max_output_pixels=100_000_000)) == 2
     assert len(parse_variant_specs(huge[:1], max_output_pixels=100_000_000)) == 1
+    # Exactly at the budget with the thumbnail, one pixel more is refused: request time agrees with rendering.
+    side = [{"name": "edge", "width": 8000, "height": 1000, "fit": "fill"}]
+    assert parse_variant_specs(side, max_output_pixels=8_000_000 + 128 * 128)
+    with pytest.raises(InvalidInput):
+        parse_variant_specs(side, max_output_pixels=8_000_000 + 128 * 128 - 1)
 
 
 def test_given_variants_that_would_add_up_past_the_budget_when_rendering_then_rejected_before_any_output():
