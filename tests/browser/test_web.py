@@ -321,6 +321,52 @@ def test_given_a_prompt_when_generating_with_the_local_provider_then_the_image_a
     expect(dialog.locator("img.detail-image")).to_have_js_property("naturalWidth", 512)
 
 
+@pytest.fixture
+def picture_origin():
+    """A web server on loopback serving one photo, on the import allow list while the test runs."""
+    from tests.integration.test_imports import PHOTO, Answer, LoopbackServer, allow
+
+    from functions import wiring
+
+    with LoopbackServer() as origin:
+        origin.routes["/harbour.jpg"] = Answer(200, {"Content-Type": "image/jpeg"}, PHOTO)
+        original = allow(origin.host)
+        try:
+            yield origin
+        finally:
+            wiring.configure(original)
+
+
+def test_given_urls_when_imported_from_the_url_tab_then_a_public_one_arrives_and_a_private_one_is_refused(
+        page, site, picture_origin):
+    account = sign_up(site)
+    sign_in(page, account)
+    page.get_by_role("tab", name="From a URL").click()
+    panel = page.get_by_role("tabpanel", name="From a URL")
+    address = panel.get_by_label("Image URL")
+    address.fill("harbour.jpg")
+    panel.get_by_role("button", name="Import").click()
+    expect(panel.locator("#import-url-error")).to_contain_text("starting with http:// or https://")
+
+    address.fill(picture_origin.url("/harbour.jpg"))
+    panel.get_by_role("button", name="Import").click()
+    arrived = page.locator("#activity-list > li[data-source=import]").filter(has_text="harbour.jpg")
+    expect(arrived).to_have_attribute("data-state", "done", timeout=PROCESSED_MS)
+    expect(arrived.locator(".activity-thumb img")).to_have_js_property("naturalWidth", 128)
+    expect(gallery_card(page, "harbour.jpg").locator("img.thumb")).to_have_js_property("naturalWidth", 128)
+
+    address.fill("http://10.0.0.7/inside.jpg")
+    panel.get_by_role("button", name="Import").click()
+    refused = page.locator("#activity-list > li[data-source=import]").filter(has_text="inside.jpg")
+    expect(refused).to_have_attribute("data-state", "failed", timeout=PROCESSED_MS)
+    screenshot(page, "imported")
+    refused.get_by_role("button", name="Open inside.jpg").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("url_forbidden")
+    expect(dialog).to_contain_text("Imported from a URL")
+    assert len(picture_origin.received("/harbour.jpg")) == 1
+
+
 @pytest.mark.parametrize("viewport", [PHONE])
 def test_given_a_phone_when_browsing_then_the_page_fits_the_width(page, site):
     account = sign_up(site)
