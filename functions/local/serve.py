@@ -11,15 +11,16 @@ import os
 import secrets
 import sys
 import time
+from pathlib import Path
 
 from functions.local.stack import STATE_DIR, BucketSnapshot, EmbeddedStack
 
 
-def _local_jwt_secret() -> str:
+def _local_jwt_secret(state_dir: Path) -> str:
     # Kept across restarts so a browser session survives `make run` being restarted.
-    path = STATE_DIR / "jwt-secret"
+    path = state_dir / "jwt-secret"
     if not path.exists():
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
         path.chmod(0o600)
     return path.read_text().strip()
@@ -29,16 +30,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR,
+                        help="where the embedded PostgreSQL data and the saved bucket live")
     args = parser.parse_args(argv)
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # its per-command logs drown the useful lines
     started_at = time.monotonic()
 
-    stack = EmbeddedStack()
+    stack = EmbeddedStack(state_dir=args.state_dir)
     os.environ.update(stack.start())
     if not os.environ.get("JWT_SECRET") and os.environ.get("PIXELFLOW_STAGE", "local") == "local":
-        os.environ["JWT_SECRET"] = _local_jwt_secret()
+        os.environ["JWT_SECRET"] = _local_jwt_secret(args.state_dir)
     os.environ.setdefault("PIXELFLOW_PUBLIC_ORIGIN", f"http://{args.host}:{args.port}")
 
     from functions import wiring
@@ -50,7 +53,7 @@ def main(argv=None) -> int:
     try:
         settings = wiring.configure()
         changes = deploy(settings, wiring.boto3_client("s3"), wiring.boto3_client("sqs"), wiring.database())
-        snapshot = BucketSnapshot(STATE_DIR / "s3") if stack.moto else None
+        snapshot = BucketSnapshot(args.state_dir / "s3") if stack.moto else None
         restored = snapshot.restore(wiring.boto3_client("s3"), settings.bucket) if snapshot else 0
         from app import app
 
@@ -61,8 +64,9 @@ pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(change
 {restored} stored object(s) restored)
   app        {server.url}/   (health: {server.url}/health, docs: {server.url}/docs)
   S3 + SQS   {settings.endpoint_url}   bucket {settings.bucket}
-  PostgreSQL {'embedded, data in ' + str(STATE_DIR / 'pgdata') if stack.postgres else 'DATABASE_URL'}
+  PostgreSQL {'embedded, data in ' + str(args.state_dir / 'pgdata') if stack.postgres else 'DATABASE_URL'}
   events     {', '.join(source.queue for source in runner.sources())}
+  schedules  {', '.join(schedule.name for schedule in runner.schedules()) or 'none'}
 Ctrl-C stops everything started here.
 """, flush=True)
         wait_for_stop_signal()

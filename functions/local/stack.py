@@ -61,6 +61,9 @@ class MotoServer:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=log, stderr=log, env={**os.environ, **LOCAL_CREDENTIALS},
+            # Its own session: Ctrl-C in a terminal reaches the whole foreground group, and moto must
+            # outlive it until `make run` has saved the bucket; stop() ends it.
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
