@@ -87,8 +87,8 @@ def give_up_import(body: str) -> None:
 def deliver_webhook(body: str) -> None:
     """One webhook-deliveries message: {"delivery_id", "attempt"}."""
     message = json.loads(body)
-    result = webhooks.deliver(wiring.database(), wiring.queues(), wiring.settings(), message["delivery_id"],
-                              int(message["attempt"]))
+    result = webhooks.deliver(wiring.database(), wiring.queues(), wiring.settings(), wiring.webhook_signing_key(),
+                              message["delivery_id"], int(message["attempt"]))
     log.info("webhook %s attempt %s: %s %s", message["delivery_id"], message["attempt"], result.action,
              result.detail)
 

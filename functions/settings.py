@@ -99,6 +99,9 @@ SETTINGS = (
     Setting("jwt_secret", "JWT_SECRET", "", _text,
             "HS256 key for access tokens, at least 32 bytes outside the local stage "
             "(local generates a random one per process when empty)."),
+    Setting("webhook_signing_key", "WEBHOOK_SIGNING_KEY", "", _text,
+            "Key every user's webhook secret is derived from (HMAC-SHA256 of the user and a random nonce), so "
+            "the database holds no usable secret; at least 32 bytes outside the local stage (local: as JWT_SECRET)."),
     Setting("jwt_issuer", "JWT_ISSUER", "pixelflow", _text, "`iss` claim of access tokens."),
     Setting("jwt_audience", "JWT_AUDIENCE", "pixelflow-api", _text, "`aud` claim of access tokens."),
     Setting("access_token_ttl", "ACCESS_TOKEN_TTL_SECONDS", "900", _positive_int,
@@ -162,6 +165,7 @@ class Settings:
     bucket: str
     public_origin: str
     jwt_secret: str
+    webhook_signing_key: str
     jwt_issuer: str
     jwt_audience: str
     access_token_ttl: int

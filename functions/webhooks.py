@@ -13,6 +13,7 @@ goes through the SSRF-safe fetcher, pinned to checked addresses, and is signed:
 Domain code: takes the database, the queues and the settings as arguments.
 """
 
+import base64
 import dataclasses
 import datetime
 import hashlib
@@ -84,15 +85,35 @@ def check_callback(db, user_id: str, callback_url: Optional[str]) -> Optional[st
     return url
 
 
-def new_secret(db, user_id: str) -> Dict[str, Any]:
-    """Create or replace the user's signing secret; this answer is the only time it is shown."""
-    secret = "whsec_" + secrets.token_urlsafe(32)
+def derive_secret(signing_key: str, user_id: str, nonce: str) -> str:
+    """The user's webhook secret: HMAC-SHA256 of user and nonce under the service's key, never stored."""
+    digest = hmac.new(signing_key.encode("utf-8"), f"webhook-secret:{user_id}:{nonce}".encode("utf-8"),
+                      hashlib.sha256).digest()
+    return "whsec_" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def signing_secret(db, signing_key: str, user_id: str) -> Optional[str]:
+    """The secret the user's events are signed with now, or None when they have none."""
+    row = db.one("SELECT nonce, secret FROM webhook_secrets WHERE user_id = :user", user=user_id)
+    if row is None:
+        return None
+    # A row without a nonce predates derived secrets: its stored secret serves until the user rotates it.
+    return derive_secret(signing_key, user_id, row["nonce"]) if row["nonce"] else row["secret"]
+
+
+def new_secret(db, signing_key: str, user_id: str) -> Dict[str, Any]:
+    """Create or replace the user's signing secret; this answer is the only time it is shown.
+
+    Only a random nonce is stored: the secret is derived from it with WEBHOOK_SIGNING_KEY, so a
+    copy of the database alone cannot forge events.
+    """
+    nonce = secrets.token_urlsafe(24)
     # Upsert: a second call rotates; deliveries sign with whatever secret is current when they are sent.
     row = db.one(
-        "INSERT INTO webhook_secrets (user_id, secret) VALUES (:user, :secret)"
-        " ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, created_at = now()"
-        " RETURNING created_at", user=user_id, secret=secret)
-    return {"secret": secret, "created_at": iso(row["created_at"])}
+        "INSERT INTO webhook_secrets (user_id, nonce, secret) VALUES (:user, :nonce, NULL)"
+        " ON CONFLICT (user_id) DO UPDATE SET nonce = excluded.nonce, secret = NULL, created_at = now()"
+        " RETURNING created_at", user=user_id, nonce=nonce)
+    return {"secret": derive_secret(signing_key, user_id, nonce), "created_at": iso(row["created_at"])}
 
 
 # --- signatures ------------------------------------------------------------------------
@@ -197,19 +218,19 @@ class DeliveryResult:
     detail: str = ""
 
 
-def deliver(db, queues, settings, delivery_id: str, attempt: int) -> DeliveryResult:
+def deliver(db, queues, settings, signing_key: str, delivery_id: str, attempt: int) -> DeliveryResult:
     """Make attempt number ``attempt`` of one delivery (one webhook-deliveries message)."""
     job = _claim(db, delivery_id, attempt, lease_seconds=settings.function_timeout)
     if job is None:
         return DeliveryResult("skipped", "attempt already taken, or the delivery is finished")
-    found = db.one("SELECT secret FROM webhook_secrets WHERE user_id = :user", user=job["owner_id"])
-    if found is None:
+    secret = signing_secret(db, signing_key, str(job["owner_id"]))
+    if secret is None:
         _finish(db, delivery_id, attempt, "failed", None, "There is no webhook secret to sign with.")
         return DeliveryResult("failed", "no secret")
     body = job["body"].encode("utf-8")
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: signature_header(found["secret"], int(time.time()), body),
+        SIGNATURE_HEADER: signature_header(secret, int(time.time()), body),
         EVENT_ID_HEADER: delivery_id,
         EVENT_TYPE_HEADER: job["event_type"],
     }

@@ -107,6 +107,16 @@ def token_settings():
     return _once("tokens", build)
 
 
+def webhook_signing_key() -> str:
+    """The key webhook secrets are derived from (refuses a short key outside the local stage)."""
+    def build():
+        from functions.auth.tokens import check_secret
+
+        config = settings()
+        return check_secret(config.webhook_signing_key, stage=config.stage, name="WEBHOOK_SIGNING_KEY")
+    return _once("webhook_signing_key", build)
+
+
 def provider():
     """The text-to-image provider the settings choose (local when no keys are configured)."""
     def build():

@@ -51,6 +51,11 @@ def build_template(sam: Dict[str, Any], resources: Resources, functions: Dict[st
         "Properties": {"Description": "pixelflow access-token signing key",
                        "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}},
     }
+    out["WebhookSigningKey"] = {
+        "Type": "AWS::SecretsManager::Secret",
+        "Properties": {"Description": "pixelflow key that users' webhook secrets are derived from",
+                       "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}},
+    }
     out["NativeLayer"] = {
         "Type": "AWS::Serverless::LayerVersion",
         "Properties": {"Description": "Pillow and argon2-cffi for " + layer["runtime"], "ContentUri": layer_uri,
@@ -215,6 +220,7 @@ def _environment() -> Dict[str, Any]:
         "DATABASE_PASSWORD": {"Fn::Sub": "{{resolve:secretsmanager:${DatabaseCluster.MasterUserSecret.SecretArn}"
                                          ":SecretString:password}}"},
         "JWT_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${JwtSecret}:SecretString}}"},
+        "WEBHOOK_SIGNING_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${WebhookSigningKey}:SecretString}}"},
         "GENERATION_PROVIDER": {"Ref": "GenerationProvider"},
         "FUSIONBRAIN_API_KEY": {"Fn::If": ["HasFusionBrain", {"Fn::Sub": "{{resolve:secretsmanager:"
                                            "${FusionBrainSecretArn}:SecretString:api_key}}"}, ""]},

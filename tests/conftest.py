@@ -32,6 +32,7 @@ def stack():
         "PIXELFLOW_PUBLIC_ORIGIN": f"http://127.0.0.1:{http_port}",
         "PIXELFLOW_STAGE": "local",
         "JWT_SECRET": secrets.token_urlsafe(48),
+        "WEBHOOK_SIGNING_KEY": secrets.token_urlsafe(48),
         "FUNCTION_TIMEOUT_SECONDS": "5",
         "RUNNER_WAIT_SECONDS": "1",
         "LOCAL_PROVIDER_DELAY_SECONDS": "1",

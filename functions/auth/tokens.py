@@ -122,8 +122,8 @@ def hash_refresh_token(token):
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def check_secret(secret, *, stage):
-    """Return the JWT signing secret to use on ``stage``; raise ValueError if it is too weak.
+def check_secret(secret, *, stage, name="JWT_SECRET"):
+    """Return the signing secret (setting ``name``) to use on ``stage``; raise ValueError if it is too weak.
 
     Outside "local" the secret must be at least 32 bytes. On "local" an empty secret
     is replaced by a random one, so tokens do not survive a restart.
@@ -133,13 +133,13 @@ def check_secret(secret, *, stage):
         return secret
     if stage != "local":
         raise ValueError(
-            f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes on stage {stage!r} "
+            f"{name} must be at least {MIN_SECRET_BYTES} bytes on stage {stage!r} "
             "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')."
         )
     if not secret:
-        log.warning("JWT_SECRET is empty; using a random secret for this process only.")
+        log.warning("%s is empty; using a random secret for this process only.", name)
         return secrets.token_urlsafe(48)
-    log.warning("JWT_SECRET is shorter than %d bytes; accepted only on stage 'local'.", MIN_SECRET_BYTES)
+    log.warning("%s is shorter than %d bytes; accepted only on stage 'local'.", name, MIN_SECRET_BYTES)
     return secret
 
 

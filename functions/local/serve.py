@@ -16,9 +16,9 @@ from pathlib import Path
 from functions.local.stack import STATE_DIR, BucketSnapshot, EmbeddedStack
 
 
-def _local_jwt_secret(state_dir: Path) -> str:
-    # Kept across restarts so a browser session survives `make run` being restarted.
-    path = state_dir / "jwt-secret"
+def _local_secret(state_dir: Path, name: str) -> str:
+    # Kept across restarts: browser sessions and webhook secrets survive `make run` being restarted.
+    path = state_dir / name
     if not path.exists():
         state_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(48))
@@ -40,8 +40,10 @@ def main(argv=None) -> int:
 
     stack = EmbeddedStack(state_dir=args.state_dir)
     os.environ.update(stack.start())
-    if not os.environ.get("JWT_SECRET") and os.environ.get("PIXELFLOW_STAGE", "local") == "local":
-        os.environ["JWT_SECRET"] = _local_jwt_secret(args.state_dir)
+    if os.environ.get("PIXELFLOW_STAGE", "local") == "local":
+        for variable, name in (("JWT_SECRET", "jwt-secret"), ("WEBHOOK_SIGNING_KEY", "webhook-signing-key")):
+            if not os.environ.get(variable):
+                os.environ[variable] = _local_secret(args.state_dir, name)
     os.environ.setdefault("PIXELFLOW_PUBLIC_ORIGIN", f"http://{args.host}:{args.port}")
 
     from functions import wiring

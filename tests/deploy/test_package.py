@@ -132,7 +132,7 @@ def test_given_the_functions_when_packaged_then_every_setting_they_read_is_decla
     for name, resource in _functions(built["template"]).items():
         variables = resource["Properties"]["Environment"]["Variables"]
         assert wanted <= set(variables), f"{name} lacks {sorted(wanted - set(variables))}"
-        for secret in ("JWT_SECRET", "DATABASE_PASSWORD"):
+        for secret in ("JWT_SECRET", "DATABASE_PASSWORD", "WEBHOOK_SIGNING_KEY"):
             assert "{{resolve:secretsmanager:" in json.dumps(variables[secret]), secret
 
 

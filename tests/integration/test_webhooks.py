@@ -244,6 +244,41 @@ def test_given_a_rotated_secret_when_the_next_event_is_sent_then_only_the_new_se
     assert not webhooks.verify_signature(old, headers["X-Pixelflow-Signature"], body)
 
 
+def test_given_a_new_secret_when_stored_then_the_database_holds_only_a_nonce_that_signs_nothing_alone(
+        server, receiver, runner):
+    tokens = sign_up(server.url)
+    secret = new_secret(server, tokens)
+    rows = wiring.database().rows("SELECT * FROM webhook_secrets WHERE user_id = :user", user=tokens["user"]["id"])
+    [row] = rows
+    assert row["secret"] is None and row["nonce"]
+    assert all(secret not in str(value) for value in row.values())
+    # The stored nonce with any other key gives another secret: a copy of the database cannot forge events.
+    assert webhooks.derive_secret("another key " * 4, tokens["user"]["id"], row["nonce"]) != secret
+    assert webhooks.derive_secret(wiring.webhook_signing_key(), tokens["user"]["id"], row["nonce"]) == secret
+
+
+def test_given_a_secret_stored_before_derivation_when_events_are_sent_then_it_signs_them_until_rotated(
+        server, receiver, runner):
+    tokens = sign_up(server.url)
+    user_id = tokens["user"]["id"]
+    legacy = "whsec_" + "L" * 43
+    wiring.database().execute("INSERT INTO webhook_secrets (user_id, secret) VALUES (:user, :secret)",
+                              user=user_id, secret=legacy)
+    receiver.secrets[user_id] = legacy
+    image_id = _upload_with_callback(server, tokens, receiver, tag="legacy")
+    [(_, headers, _, body)] = wait_for(lambda: [item for item in receiver.accepted if item[2]["id"] == image_id])
+    assert webhooks.verify_signature(legacy, headers["X-Pixelflow-Signature"], body)
+
+    rotated = new_secret(server, tokens)
+    receiver.secrets[user_id] = rotated
+    row = wiring.database().one("SELECT nonce, secret FROM webhook_secrets WHERE user_id = :user", user=user_id)
+    assert row["secret"] is None and row["nonce"]
+    image_id = _upload_with_callback(server, tokens, receiver, tag="legacy-rotated")
+    [(_, headers, _, body)] = wait_for(lambda: [item for item in receiver.accepted if item[2]["id"] == image_id])
+    assert webhooks.verify_signature(rotated, headers["X-Pixelflow-Signature"], body)
+    assert not webhooks.verify_signature(legacy, headers["X-Pixelflow-Signature"], body)
+
+
 def test_given_a_callback_to_a_forbidden_address_when_the_image_is_done_then_the_delivery_fails_at_once(
         server, user, receiver):
     with LoopbackServer() as canary:

@@ -5,7 +5,7 @@ import hmac
 
 import pytest
 
-from functions.webhooks import signature_header, verify_signature
+from functions.webhooks import derive_secret, signature_header, verify_signature
 
 SECRET = "whsec_test-secret"
 BODY = b'{"type":"image.done","id":"7d1c7f5e-0000-4000-8000-000000000000","status":"done"}'
@@ -58,3 +58,13 @@ def test_given_several_v1_values_when_one_matches_then_it_is_accepted():
     # Room for signing with two secrets during a rotation, as other providers do.
     good = signature_header(SECRET, NOW, BODY).split("v1=")[1]
     assert verify_signature(SECRET, f"t={NOW},v1={'0' * 64},v1={good}", BODY, now=NOW)
+
+
+def test_given_a_key_user_and_nonce_when_deriving_then_the_secret_is_stable_and_changes_with_each_of_them():
+    key, user, nonce = "k" * 48, "2f0c8f9e-6a43-4c57-9a8e-3c1d2b0a9f11", "n0nce"
+    secret = derive_secret(key, user, nonce)
+    assert secret == derive_secret(key, user, nonce)
+    assert secret.startswith("whsec_") and len(secret) == len("whsec_") + 43
+    others = {derive_secret("j" * 48, user, nonce), derive_secret(key, user.replace("2", "3"), nonce),
+              derive_secret(key, user, nonce + "x")}
+    assert secret not in others and len(others) == 3
