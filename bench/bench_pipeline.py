@@ -43,7 +43,8 @@ def main() -> None:
     stack = EmbeddedStack(state_dir=state)
     port = free_port()
     os.environ.update(stack.start({}))
-    os.environ.update({"JWT_SECRET": secrets.token_urlsafe(48), "PIXELFLOW_PUBLIC_ORIGIN": f"http://127.0.0.1:{port}",
+    os.environ.update({"JWT_SECRET": secrets.token_urlsafe(48), "WEBHOOK_SIGNING_KEY": secrets.token_urlsafe(48),
+                       "PIXELFLOW_PUBLIC_ORIGIN": f"http://127.0.0.1:{port}",
                        "RUNNER_CONCURRENCY": "1"})
     from functions import imaging, wiring
     from functions.local.http import LocalServer

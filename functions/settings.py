@@ -101,7 +101,8 @@ SETTINGS = (
             "(local generates a random one per process when empty)."),
     Setting("webhook_signing_key", "WEBHOOK_SIGNING_KEY", "", _text,
             "Key every user's webhook secret is derived from (HMAC-SHA256 of the user and a random nonce), so "
-            "the database holds no usable secret; at least 32 bytes outside the local stage (local: as JWT_SECRET)."),
+            "the database holds no usable secret; at least 32 bytes outside the local stage. Changing it changes "
+            "every user's secret. `make run` keeps one in .pixelflow/; otherwise local uses a random one per process."),
     Setting("jwt_issuer", "JWT_ISSUER", "pixelflow", _text, "`iss` claim of access tokens."),
     Setting("jwt_audience", "JWT_AUDIENCE", "pixelflow-api", _text, "`aud` claim of access tokens."),
     Setting("access_token_ttl", "ACCESS_TOKEN_TTL_SECONDS", "900", _positive_int,

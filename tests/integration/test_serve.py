@@ -75,6 +75,7 @@ def test_given_make_run_when_ctrl_c_is_pressed_then_it_stops_cleanly_and_the_nex
     assert not _answers(port), "the HTTP server outlived Ctrl-C"
     assert not _answers(int(endpoint.group(1).rsplit(":", 1)[1])), "moto outlived Ctrl-C"
 
+    keys = {name: (private_dir / "state" / name).read_text() for name in ("jwt-secret", "webhook-signing-key")}
     with open(log_path, "a") as log:
         log.write("==== start 2\n")
     second = _start(private_dir / "state", port, log_path)
@@ -83,6 +84,9 @@ def test_given_make_run_when_ctrl_c_is_pressed_then_it_stops_cleanly_and_the_nex
     finally:
         _ctrl_c(second, log_path)
     assert second.returncode == 0
+    # Kept, not drawn again: sessions and every user's webhook secret survive a restart.
+    assert {name: (private_dir / "state" / name).read_text() for name in keys} == keys
+    assert all(len(value.strip()) >= 32 for value in keys.values())
 
 
 def _answers(port: int) -> bool:

@@ -466,6 +466,12 @@ def test_given_weak_secret_outside_local_when_checked_then_value_error_naming_jw
         assert secret not in str(caught.value)
 
 
+def test_given_a_weak_webhook_signing_key_outside_local_when_checked_then_the_error_names_it():
+    with pytest.raises(ValueError) as caught:
+        check_secret("short", stage="prod", name="WEBHOOK_SIGNING_KEY")
+    assert "WEBHOOK_SIGNING_KEY must be at least 32 bytes" in str(caught.value) and "short" not in str(caught.value)
+
+
 @pytest.mark.parametrize("secret", ["x" * 32, "é" * 16, SECRET])
 def test_given_secret_of_32_bytes_or_more_when_checked_then_returned(secret):
     assert check_secret(secret, stage="prod") == secret
