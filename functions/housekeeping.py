@@ -52,6 +52,16 @@ class SweepReport:
                 "refresh_tokens_forgotten": self.refresh_tokens_forgotten, "failures": len(self.failures)}
 
 
+def abandoned_after(settings) -> int:
+    """Seconds after an upload is issued when nothing can arrive for it any more: its link's life and the grace."""
+    return settings.upload_url_ttl + UPLOAD_GRACE_SECONDS
+
+
+def quiet_after_delete(settings) -> int:
+    """Seconds after a delete when nothing can write under the image's prefixes: no live link, no worker lease."""
+    return max(abandoned_after(settings), settings.visibility_timeout)
+
+
 def sweep(db, storage, queues, settings, announce: Callable[[str], None]) -> SweepReport:
     """One housekeeping pass. ``announce(image_id)`` publishes a settled image's events (pipeline.announce)."""
     report = SweepReport()
@@ -84,7 +94,7 @@ def settle_abandoned_uploads(db, storage, queues, settings, announce, report: Sw
         " AND created_at < now() - make_interval(secs => :age)"
         " AND (redriven_at IS NULL OR redriven_at < now() - make_interval(secs => :redrive))"
         " ORDER BY created_at LIMIT :limit",
-        age=float(settings.upload_url_ttl + UPLOAD_GRACE_SECONDS), redrive=float(REDRIVE_INTERVAL_SECONDS),
+        age=float(abandoned_after(settings)), redrive=float(REDRIVE_INTERVAL_SECONDS),
         limit=SWEEP_LIMIT)
     for row in stale:
         image_id, key = str(row["id"]), row["storage_key"]
@@ -151,13 +161,11 @@ def object_created_event(bucket: str, key: str, size: int) -> dict:
 def clear_deleted_images(db, storage, settings, report: SweepReport) -> None:
     """Remove what landed under a deleted image's prefixes after its delete.
 
-    Waits until nothing can still write there: an upload link issued before the delete has
-    expired (plus the grace), and a worker that had claimed the image is past its lease.
+    Waits ``quiet_after_delete`` seconds, until nothing can still write there.
     """
-    quiet_after = max(settings.upload_url_ttl + UPLOAD_GRACE_SECONDS, settings.visibility_timeout)
     for row in db.rows("SELECT image_id, owner_id FROM deleted_images"
                        " WHERE deleted_at < now() - make_interval(secs => :age) ORDER BY deleted_at LIMIT :limit",
-                       age=float(quiet_after), limit=SWEEP_LIMIT):
+                       age=float(quiet_after_delete(settings)), limit=SWEEP_LIMIT):
         image_id, owner = str(row["image_id"]), str(row["owner_id"])
         try:
             original = images.original_key(owner, image_id)

@@ -21,16 +21,6 @@ ABANDONED = housekeeping.UPLOAD_GRACE_SECONDS + 3600  # seconds past the link's 
 
 
 @pytest.fixture
-def events(app):
-    """The app's queue handlers, for the tests that need them (see the module docstring)."""
-    settings = wiring.settings()
-    local = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region, wait_seconds=1,
-                        timeout_seconds=settings.function_timeout, run_schedules=False).start()
-    yield local
-    local.stop()
-
-
-@pytest.fixture
 def events_later(app):
     """A runner the test starts itself, once it has done what must happen with nothing consuming."""
     settings = wiring.settings()
@@ -38,6 +28,12 @@ def events_later(app):
                         timeout_seconds=settings.function_timeout, run_schedules=False)
     yield local
     local.stop()
+
+
+@pytest.fixture
+def events(events_later):
+    """The app's queue handlers, running from the start, for the tests that need them."""
+    return events_later.start()
 
 
 @pytest.fixture
@@ -191,7 +187,7 @@ def test_given_objects_stored_after_an_image_was_deleted_when_swept_then_they_go
         # What a worker mid-way through processing, or a POST of a link issued before the delete, leaves behind.
         storage.put(f"variants/{owner}/{ticket['image_id']}/webp.webp", b"late", content_type="image/webp")
         storage.put(f"originals/{owner}/{ticket['image_id']}", b"late", content_type="image/jpeg")
-    quiet_after = max(settings.upload_url_ttl + housekeeping.UPLOAD_GRACE_SECONDS, settings.visibility_timeout)
+    quiet_after = housekeeping.quiet_after_delete(settings)
     db.execute("UPDATE deleted_images SET deleted_at = now() - make_interval(secs => :age) WHERE image_id = :id",
                age=float(quiet_after + 60), id=old["image_id"])
 
