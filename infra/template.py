@@ -46,16 +46,8 @@ def build_template(sam: Dict[str, Any], resources: Resources, functions: Dict[st
     out = template["Resources"]
     out.update(_storage(resources))
     out.update(_database())
-    out["JwtSecret"] = {
-        "Type": "AWS::SecretsManager::Secret",
-        "Properties": {"Description": "pixelflow access-token signing key",
-                       "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}},
-    }
-    out["WebhookSigningKey"] = {
-        "Type": "AWS::SecretsManager::Secret",
-        "Properties": {"Description": "pixelflow key that users' webhook secrets are derived from",
-                       "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}},
-    }
+    out["JwtSecret"] = _generated_secret("pixelflow access-token signing key")
+    out["WebhookSigningKey"] = _generated_secret("pixelflow key that users' webhook secrets are derived from")
     out["NativeLayer"] = {
         "Type": "AWS::Serverless::LayerVersion",
         "Properties": {"Description": "Pillow and argon2-cffi for " + layer["runtime"], "ContentUri": layer_uri,
@@ -180,6 +172,15 @@ def _storage(resources: Resources) -> Dict[str, Any]:
         },
     }
     return out
+
+
+def _generated_secret(description: str) -> Dict[str, Any]:
+    """A Secrets Manager secret CloudFormation fills with 64 random letters and digits."""
+    return {
+        "Type": "AWS::SecretsManager::Secret",
+        "Properties": {"Description": description,
+                       "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}},
+    }
 
 
 def _database() -> Dict[str, Any]:
