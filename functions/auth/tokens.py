@@ -125,8 +125,8 @@ def hash_refresh_token(token):
 def check_secret(secret, *, stage, name="JWT_SECRET"):
     """Return the signing secret (setting ``name``) to use on ``stage``; raise ValueError if it is too weak.
 
-    Outside "local" the secret must be at least 32 bytes. On "local" an empty secret
-    is replaced by a random one, so tokens do not survive a restart.
+    Outside "local" the secret must be at least 32 bytes. On "local" an empty secret is
+    replaced by a random one for this process, so what it signs does not survive a restart.
     """
     secret = secret or ""
     if len(secret.encode("utf-8")) >= MIN_SECRET_BYTES:
