@@ -38,6 +38,11 @@ class Output:
         self.out.print(message, markup=False)
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Aligned columns on a terminal; tab-separated lines (never wrapped) when piped or logged."""
+        if not self.out.is_terminal:
+            for row in (columns, *rows):
+                self.line("\t".join("" if value is None else str(value) for value in row))
+            return
         table = Table(*columns, box=None, pad_edge=False, header_style="bold")
         for row in rows:
             table.add_row(*("" if value is None else str(value) for value in row))

@@ -3,12 +3,15 @@
 import contextlib
 import signal
 import threading
+import time
 from typing import Dict, Iterator, Optional
 
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID,
                            TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
 
 from functions.cli.output import Output, human_bytes
+
+PLAIN_EVERY = 2.0  # seconds between plain progress lines of a counted task
 
 
 class Stopper:
@@ -53,7 +56,7 @@ class Bar:
     def __init__(self, output: Output, label: str, total: int, fields: str = ""):
         self.output, self.label, self.total = output, label, total
         self._progress: Optional[Progress] = None
-        self._last = None
+        self._last = (None, None, 0.0)
         if output.interactive:
             self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TextColumn(fields), TimeElapsedColumn(),
@@ -72,8 +75,10 @@ class Bar:
     def update(self, completed: int, **fields) -> None:
         if self._progress:
             self._progress.update(self._task, completed=completed, **fields)
-        elif (completed, fields) != self._last:
-            self._last = (completed, fields)
+        elif (completed, fields) != self._last[:2] and (completed == self.total
+                                                         or time.monotonic() - self._last[2] >= PLAIN_EVERY):
+            # Plain lines at most every few seconds (and the last one): 2,000 files must not mean 2,000 lines.
+            self._last = (completed, fields, time.monotonic())
             extra = "".join(f", {name} {value}" for name, value in fields.items())
             self.output.note(f"{self.label}: {completed}/{self.total}{extra}")
 
