@@ -288,7 +288,7 @@ def show(ctx: click.Context, image_id: str, as_json: bool) -> None:
     image = _client(ctx).image(image_id)
     if as_json:
         output.json(image)
-        return
+        ctx.exit(1 if image["status"] == "failed" else 0)
     size = f"{image['width']}×{image['height']}" if image.get("width") else None
     rows = [("id", image["id"]), ("name", image["original_name"]), ("status", image["status"]),
             ("source", image["source"]), ("format", image.get("format")), ("size", size),

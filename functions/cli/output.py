@@ -34,8 +34,12 @@ class Output:
         sys.stdout.flush()
 
     def line(self, message: str) -> None:
-        """A result line on stdout."""
-        self.out.print(message, markup=False)
+        """A result line on stdout (as it is when piped: rich would expand tabs and wrap)."""
+        if self.out.is_terminal:
+            self.out.print(message, markup=False)
+        else:
+            sys.stdout.write(message + "\n")
+            sys.stdout.flush()
 
     def table(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         """Aligned columns on a terminal; tab-separated lines (never wrapped) when piped or logged."""
