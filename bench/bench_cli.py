@@ -2,13 +2,15 @@
 
 Starts its own embedded stack (PostgreSQL + moto server), the app's HTTP server and the runner
 (2 workers, as tests run it), then runs the real command as a subprocess, waiting for processing,
-once per concurrency with a fresh account each (so nothing is skipped as already uploaded).
+once per concurrency with a fresh account each (so nothing is skipped as already uploaded), and
+once more with --no-wait (the upload alone; its processing is let finish before the next run).
 Prints images per second; nothing is asserted.
 
     .venv/bin/python bench/bench_cli.py [--images 100] [--concurrency 1 8]
 """
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -70,22 +72,26 @@ def main() -> None:
         script = Path(sys.executable).with_name("pixelflow")
         command = [str(script)] if script.exists() else [sys.executable, "-m", "functions.cli"]
         for concurrency in args.concurrency:
-            home = state / f"home-{concurrency}"
-            home.mkdir()
-            env = {**{k: v for k, v in os.environ.items() if not k.startswith("PIXELFLOW_")},
-                   "PIXELFLOW_API": server.url, "XDG_CONFIG_HOME": str(home), "PYTHONPATH": str(ROOT)}
-            email = f"bench-{secrets.token_hex(4)}@example.com"
-            requests.post(f"{server.url}/auth/register", json={"email": email, "password": "benchmark password"},
-                          timeout=10).raise_for_status()
-            subprocess.run([*command, "login", "--email", email, "--password-stdin"], input="benchmark password\n",
-                           text=True, env=env, check=True, capture_output=True)
-            started = time.perf_counter()
-            ran = subprocess.run([*command, "upload", str(folder), "--concurrency", str(concurrency)], env=env,
-                                 text=True, capture_output=True)
-            elapsed = time.perf_counter() - started
-            summary = ran.stdout.splitlines()[0] if ran.stdout else ran.stderr.strip()[-200:]
-            print(f"  concurrency {concurrency}: {elapsed:6.2f} s, {args.images / elapsed:5.1f} images/s "
-                  f"(exit {ran.returncode}: {summary})", flush=True)
+            for wait in (True, False):
+                home = state / f"home-{concurrency}-{wait}"
+                home.mkdir()
+                env = {**{k: v for k, v in os.environ.items() if not k.startswith("PIXELFLOW_")},
+                       "PIXELFLOW_API": server.url, "XDG_CONFIG_HOME": str(home), "PYTHONPATH": str(ROOT)}
+                email = f"bench-{secrets.token_hex(4)}@example.com"
+                requests.post(f"{server.url}/auth/register", json={"email": email, "password": "benchmark password"},
+                              timeout=10).raise_for_status()
+                subprocess.run([*command, "login", "--email", email, "--password-stdin"],
+                               input="benchmark password\n", text=True, env=env, check=True, capture_output=True)
+                started = time.perf_counter()
+                ran = subprocess.run([*command, "upload", str(folder), "--concurrency", str(concurrency),
+                                      *([] if wait else ["--no-wait"])], env=env, text=True, capture_output=True)
+                elapsed = time.perf_counter() - started
+                summary = ran.stdout.splitlines()[0] if ran.stdout else ran.stderr.strip()[-200:]
+                what = "upload + processing" if wait else "upload only (--no-wait)"
+                print(f"  concurrency {concurrency}, {what:<24} {elapsed:6.2f} s, {args.images / elapsed:5.1f} "
+                      f"images/s (exit {ran.returncode}: {summary})", flush=True)
+                if not wait:  # let its processing finish so it does not slow the next measurement
+                    _settle(command, env)
     finally:
         if server:
             server.stop()
@@ -93,6 +99,15 @@ def main() -> None:
             runner.stop()
         stack.stop()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def _settle(command, env) -> None:
+    while True:
+        ran = subprocess.run([*command, "ls", "--limit", "1000", "--json"], env=env, text=True, capture_output=True,
+                             check=True)
+        if all(image["status"] in ("done", "failed") for image in json.loads(ran.stdout)):
+            return
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":
