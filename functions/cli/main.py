@@ -410,7 +410,8 @@ def batch_command(ctx: click.Context, batch_id: str, wait: bool, as_json: bool) 
     if wait and not batch["complete"]:
         from functions.cli.progress import Bar
         stopper = Stopper()
-        with Bar(output, "Processing", len(batch["items"]), "done {task.fields[done]}, failed {task.fields[failed]}") as bar:
+        fields = "done {task.fields[done]}, failed {task.fields[failed]}"
+        with Bar(output, "Processing", len(batch["items"]), fields, done=0, failed=0) as bar:
             while True:
                 counts = batch["counts"]
                 bar.update(counts["done"] + counts["failed"], done=counts["done"], failed=counts["failed"])

@@ -53,7 +53,7 @@ class Stopper:
 class Bar:
     """A counted task (checking files, processing images): a rich bar or occasional plain lines."""
 
-    def __init__(self, output: Output, label: str, total: int, fields: str = ""):
+    def __init__(self, output: Output, label: str, total: int, fields: str = "", **initial):
         self.output, self.label, self.total = output, label, total
         self._progress: Optional[Progress] = None
         self._last = (None, None, 0.0)
@@ -61,7 +61,7 @@ class Bar:
             self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TextColumn(fields), TimeElapsedColumn(),
                                       console=output.err)
-            self._task = self._progress.add_task(label, total=total)
+            self._task = self._progress.add_task(label, total=total, **initial)  # ``fields`` renders these
 
     def __enter__(self) -> "Bar":
         if self._progress:

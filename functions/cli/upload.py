@@ -256,7 +256,8 @@ def _follow(client: Client, output: Output, items: List[Item], options: Options,
     batches = {item.batch_id for item in waiting.values()}
     deadline = time.monotonic() + options.timeout
     total = len(waiting)
-    with Bar(output, "Processing", total, "done {task.fields[done]}, failed {task.fields[failed]}") as bar:
+    with Bar(output, "Processing", total, "done {task.fields[done]}, failed {task.fields[failed]}",
+                 done=0, failed=0) as bar:
         bar.update(0, done=0, failed=0)
         while batches:
             for batch_id in list(batches):
