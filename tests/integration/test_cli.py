@@ -204,3 +204,49 @@ def test_given_sigint_mid_upload_then_nothing_is_left_half_created_and_a_rerun_f
     images = requests.get(f"{server.url}/images", params={"limit": 100}, headers=bearer(account), timeout=10).json()
     assert sorted(image["sha256"] for image in images["items"]) == sorted(digests)
     assert {image["status"] for image in images["items"]} == {"done"}
+
+
+def test_given_several_commands_at_once_then_the_rotating_refresh_token_is_spent_once_each_and_the_session_lives(
+        cli, server):
+    cli.login(sign_up(server.url)["email"])
+    stored = cli.home / "config" / "pixelflow" / "credentials.json"
+    before = json.loads(stored.read_text())["sessions"][server.url]["refresh_token"]
+    # Each command renews its access token from the stored refresh token, which rotates on every use:
+    # without the lock, two commands would spend the same one and the API would end the session.
+    running = [cli.start("whoami", "--json") for _ in range(4)]
+    for process in running:
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+    after = json.loads(stored.read_text())["sessions"][server.url]["refresh_token"]
+    assert after != before
+    assert cli.run("whoami").returncode == 0, "a spent token presented twice would have ended the session"
+    assert cli.run("logout").returncode == 0
+    assert server.url not in json.loads(stored.read_text())["sessions"]
+    signed_out = cli.run("whoami")
+    assert signed_out.returncode == 1 and "pixelflow login" in signed_out.stderr
+
+
+def test_given_generate_import_no_wait_and_rm_then_each_reports_its_items_and_exit_code(cli, server):
+    cli.login(sign_up(server.url)["email"])
+    generated = cli.run("generate", "a lighthouse at dawn", "--size", "256x192", "--json")
+    assert generated.returncode == 0, generated.stderr
+    image = json.loads(generated.stdout)
+    assert image["status"] == "done" and (image["width"], image["height"]) == (256, 192)
+
+    refused = cli.run("import", "http://127.0.0.1:1/photo.jpg", "--json")
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "url_forbidden"
+
+    (cli.home / "one").mkdir()
+    photo(cli.home / "one" / "a.jpg", 5)
+    started = cli.run("upload", "one", "--no-wait", "--json")
+    assert started.returncode == 0, started.stderr
+    [item] = json.loads(started.stdout)["files"]
+    assert item["status"] == "uploaded"
+    followed = cli.run("batch", item["batch_id"], "--wait", "--json")
+    assert followed.returncode == 0 and json.loads(followed.stdout)["complete"]
+
+    removed = cli.run("rm", item["image_id"], "00000000-0000-0000-0000-000000000000", "--json")
+    assert removed.returncode == 1
+    assert [result["deleted"] for result in json.loads(removed.stdout)] == [True, False]
+    assert cli.run("show", item["image_id"]).returncode == 1
