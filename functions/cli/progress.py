@@ -33,7 +33,8 @@ class Stopper:
 
     @contextlib.contextmanager
     def on_interrupt(self, output: Output) -> Iterator["Stopper"]:
-        if threading.current_thread() is not threading.main_thread():
+        if threading.current_thread() is not threading.main_thread() or \
+                signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a background job keeps ignoring Ctrl-C
             yield self
             return
 
