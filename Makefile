@@ -6,9 +6,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-unit bench deploy-local package install clean settings-table routes-table
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# The project itself, editable: puts the `pixelflow` command in $(VENV)/bin (its dependencies are pinned above).
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 install: $(STAMP)

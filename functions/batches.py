@@ -41,10 +41,10 @@ def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence
     with db.transaction():
         db.execute("INSERT INTO batches (id, owner_id, callback_url, item_count) VALUES (:id, :owner, :url, :count)",
                    id=batch_id, owner=user_id, url=callback_url, count=total)
-        for index, (image_id, (name, content_type, size)) in enumerate(zip(upload_ids, uploads)):
+        for index, (image_id, (name, content_type, size, sha256)) in enumerate(zip(upload_ids, uploads)):
             images.insert_image(db, image_id=image_id, owner=user_id, source="upload", name=name,
                                 status="awaiting_upload", variants=requested, content_type=content_type,
-                                declared_bytes=size, batch_id=batch_id, batch_index=index)
+                                declared_bytes=size, batch_id=batch_id, batch_index=index, sha256=sha256)
         for offset, (image_id, url) in enumerate(zip(import_ids, urls)):
             images.insert_image(db, image_id=image_id, owner=user_id, source="import",
                                 name=imports.name_from_url(url), status="queued", variants=requested,
@@ -62,7 +62,7 @@ def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence
         "uploads": [{"image_id": image_id, "filename": name,
                      "upload": images.upload_post(storage, settings, images.original_key(user_id, image_id),
                                                   content_type)}
-                    for image_id, (name, content_type, _) in zip(upload_ids, uploads)],
+                    for image_id, (name, content_type, _, _) in zip(upload_ids, uploads)],
         "imports": [{"image_id": image_id, "url": url} for image_id, url in zip(import_ids, urls)],
         "expires_at": iso(images.upload_expiry(settings)),
     }
@@ -72,10 +72,11 @@ def _checked_file(settings, index: int, item: Dict[str, Any]):
     try:
         name, content_type = images.check_upload(settings, filename=item["filename"],
                                                  content_type=item["content_type"], size=item["size"])
+        sha256 = images.check_sha256(item.get("sha256"), "sha256")
     except InvalidInput as error:
         field = f"files[{index}].{error.field}" if error.field else f"files[{index}]"
         raise InvalidInput(f"files[{index}]: {error.message}", code=error.code, field=field) from None
-    return name, content_type, item["size"]
+    return name, content_type, item["size"], sha256
 
 
 # --- completion ------------------------------------------------------------------------

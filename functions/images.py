@@ -8,6 +8,7 @@ events can never move a finished image back nor process it twice.
 import base64
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ IMAGE_SELECT = (
     "SELECT i.id, i.owner_id, i.source, i.original_name, i.storage_key, i.content_type, i.status, i.format,"
     " i.width, i.height, i.bytes, i.requested_variants, i.variants, i.error_code, i.error_message,"
     " i.created_at, i.updated_at, i.processed_at, i.batch_id, i.source_url, i.callback_url,"
+    " i.sha256,"
     " g.prompt AS generation_prompt, g.style AS generation_style,"
     " g.provider AS generation_provider, g.provider_status AS generation_status, g.step AS generation_step,"
     " wd.* FROM images i LEFT JOIN generations g ON g.image_id = i.id" + webhooks.delivery_columns("i.id")
@@ -55,6 +57,15 @@ def clean_filename(raw: str) -> str:
     return name[:255]
 
 
+def check_sha256(value: Optional[str], field: str = "sha256") -> Optional[str]:
+    """A declared SHA-256 in lower-case hex, or None; InvalidInput naming ``field`` if it is not 64 hex digits."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 64 or any(char not in "0123456789abcdefABCDEF" for char in value):
+        raise InvalidInput(f"{field} must be 64 hexadecimal digits (the file's SHA-256).", field=field)
+    return value.lower()
+
+
 def check_upload(settings, *, filename: str, content_type: str, size: int):
     """The cleaned file name and content type of an upload, or InvalidInput naming the field."""
     name = clean_filename(filename)
@@ -69,15 +80,21 @@ def check_upload(settings, *, filename: str, content_type: str, size: int):
 
 
 def issue_upload(db, storage, settings, user_id: str, *, filename: str, content_type: str, size: int,
-                 variants: Any = None, callback_url: Optional[str] = None) -> Dict[str, Any]:
-    """Create the image row (awaiting_upload) and a presigned POST for exactly its original key."""
+                 variants: Any = None, callback_url: Optional[str] = None,
+                 sha256: Optional[str] = None) -> Dict[str, Any]:
+    """Create the image row (awaiting_upload) and a presigned POST for exactly its original key.
+
+    A declared ``sha256`` is checked against the original when it is processed (checksum_mismatch).
+    """
     name, content_type = check_upload(settings, filename=filename, content_type=content_type, size=size)
+    sha256 = check_sha256(sha256)
     requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())
     post = upload_post(storage, settings, original_key(user_id, image_id), content_type)
     insert_image(db, image_id=image_id, owner=user_id, source="upload", name=name, status="awaiting_upload",
-                 variants=requested, content_type=content_type, declared_bytes=size, callback_url=callback_url)
+                 variants=requested, content_type=content_type, declared_bytes=size, callback_url=callback_url,
+                 sha256=sha256)
     return {"image_id": image_id, "status": "awaiting_upload", "upload": post,
             "expires_at": iso(upload_expiry(settings))}
 
@@ -96,16 +113,18 @@ def upload_expiry(settings) -> datetime.datetime:
 def insert_image(db, *, image_id: str, owner: str, source: str, name: str, status: str, variants,
                  content_type: Optional[str] = None, declared_bytes: Optional[int] = None,
                  source_url: Optional[str] = None, callback_url: Optional[str] = None,
-                 batch_id: Optional[str] = None, batch_index: Optional[int] = None) -> None:
+                 batch_id: Optional[str] = None, batch_index: Optional[int] = None,
+                 sha256: Optional[str] = None) -> None:
     """Insert one image row; its original will live at ``original_key(owner, image_id)``."""
     db.execute(
         "INSERT INTO images (id, owner_id, source, original_name, storage_key, content_type, declared_bytes,"
-        " status, requested_variants, source_url, callback_url, batch_id, batch_index)"
+        " status, requested_variants, source_url, callback_url, batch_id, batch_index, sha256)"
         " VALUES (:id, :owner, :source, :name, :key, :type, :size, :status, CAST(:variants AS jsonb),"
-        " :source_url, :callback_url, :batch_id, :batch_index)",
+        " :source_url, :callback_url, :batch_id, :batch_index, :sha256)",
         id=image_id, owner=owner, source=source, name=name, key=original_key(owner, image_id), type=content_type,
         size=declared_bytes, status=status, variants=json.dumps([dataclasses.asdict(spec) for spec in variants]),
         source_url=source_url, callback_url=callback_url, batch_id=batch_id, batch_index=batch_index,
+        sha256=sha256,
     )
 
 
@@ -142,6 +161,9 @@ def process_original(db, storage, settings, key: str) -> Outcome:
             return _fail(db, image_id, token, "too_large",
                          f"The file is {found['bytes']} bytes; the limit is {settings.max_upload_bytes}.")
         data = storage.get(key)
+        mismatch = _checksum_mismatch(db, image_id, data)
+        if mismatch:
+            return _fail(db, image_id, token, "checksum_mismatch", mismatch)
         info = imaging.inspect_image(data, max_pixels=settings.max_image_pixels)
         plan = imaging.variant_plan(tuple(imaging.VariantSpec(**spec) for spec in claim["requested_variants"]))
         recorded: List[Dict[str, Any]] = []
@@ -187,6 +209,18 @@ def _claim(db, key: str, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
         " RETURNING id, owner_id, claim_token, requested_variants",
         token=str(uuid.uuid4()), key=key, lease=float(lease_seconds),
     )
+
+
+def _checksum_mismatch(db, image_id: str, data: bytes) -> Optional[str]:
+    """Why the original is not the file its uploader hashed, or None; records its SHA-256 when none was declared."""
+    actual = hashlib.sha256(data).hexdigest()
+    # Idempotent: fills only an empty column, so a replay leaves it as it is.
+    row = db.one("UPDATE images SET sha256 = COALESCE(sha256, :actual) WHERE id = :id RETURNING sha256",
+                 id=image_id, actual=actual)
+    if row is None or row["sha256"] == actual:
+        return None
+    return (f"The stored file's SHA-256 is {actual}, not the {row['sha256']} declared with the upload: "
+            "it was changed or damaged on the way.")
 
 
 def _record_variants(db, image_id: str, token: str, variants: List[Dict[str, Any]]) -> None:
@@ -263,6 +297,7 @@ def image_fields(row: Dict[str, Any]) -> Dict[str, Any]:
         "source_url": row["source_url"],
         "batch_id": str(row["batch_id"]) if row["batch_id"] else None,
         "callback_url": row["callback_url"],
+        "sha256": row["sha256"],
     }
 
 
@@ -322,11 +357,20 @@ def latest_image(db, storage, settings, user_id: str) -> Dict[str, Any]:
     return image_json(storage, settings, row)
 
 
-def list_images(db, storage, settings, user_id: str, *, limit: int = 20,
-                cursor: Optional[str] = None) -> Dict[str, Any]:
-    """The caller's images, newest first, ``limit`` at a time; ``next_cursor`` continues."""
+def list_images(db, storage, settings, user_id: str, *, limit: int = 20, cursor: Optional[str] = None,
+                sha256: Optional[str] = None, status: Optional[str] = None) -> Dict[str, Any]:
+    """The caller's images, newest first, ``limit`` at a time; ``next_cursor`` continues.
+
+    ``sha256`` keeps only images of that content, ``status`` only images in that state.
+    """
     params: Dict[str, Any] = {"owner": user_id, "limit": limit + 1}
     where = "i.owner_id = :owner"
+    if sha256 is not None:
+        where += " AND i.sha256 = :sha256"
+        params["sha256"] = check_sha256(sha256)
+    if status is not None:
+        where += " AND i.status = :status"
+        params["status"] = status
     if cursor:
         created, last_id = decode_cursor(cursor)
         where += " AND (i.created_at, i.id) < (:created, CAST(:last_id AS uuid))"

@@ -53,9 +53,9 @@ def stage_source(target: Path) -> Path:
     shutil.copy2(ROOT / "app.py", target / "app.py")
     shutil.copytree(ROOT / ".chalice", target / ".chalice",
                     ignore=shutil.ignore_patterns("deployments", "deployed"))
-    # The embedded stack and local runner never run on Lambda.
+    # The embedded stack, the local runner and the command-line client never run on Lambda.
     shutil.copytree(ROOT / "functions", target / "vendor" / "functions",
-                    ignore=shutil.ignore_patterns("__pycache__", "local"))
+                    ignore=shutil.ignore_patterns("__pycache__", "local", "cli"))
     (target / "requirements.txt").write_text(function_requirements())
     return target
 

@@ -19,15 +19,18 @@ def create_upload(call):
     ticket = images.issue_upload(wiring.database(), wiring.storage(), wiring.settings(), call.user_id,
                                  filename=body["filename"], content_type=body["content_type"],
                                  size=body["size"], variants=body.get("variants"),
-                                 callback_url=body.get("callback_url"))
+                                 callback_url=body.get("callback_url"), sha256=body.get("sha256"))
     return Reply(201, ticket)
 
 
 @route(api, "GET", "/images", summary="The caller's images, newest first", tag="images",
-       query=schemas.IMAGE_LIST_QUERY, responses={200: ("One page", schemas.IMAGE_PAGE)})
+       query=schemas.IMAGE_QUERY, responses={200: ("One page", schemas.IMAGE_PAGE)},
+       description="sha256 finds the caller's images of one content (what a client already uploaded); "
+                   "status keeps one state. Both combine with limit and cursor.")
 def list_images(call):
     return images.list_images(wiring.database(), wiring.storage(), wiring.settings(), call.user_id,
-                              limit=call.query.get("limit", 20), cursor=call.query.get("cursor"))
+                              limit=call.query.get("limit", 20), cursor=call.query.get("cursor"),
+                              sha256=call.query.get("sha256"), status=call.query.get("status"))
 
 
 @route(api, "GET", "/images/latest", summary="The caller's newest image", tag="images",

@@ -75,6 +75,11 @@ SOURCE_URL = {"type": "string", "format": "uri", "minLength": 1, "maxLength": 20
               "description": "Absolute http(s) URL of an image on the public internet.",
               "examples": ["https://photos.example/beach.jpg"]}
 
+SHA256 = {"type": "string", "pattern": "^[0-9a-fA-F]{64}$",
+          "description": "The file's SHA-256 in hexadecimal. Checked when the original is processed: another "
+                         "content fails the image with checksum_mismatch. Find images by it: GET /images?sha256=.",
+          "examples": ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]}
+
 UPLOAD_REQUEST = obj({
     "filename": {"type": "string", "minLength": 1, "maxLength": 255},
     "content_type": {"type": "string", "minLength": 1, "maxLength": 100,
@@ -82,6 +87,7 @@ UPLOAD_REQUEST = obj({
     "size": {"type": "integer", "minimum": 1, "description": "Bytes; at most MAX_UPLOAD_BYTES."},
     "variants": VARIANT_REQUESTS,
     "callback_url": CALLBACK_URL,
+    "sha256": SHA256,
 }, ["filename", "content_type", "size"],
     example={"filename": "beach.jpg", "content_type": "image/jpeg", "size": 2480133,
              "variants": [{"name": "card", "width": 600, "height": 400, "fit": "cover"}]})
@@ -156,8 +162,10 @@ IMAGE = obj({
     "batch_id": {"type": ["string", "null"], "format": "uuid", "description": "The batch it was created in."},
     "callback_url": {"type": ["string", "null"]},
     "webhook": WEBHOOK_DELIVERY,
+    "sha256": {"type": ["string", "null"], "description": "SHA-256 of the original: as declared with the upload, "
+                                                           "else as computed when it was processed."},
 }, ["id", "source", "status", "original_name", "created_at", "updated_at", "error", "original", "variants",
-    "generation", "source_url", "batch_id", "callback_url", "webhook"])
+    "generation", "source_url", "batch_id", "callback_url", "webhook", "sha256"])
 
 IMAGE_PAGE = obj({
     "items": {"type": "array", "items": IMAGE},
@@ -167,6 +175,12 @@ IMAGE_PAGE = obj({
 IMAGE_LIST_QUERY = obj({
     "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
     "cursor": {"type": "string", "maxLength": 200},
+})
+
+IMAGE_QUERY = obj({
+    **IMAGE_LIST_QUERY["properties"],
+    "sha256": {**SHA256, "description": "Only images whose original has this SHA-256 (64 hex digits)."},
+    "status": {**STATUS, "description": "Only images in this state."},
 })
 
 DOWNLOAD_QUERY = obj({
@@ -207,7 +221,7 @@ IMPORT_TICKET = obj({
     "status": {"type": "string", "enum": ["queued"]},
 }, ["image_id", "status"])
 
-BATCH_FILE = obj({key: UPLOAD_REQUEST["properties"][key] for key in ("filename", "content_type", "size")},
+BATCH_FILE = obj({key: UPLOAD_REQUEST["properties"][key] for key in ("filename", "content_type", "size", "sha256")},
                  ["filename", "content_type", "size"])
 
 BATCH_REQUEST = obj({

@@ -100,6 +100,14 @@ def test_given_the_layer_when_inspected_then_its_wheels_match_the_runtime_the_te
     assert "functions" in in_zip and "app.py" in in_zip
 
 
+def test_given_the_function_zip_then_local_only_code_is_left_out(built):
+    names = zipfile.ZipFile(ROOT / "build" / "chalice" / "deployment.zip").namelist()
+    assert any(name.startswith("functions/api/") for name in names)
+    # The command-line client and the embedded stack never run on Lambda (nor do their libraries).
+    for local_only in ("functions/cli/", "functions/local/", "rich/", "click/", "requests_toolbelt/"):
+        assert not [name for name in names if name.startswith(local_only)], local_only
+
+
 def test_given_the_app_when_packaged_then_every_queue_it_consumes_is_declared_with_dlq_and_batch_failures(built):
     from app import app
 

@@ -1,0 +1,1 @@
+"""`pixelflow`: the command-line client of the pixelflow API (installed with the project, never shipped to Lambda)."""
