@@ -29,7 +29,7 @@ UNAUTHORIZED_BODY = (b'{"error":{"code":"unauthorized",'
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 WORKERS = 32  # requests served at once; the rest wait in the listen backlog
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
-IDLE_SECONDS = 15  # a keep-alive connection that sends nothing for this long gives its worker back
+IDLE_SECONDS = 15
 
 
 class _Authorizer(LocalGatewayAuthorizer):
@@ -55,7 +55,10 @@ class Gateway(LocalGateway):
 
 
 class _Handler(ChaliceRequestHandler):
-    timeout = IDLE_SECONDS
+    # One request per connection: an idle keep-alive connection (browsers keep several, and a
+    # client may hold one it no longer uses) would otherwise hold a pooled worker while it waits.
+    protocol_version = "HTTP/1.0"
+    timeout = IDLE_SECONDS  # a client that connects and sends nothing gives its worker back
 
     def __init__(self, request, client_address, server, app_object, config):
         self.local_gateway = Gateway(app_object, config)
