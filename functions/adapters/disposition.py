@@ -27,8 +27,12 @@ def attachment_disposition(filename: str) -> str:
 
 def _clean(filename: str) -> str:
     # Control and format characters (newlines, bidi overrides) have no place in a saved file's name.
-    kept = "".join(char for char in str(filename) if not unicodedata.category(char).startswith("C"))
-    return kept.strip()[:MAX_NAME_CHARS]
+    kept = "".join(char for char in str(filename) if not unicodedata.category(char).startswith("C")).strip()
+    if len(kept) <= MAX_NAME_CHARS:
+        return kept
+    stem, extension = os.path.splitext(kept)
+    extension = extension[:16]  # a long cut keeps the extension, which tells the browser the type
+    return stem[:MAX_NAME_CHARS - len(extension)] + extension
 
 
 def _ascii_fallback(name: str) -> str:
