@@ -98,6 +98,26 @@ def _normalise(password):
     return unicodedata.normalize("NFKC", password)
 
 
+@functools.cache
+def _map_hash_memory_directly():
+    """Make glibc give each hash's 19 MiB straight back to the OS when the hash ends.
+
+    glibc raises its mmap threshold after the first large free, so later 19 MiB blocks come
+    from per-thread arenas that keep them: measured, 200 verifies on 200 threads through 6
+    slots still peaked at 623 MiB; with the threshold pinned at 18 MiB, 150 MiB. Pillow's 16 MiB
+    image blocks stay below it and are unaffected. A no-op where mallopt does not exist.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 18 * 1024 * 1024)
+    except (OSError, AttributeError):
+        pass
+
+
+_M_MMAP_THRESHOLD = -3  # glibc malloc.h
+
+
 def slots_for_memory(memory_mib):
     """How many hashes may run at once within ``memory_mib`` MiB (at least one)."""
     return max(1, int(memory_mib) // HASH_MEMORY_MIB)
@@ -146,6 +166,7 @@ class HashGate:
 
     @contextlib.contextmanager
     def _slot(self, check=False):
+        _map_hash_memory_directly()  # on first use, not at import
         if not self._semaphore.acquire(timeout=self.wait_seconds):
             with self._lock:
                 self.refused += 1
