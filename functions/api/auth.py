@@ -10,7 +10,9 @@ api = Blueprint(__name__)
 
 
 @route(api, "POST", "/auth/register", summary="Create an account", tag="auth", auth=False,
-       body=schemas.REGISTRATION, responses={201: ("The new account", schemas.USER_ENVELOPE)}, errors_=(409,))
+       body=schemas.REGISTRATION, responses={201: ("The new account", schemas.USER_ENVELOPE)}, errors_=(409, 429),
+       description="Answered 429 with Retry-After when more passwords are being hashed at once than the server "
+                   "allows (each takes 19 MiB).")
 def register(call):
     user = accounts.register(wiring.database(), call.body["email"], call.body["password"],
                              gate=wiring.password_gate())

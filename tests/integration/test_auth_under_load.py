@@ -127,12 +127,14 @@ def test_given_one_address_spraying_many_accounts_then_it_is_stopped_at_its_limi
     for _ in range(3):  # one guess each at three accounts: within every per-account limit
         with pytest.raises(Unauthorized):
             attempt(new_email(), "guess number one", sprayer)
+    fourth = new_email()
     with pytest.raises(Throttled) as stopped:
-        attempt(new_email(), "guess number one", sprayer)
+        attempt(fourth, "guess number one", sprayer)
     assert stopped.value.code == "too_many_attempts_from_address"
     assert 1 <= stopped.value.retry_after <= accounts.POLICY.window_seconds
-    # The refused attempt did not count against the account it named.
     assert db.one("SELECT failures FROM login_sources WHERE source_ip = :ip", ip=sprayer)["failures"] == 3
+    # The refused attempt checked no password, so it does not count against the account it named.
+    assert db.one("SELECT failures FROM login_failures WHERE email_normalized = :e", e=fourth)["failures"] == 0
     # Another address signs in; a success gives back what it counted.
     assert attempt(owner, PASSWORD, bystander).access_token
     assert db.one("SELECT failures FROM login_sources WHERE source_ip = :ip", ip=bystander)["failures"] == 0
