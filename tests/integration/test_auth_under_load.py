@@ -165,3 +165,18 @@ def test_given_200_concurrent_clients_then_the_local_server_answers_every_one(se
     answers = _burst(BURST, call)
 
     assert answers == ["401"] * BURST
+
+
+@pytest.mark.parametrize("failures", [0, 4, 5, 6, 9, 40])
+@pytest.mark.parametrize("elapsed", [0, 29, 31, 61, 899, 901])
+def test_given_a_counter_then_the_sql_check_agrees_with_the_throttle_policy(stack, failures, elapsed):
+    from functions.auth import throttle
+
+    db = wiring.database()
+    email, now = new_email(), 1_900_000_000.0
+    db.execute("INSERT INTO login_failures (email_normalized, failures, last_failure_at)"
+               " VALUES (:e, :n, to_timestamp(:at))", e=email, n=failures, at=now - elapsed)
+
+    allowed = accounts._count_account_attempt(db, email, now)
+
+    assert allowed == (throttle.retry_after(accounts.POLICY, failures, now - elapsed, now) == 0)
