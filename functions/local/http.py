@@ -27,7 +27,7 @@ from functions.errors import Unauthorized
 UNAUTHORIZED_BODY = (b'{"error":{"code":"unauthorized",'
                      b'"message":"A valid access token is required in the Authorization header."}}')
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
-WORKERS = 32  # requests served at once; the rest wait in the listen backlog
+WORKERS = 32  # connections served at once; the rest wait in the listen backlog
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
 IDLE_SECONDS = 15
 
@@ -105,10 +105,25 @@ class _PooledServer(HTTPServer):
 
     def __init__(self, address, handler):
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="http")
+        self._free_workers = threading.BoundedSemaphore(WORKERS)
         super().__init__(address, handler)
 
+    def get_request(self):
+        # Accept the next connection only once a worker is free: until then clients wait in the
+        # kernel's listen backlog, so open sockets stay bounded too.
+        self._free_workers.acquire()
+        try:
+            return super().get_request()
+        except BaseException:
+            self._free_workers.release()
+            raise
+
     def process_request(self, request, client_address):
-        self._pool.submit(self._serve, request, client_address)
+        try:
+            self._pool.submit(self._serve, request, client_address)
+        except BaseException:
+            self._free_workers.release()
+            raise
 
     def _serve(self, request, client_address):
         # What socketserver.ThreadingMixIn.process_request_thread does, on a pooled thread.
@@ -118,6 +133,7 @@ class _PooledServer(HTTPServer):
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
+            self._free_workers.release()
 
     def server_close(self):
         super().server_close()
