@@ -69,6 +69,48 @@ def main():
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    print()
+    _burst_table()
+
+
+BURST = 200
+
+
+def _burst_table():
+    """Peak RSS of a process answering BURST wrong-password checks at once, each in a fresh process."""
+    import subprocess
+
+    print(f"peak RSS of a fresh process verifying {BURST} passwords from {BURST} threads at once:")
+    for mode, label in (("unbounded", "one thread per sign-in, no bound (before)"),
+                        ("gate", f"HashGate({passwords.slots_for_memory(128)}), the default (after)")):
+        output = subprocess.run([sys.executable, __file__, "--burst", mode], check=True, capture_output=True,
+                                text=True).stdout.split()
+        baseline, peak, seconds, most = float(output[0]), float(output[1]), float(output[2]), output[3]
+        print(f"  {label}: {baseline:.0f} -> {peak:.0f} MiB peak, {most} hashes at once at most, {seconds:.2f} s")
+
+
+def _burst(mode):
+    import threading
+
+    stored = hash_password(PASSWORD)
+    baseline = _peak_rss_kib() / 1024
+    gate = passwords.HashGate(passwords.slots_for_memory(128), wait_seconds=600)
+    check = gate.verify_password if mode == "gate" else verify_password
+    start = threading.Barrier(BURST)
+
+    def one():
+        start.wait()
+        check(stored, "not the password")
+
+    threads = [threading.Thread(target=one) for _ in range(BURST)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    most = gate.max_in_flight if mode == "gate" else "(unbounded)"
+    print(f"{baseline:.1f} {_peak_rss_kib() / 1024:.1f} {seconds:.3f} {most}")
 
 
 def _timings(call, rounds):
@@ -107,4 +149,7 @@ def _cpu_name():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--burst"]:
+        _burst(sys.argv[2])
+    else:
+        main()

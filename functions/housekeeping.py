@@ -70,7 +70,7 @@ def sweep(db, storage, queues, settings, announce: Callable[[str], None]) -> Swe
         ("lost announcements", lambda: announce_expired_uploads(db, announce, report)),
         ("deleted images", lambda: clear_deleted_images(db, storage, settings, report)),
         ("login failures", lambda: setattr(report, "login_failures_forgotten", forget_login_failures(db))),
-        ("refresh tokens", lambda: setattr(report, "refresh_tokens_forgotten", forget_refresh_tokens(db))),
+        ("refresh tokens", lambda: setattr(report, "refresh_tokens_forgotten", forget_refresh_tokens(db, settings))),
     )
     for name, step in steps:
         try:
@@ -183,11 +183,20 @@ def clear_deleted_images(db, storage, settings, report: SweepReport) -> None:
 
 
 def forget_login_failures(db) -> int:
-    """Delete failure counters nobody has added to for a day (the throttle ignores them anyway)."""
-    return db.execute("DELETE FROM login_failures WHERE last_failure_at < now() - make_interval(secs => :age)",
-                      age=float(LOGIN_FAILURE_RETENTION_SECONDS))
+    """Delete failure counters (per account and per source address) nobody has added to for a day."""
+    age = float(LOGIN_FAILURE_RETENTION_SECONDS)
+    accounts = db.execute("DELETE FROM login_failures WHERE last_failure_at < now() - make_interval(secs => :age)",
+                          age=age)
+    sources = db.execute("DELETE FROM login_sources WHERE last_failure_at < now() - make_interval(secs => :age)",
+                         age=age)
+    return accounts + sources
 
 
-def forget_refresh_tokens(db) -> int:
-    """Delete refresh tokens past their expiry: refresh refuses them whatever their state."""
-    return db.execute("DELETE FROM refresh_tokens WHERE expires_at < now()")
+def forget_refresh_tokens(db, settings) -> int:
+    """Delete refresh tokens past their expiry by more than an access token's life.
+
+    Refresh refuses them at once; the rows stay that much longer because the authorizer reads a
+    revoked family from them, and an access token of that family may outlive its refresh token.
+    """
+    return db.execute("DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => :ttl)",
+                      ttl=float(settings.access_token_ttl))

@@ -152,6 +152,14 @@ SETTINGS = (
             "Delivery attempts per webhook event before it is recorded as failed."),
     Setting("webhook_retry_seconds", "WEBHOOK_RETRY_SECONDS", "2", _positive_int,
             "Wait before the second delivery attempt; doubles after each failure, at most 900 s (SQS's limit)."),
+    Setting("password_hash_memory_mib", "PASSWORD_HASH_MEMORY_MIB", "128", _positive_int,
+            "Memory one process may spend on password hashes at once (argon2id takes 19 MiB each, so the "
+            "default runs 6 sign-ins or registrations at a time); more wait up to 5 s, then get 429 with Retry-After."),
+    Setting("login_address_max_failures", "LOGIN_ADDRESS_MAX_FAILURES", "100", _positive_int,
+            "Failed sign-ins one source address may make across all accounts within 15 minutes before it gets 429."),
+    Setting("session_check_cache_seconds", "SESSION_CHECK_CACHE_SECONDS", "60", _non_negative_float,
+            "How long the authorizer trusts its in-process answer that a session is not revoked; a logout in "
+            "another process (Lambda container) takes effect there at most this much later (0: ask every time)."),
 )
 
 
@@ -192,6 +200,9 @@ class Settings:
     max_batch_items: int
     webhook_max_attempts: int
     webhook_retry_seconds: int
+    password_hash_memory_mib: int
+    login_address_max_failures: int
+    session_check_cache_seconds: float
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":

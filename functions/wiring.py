@@ -107,6 +107,24 @@ def token_settings():
     return _once("tokens", build)
 
 
+def password_gate():
+    """The process-wide bound on concurrent password hashes (each holds argon2's 19 MiB)."""
+    def build():
+        from functions.auth.passwords import HashGate, slots_for_memory
+
+        return HashGate(slots_for_memory(settings().password_hash_memory_mib))
+    return _once("password_gate", build)
+
+
+def session_cache():
+    """The authorizer's in-process memory of revoked sessions (see functions/auth/revocations.py)."""
+    def build():
+        from functions.auth.revocations import RevocationCache
+
+        return RevocationCache(ttl_seconds=settings().session_check_cache_seconds)
+    return _once("session_cache", build)
+
+
 def webhook_signing_key() -> str:
     """The key webhook secrets are derived from (refuses a short key outside the local stage)."""
     def build():

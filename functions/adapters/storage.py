@@ -4,6 +4,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.adapters.disposition import attachment_disposition
 from functions.errors import Unavailable
 
 
@@ -36,8 +37,7 @@ class Storage:
         """A short-lived GET link; ``download_name`` makes browsers save it under that name."""
         params: Dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if download_name:
-            safe = download_name.replace('"', "").replace("\\", "")
-            params["ResponseContentDisposition"] = f'attachment; filename="{safe}"'
+            params["ResponseContentDisposition"] = attachment_disposition(download_name)
         return self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None:

@@ -162,6 +162,10 @@ def _read_body(request, schema: Optional[Dict[str, Any]], required: bool) -> Any
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise errors.BadRequest("The request body is not valid JSON.", code="invalid_json") from None
+    except RecursionError:
+        # json's decoder recurses once per level; a few thousand levels exhaust Python's stack.
+        raise errors.BadRequest("The request body nests arrays or objects too deeply.",
+                                code="json_too_deep") from None
     if schema.get("type") == "object" and not isinstance(value, dict):
         raise errors.BadRequest("The request body must be a JSON object.", code="invalid_json")
     schemas.validate(value, schema)

@@ -4,7 +4,9 @@ import hashlib
 import logging
 import secrets
 import time
+import uuid
 from dataclasses import dataclass, field
+from typing import Optional
 
 import jwt
 
@@ -55,8 +57,20 @@ class TokenSettings:
             raise ValueError("TokenSettings.access_ttl_seconds must be positive.")
 
 
-def issue_access_token(settings, user_id, *, now=None):
-    """Sign an access token for ``user_id``; return ``(token, expires_in_seconds)``."""
+@dataclass(frozen=True)
+class AccessClaims:
+    """What a verified access token says: whose it is and which session (refresh-token family)."""
+
+    user_id: str
+    session_id: Optional[str]
+
+
+def issue_access_token(settings, user_id, *, session_id=None, now=None):
+    """Sign an access token for ``user_id`` in session ``session_id``; return ``(token, expires_in_seconds)``.
+
+    ``session_id`` (claim ``sid``) is the refresh-token family, so revoking the family
+    (logout, refresh-token reuse) lets the authorizer refuse the access tokens it issued.
+    """
     if not isinstance(user_id, str) or not user_id:
         raise ValueError("user_id must be a non-empty string.")
     issued_at = int(time.time() if now is None else now)
@@ -69,12 +83,19 @@ def issue_access_token(settings, user_id, *, now=None):
         "jti": secrets.token_urlsafe(16),
         "typ": _ACCESS,
     }
+    if session_id is not None:
+        claims["sid"] = str(session_id)
     token = jwt.encode(claims, settings.secret, algorithm=settings.algorithm)
     return token, settings.access_ttl_seconds
 
 
 def verify_access_token(settings, token, *, now=None):
     """Return the user id (``sub``) of a valid access token; raise InvalidToken otherwise."""
+    return verify_access_claims(settings, token, now=now).user_id
+
+
+def verify_access_claims(settings, token, *, now=None):
+    """Return the ``AccessClaims`` of a valid access token; raise InvalidToken otherwise."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken(reason="malformed")
     try:
@@ -102,10 +123,16 @@ def verify_access_token(settings, token, *, now=None):
     _check_times(claims, time.time() if now is None else now)
     if claims["typ"] != _ACCESS:
         raise InvalidToken(reason="not_an_access_token")
-    subject = claims["sub"]
-    if not isinstance(subject, str) or not subject:
+    # Ids are UUIDs in the database; anything else must stop here, not in a query.
+    subject = _canonical_uuid(claims["sub"])
+    if subject is None:
         raise InvalidToken(reason="bad_subject")
-    return subject
+    session = claims.get("sid")
+    if session is not None:
+        session = _canonical_uuid(session)
+        if session is None:
+            raise InvalidToken(reason="bad_session")
+    return AccessClaims(subject, session)
 
 
 def new_refresh_token():
@@ -154,6 +181,15 @@ def _check_times(claims, now):
         raise InvalidToken("The access token has expired.", reason="expired")
     if issued_at > now + LEEWAY_SECONDS or (not_before is not None and not_before > now + LEEWAY_SECONDS):
         raise InvalidToken(reason="not_yet_valid")
+
+
+def _canonical_uuid(value):
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 def _is_int(value):

@@ -1,11 +1,21 @@
-"""Chalice's local HTTP server, with API Gateway's answer to a failing authorizer.
+"""Chalice's local HTTP server, with API Gateway's answer to a failing authorizer and its limits.
 
 On AWS, a Lambda authorizer that fails with "Unauthorized" makes API Gateway answer 401
 (the gateway response UNAUTHORIZED, which the template gives pixelflow's error body).
 ``chalice local`` has no such path (an exception there is a 500), so this module adds it.
+It also does what API Gateway does before a request reaches the app: refuse a body over
+10 MB (413), and pass the client's real address as ``requestContext.identity.sourceIp``.
+
+``chalice local`` starts a thread per connection and listens with a backlog of 5, so a
+burst of clients is refused at the socket. Here a listen backlog of 1024 holds the burst
+and a fixed pool of worker threads serves it: threads, database connections and memory
+stay bounded however many clients come.
 """
 
+import concurrent.futures
+import json
 import threading
+from http.server import HTTPServer
 from typing import Optional
 
 from chalice.config import Config
@@ -16,6 +26,10 @@ from functions.errors import Unauthorized
 
 UNAUTHORIZED_BODY = (b'{"error":{"code":"unauthorized",'
                      b'"message":"A valid access token is required in the Authorization header."}}')
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+WORKERS = 32  # connections served at once; the rest wait in the listen backlog
+LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
+IDLE_SECONDS = 15
 
 
 class _Authorizer(LocalGatewayAuthorizer):
@@ -41,13 +55,89 @@ class Gateway(LocalGateway):
 
 
 class _Handler(ChaliceRequestHandler):
+    # One request per connection: an idle keep-alive connection (browsers keep several, and a
+    # client may hold one it no longer uses) would otherwise hold a pooled worker while it waits.
+    protocol_version = "HTTP/1.0"
+    timeout = IDLE_SECONDS  # a client that connects and sends nothing gives its worker back
+
     def __init__(self, request, client_address, server, app_object, config):
         self.local_gateway = Gateway(app_object, config)
+        # chalice.local says 127.0.0.1 for everyone; API Gateway gives the client's address.
+        self.local_gateway.event_converter.LOCAL_SOURCE_IP = client_address[0]
         # Skip ChaliceRequestHandler.__init__, which would build a plain LocalGateway.
         super(ChaliceRequestHandler, self).__init__(request, client_address, server)
 
+    def _generic_handle(self):
+        raw_length = self.headers.get("content-length", "0")
+        try:
+            length = int(raw_length)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return self._refuse(400, "bad_request", "Content-Length is not a number of bytes.")
+        if length > MAX_BODY_BYTES:
+            return self._refuse(413, "body_too_large",
+                                f"The request body is over {MAX_BODY_BYTES // (1024 * 1024)} MB.")
+        return super()._generic_handle()
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def _refuse(self, status, code, message):
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        # The unread body stays in the socket, so this connection cannot carry another request.
+        self.close_connection = True
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, format, *args):  # quiet by default; tokens never appear in paths anyway
         pass
+
+
+class _PooledServer(HTTPServer):
+    """An HTTPServer that serves each connection on a fixed pool of threads."""
+
+    request_queue_size = LISTEN_BACKLOG
+    allow_reuse_address = True
+
+    def __init__(self, address, handler):
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="http")
+        self._free_workers = threading.BoundedSemaphore(WORKERS)
+        super().__init__(address, handler)
+
+    def get_request(self):
+        # Accept the next connection only once a worker is free: until then clients wait in the
+        # kernel's listen backlog, so open sockets stay bounded too.
+        self._free_workers.acquire()
+        try:
+            return super().get_request()
+        except BaseException:
+            self._free_workers.release()
+            raise
+
+    def process_request(self, request, client_address):
+        try:
+            self._pool.submit(self._serve, request, client_address)
+        except BaseException:
+            self._free_workers.release()
+            raise
+
+    def _serve(self, request, client_address):
+        # What socketserver.ThreadingMixIn.process_request_thread does, on a pooled thread.
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            self._free_workers.release()
+
+    def server_close(self):
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class LocalServer:
@@ -59,7 +149,7 @@ class LocalServer:
             CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
             app.__class__ = CustomLocalChalice
         config = Config(chalice_stage=stage, config_from_disk={}, user_provided_params={})
-        self.server = LocalDevServer(app, config, host, port, handler_cls=_Handler)
+        self.server = LocalDevServer(app, config, host, port, handler_cls=_Handler, server_cls=_PooledServer)
         self.url = f"http://{host}:{self.server.server.server_address[1]}"
         self._thread: Optional[threading.Thread] = None
 

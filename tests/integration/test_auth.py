@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from functions import accounts, wiring
-from functions.auth.tokens import issue_access_token
+from functions.auth.tokens import hash_refresh_token, issue_access_token
 from tests.integration.helpers import PASSWORD, bearer, new_email, sign_up
 
 
@@ -185,3 +185,81 @@ def test_given_an_access_token_for_a_deleted_account_when_asking_me_then_404(ser
     token, _ = issue_access_token(wiring.token_settings(), "00000000-0000-4000-8000-000000000000")
     answer = requests.get(server.url + "/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=10)
     _assert_json_error(answer, 404, "user_not_found")
+
+
+def _me(server, access_token):
+    return requests.get(server.url + "/auth/me", headers={"Authorization": f"Bearer {access_token}"}, timeout=10)
+
+
+def test_given_a_logout_when_the_old_access_token_is_used_then_401(server):
+    tokens = sign_up(server.url)
+    assert _me(server, tokens["access_token"]).status_code == 200  # the authorizer has seen the session
+
+    assert _post(server, "/auth/logout", {"refresh_token": tokens["refresh_token"]},
+                 headers=bearer(tokens)).status_code == 204
+
+    _assert_json_error(_me(server, tokens["access_token"]), 401, "unauthorized")
+
+
+def test_given_a_logout_without_a_body_then_the_calling_sessions_access_token_is_refused(server):
+    tokens = sign_up(server.url)
+    assert _post(server, "/auth/logout", headers=bearer(tokens)).status_code == 204
+    _assert_json_error(_me(server, tokens["access_token"]), 401, "unauthorized")
+
+
+def test_given_a_session_revoked_by_another_process_then_its_access_token_is_refused_once_the_cache_window_ends(
+        server):
+    tokens = sign_up(server.url)
+    assert _me(server, tokens["access_token"]).status_code == 200
+    family = wiring.database().one("SELECT family_id FROM refresh_tokens WHERE token_hash = :h",
+                                   h=hash_refresh_token(tokens["refresh_token"]))["family_id"]
+    # Another Lambda container signs the session out: only the database knows.
+    wiring.database().execute("UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = :f", f=family)
+
+    cache = wiring.session_cache()
+    assert cache.ttl_seconds == wiring.settings().session_check_cache_seconds
+    assert _me(server, tokens["access_token"]).status_code == 200  # within the documented window
+    cache.clear()  # what SESSION_CHECK_CACHE_SECONDS later means, without waiting for it
+
+    _assert_json_error(_me(server, tokens["access_token"]), 401, "unauthorized")
+
+
+def test_given_a_reused_refresh_token_then_the_access_tokens_of_its_family_are_refused(server):
+    tokens = sign_up(server.url)
+    rotated = _post(server, "/auth/refresh", {"refresh_token": tokens["refresh_token"]}).json()
+    assert _me(server, rotated["access_token"]).status_code == 200
+
+    _assert_json_error(_post(server, "/auth/refresh", {"refresh_token": tokens["refresh_token"]}),
+                       401, "refresh_token_reused")
+
+    for access_token in (tokens["access_token"], rotated["access_token"]):
+        _assert_json_error(_me(server, access_token), 401, "unauthorized")
+    # Other sessions of the same account are untouched.
+    other = _post(server, "/auth/login", {"email": tokens["email"], "password": PASSWORD}).json()
+    assert _me(server, other["access_token"]).status_code == 200
+
+
+@pytest.mark.parametrize("claims", [
+    {"sub": "not-a-uuid"},
+    {"sub": "00000000-0000-4000-8000-000000000000' OR '1'='1"},
+    {"sid": "not-a-session"},
+], ids=["sub", "sub with sql", "sid"])
+def test_given_a_signed_token_with_an_id_that_is_not_a_uuid_then_401(server, someone, claims):
+    token = _forge(_claims(someone["user"]["id"], **claims), key=wiring.token_settings().secret)
+    _assert_json_error(_me(server, token), 401, "unauthorized")
+
+
+def _nested(depth):
+    return b'{"email": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize("path, authenticated", [
+    ("/auth/register", False), ("/auth/login", False), ("/auth/refresh", False), ("/uploads", True),
+    ("/auth/logout", True),
+])
+def test_given_json_nested_2000_levels_deep_when_posting_then_400_naming_the_problem(
+        server, someone, path, authenticated):
+    headers = {"Content-Type": "application/json", **(bearer(someone) if authenticated else {})}
+    answer = requests.post(server.url + path, data=_nested(2000), headers=headers, timeout=10)
+    body = _assert_json_error(answer, 400, "json_too_deep")
+    assert "deep" in body["error"]["message"]

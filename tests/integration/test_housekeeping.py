@@ -157,7 +157,9 @@ def test_given_stale_sign_in_rows_when_swept_then_only_those_are_forgotten_and_l
         assert wrong.status_code == 401
     db.execute("UPDATE login_failures SET last_failure_at = now() - interval '2 days' WHERE email_normalized = :e",
                e=old_session["email"])
-    db.execute("UPDATE refresh_tokens SET expires_at = now() - interval '1 minute' WHERE user_id = :user",
+    db.execute("UPDATE login_sources SET last_failure_at = now() - interval '2 days'")
+    # Past their expiry by more than an access token's life (the authorizer reads revocations from them).
+    db.execute("UPDATE refresh_tokens SET expires_at = now() - interval '1 day' WHERE user_id = :user",
                user=old_session["user"]["id"])
 
     summary = run_housekeeping(app)
@@ -168,6 +170,7 @@ def test_given_stale_sign_in_rows_when_swept_then_only_those_are_forgotten_and_l
         a=old_session["email"], b=live_session["email"])}
     assert failures == {live_session["email"]}
     assert db.rows("SELECT 1 FROM refresh_tokens WHERE user_id = :user", user=old_session["user"]["id"]) == []
+    assert db.rows("SELECT 1 FROM login_sources WHERE last_failure_at < now() - interval '1 day'") == []
     refreshed = requests.post(f"{server.url}/auth/refresh", json={"refresh_token": live_session["refresh_token"]},
                               timeout=10)
     assert refreshed.status_code == 200, refreshed.text

@@ -550,3 +550,110 @@ def test_given_failures_older_than_window_when_checked_then_counter_expired_and_
 def test_given_no_failure_recorded_when_checked_then_counter_expired():
     assert counter_expired(POLICY, None, NOW) is True
     assert retry_after(POLICY, 0, last_failure_at=None, now=NOW) == 0
+
+
+# --- sessions in access tokens -------------------------------------------------------------
+
+SESSION_ID = "0f1e2d3c-4b5a-4968-8776-655443322110"
+
+
+def test_given_a_session_when_issuing_then_the_token_names_it_and_verifying_returns_it():
+    from functions.auth.tokens import verify_access_claims
+
+    token, _ = issue_access_token(SETTINGS, USER_ID, session_id=SESSION_ID, now=NOW)
+    assert jwt.decode(token, options={"verify_signature": False})["sid"] == SESSION_ID
+    claims = verify_access_claims(SETTINGS, token, now=NOW)
+    assert (claims.user_id, claims.session_id) == (USER_ID, SESSION_ID)
+    assert verify_access_token(SETTINGS, token, now=NOW) == USER_ID
+
+
+def test_given_a_token_without_a_session_when_verifying_then_its_session_is_none():
+    from functions.auth.tokens import verify_access_claims
+
+    token, _ = issue_access_token(SETTINGS, USER_ID, now=NOW)
+    assert verify_access_claims(SETTINGS, token, now=NOW).session_id is None
+
+
+@pytest.mark.parametrize("overrides", [
+    {"sub": "not-a-uuid"}, {"sub": "1"}, {"sub": "x" * 100}, {"sub": 42},
+    {"sid": "not-a-uuid"}, {"sid": 7}, {"sid": ""},
+])
+def test_given_a_signed_token_whose_ids_are_not_uuids_when_verifying_then_invalid_token(overrides):
+    claims = {"sub": USER_ID, "iat": NOW, "exp": NOW + 60, "iss": SETTINGS.issuer, "aud": SETTINGS.audience,
+              "typ": "access", **overrides}
+    _assert_rejected(jwt.encode(claims, SECRET, algorithm="HS256"))
+
+
+# --- the authorizer's memory of revoked sessions ---------------------------------------------
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_given_a_live_session_when_the_window_passes_then_the_cache_asks_again():
+    from functions.auth.revocations import RevocationCache
+
+    clock = _Clock()
+    cache = RevocationCache(ttl_seconds=60, clock=clock)
+    assert cache.get(SESSION_ID) is None
+    cache.put(SESSION_ID, False)
+    clock.now = 59.9
+    assert cache.get(SESSION_ID) is False
+    clock.now = 60.0
+    assert cache.get(SESSION_ID) is None
+
+
+def test_given_a_revoked_session_then_the_cache_keeps_refusing_it_and_a_zero_window_always_asks():
+    from functions.auth.revocations import RevocationCache
+
+    clock = _Clock()
+    cache = RevocationCache(ttl_seconds=60, clock=clock)
+    cache.mark_revoked([SESSION_ID])
+    clock.now = 10_000
+    assert cache.get(SESSION_ID) is True
+    never = RevocationCache(ttl_seconds=0, clock=clock)
+    never.put(SESSION_ID, False)
+    assert never.get(SESSION_ID) is None
+
+
+def test_given_more_sessions_than_the_cap_then_the_oldest_are_forgotten():
+    from functions.auth.revocations import RevocationCache
+
+    cache = RevocationCache(ttl_seconds=60, max_entries=3)
+    for number in range(5):
+        cache.put(str(number), False)
+    assert [cache.get(str(number)) for number in range(5)] == [None, None, False, False, False]
+
+
+# --- the bound on concurrent hashes ----------------------------------------------------------
+
+
+def test_given_memory_budgets_then_slots_are_whole_19_mib_hashes_and_never_zero():
+    assert passwords.slots_for_memory(128) == 6
+    assert passwords.slots_for_memory(19) == 1
+    assert passwords.slots_for_memory(1) == 1
+
+
+def test_given_a_full_gate_when_another_hash_is_asked_then_throttled_with_retry_after():
+    from functions.errors import Throttled
+
+    gate = passwords.HashGate(1, wait_seconds=0)
+    with gate._slot():
+        with pytest.raises(Throttled) as busy:
+            gate.verify_password("$argon2id$not-a-hash", "whatever password")
+    assert busy.value.retry_after >= 1 and busy.value.code == "server_busy"
+    assert gate.refused == 1 and gate.max_in_flight == 1
+    assert gate.verify_password("$argon2id$not-a-hash", "whatever password") is False
+    assert gate.checks == 1
+
+
+def test_given_an_invalid_password_when_hashing_through_the_gate_then_refused_before_taking_a_slot():
+    gate = passwords.HashGate(1)
+    with pytest.raises(InvalidInput):
+        gate.hash_password("short")
+    assert gate.max_in_flight == 0
