@@ -62,6 +62,12 @@ def _batch_limit(value: str) -> int:
     return number
 
 
+def _emulator(value: str) -> str:
+    if value not in ("localstack", "moto"):
+        raise ValueError("must be localstack or moto")
+    return value
+
+
 def _provider(value: str) -> str:
     if value not in ("", "local", "fusionbrain"):
         raise ValueError("must be local or fusionbrain (or empty to choose by keys)")
@@ -152,6 +158,12 @@ SETTINGS = (
             "Delivery attempts per webhook event before it is recorded as failed."),
     Setting("webhook_retry_seconds", "WEBHOOK_RETRY_SECONDS", "2", _positive_int,
             "Wait before the second delivery attempt; doubles after each failure, at most 900 s (SQS's limit)."),
+    Setting("emulator", "PIXELFLOW_EMULATOR", "localstack", _emulator,
+            "S3/SQS emulator the embedded stack starts when AWS_ENDPOINT_URL is unset: localstack (enforces "
+            "the upload POST policy) or moto (does not: for a single user)."),
+    Setting("snapshot_seconds", "PIXELFLOW_SNAPSHOT_SECONDS", "10", _positive_int,
+            "Embedded stack: seconds between saves of the emulator's bucket to the state folder (only changed "
+            "objects are copied); a crash of the emulator itself loses at most this much."),
 )
 
 
@@ -192,6 +204,8 @@ class Settings:
     max_batch_items: int
     webhook_max_attempts: int
     webhook_retry_seconds: int
+    emulator: str
+    snapshot_seconds: int
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
