@@ -6,6 +6,10 @@ bucket: one whose variants are missing but whose original is there goes back to 
 and its original is announced again to image-events (as housekeeping's redrive does); one
 whose original is gone ends ``failed`` with ``original_lost``. Both changes are conditional
 updates, so a run racing a worker, or two runs at once, change each row once.
+
+When the queues' messages were lost too (a new emulator: its SQS is in memory), images still
+``queued`` or ``processing`` whose original is stored are announced again, each delayed until
+its worker's lease has run out, so the event can take it over.
 """
 
 import dataclasses
@@ -28,6 +32,7 @@ class ReconcileReport:
     """What reconciliation found: images sent back to processing, images whose original was lost."""
 
     checked: int = 0
+    requeued: List[str] = dataclasses.field(default_factory=list)
     reprocessed: List[str] = dataclasses.field(default_factory=list)
     lost: List[str] = dataclasses.field(default_factory=list)
     failures: List[str] = dataclasses.field(default_factory=list)
@@ -35,15 +40,22 @@ class ReconcileReport:
     def summary(self) -> str:
         text = (f"{self.checked} finished image(s) checked against storage, {len(self.reprocessed)} sent back "
                 f"to processing (variants missing), {len(self.lost)} failed as original_lost")
+        if self.requeued:
+            text += f", {len(self.requeued)} unfinished image(s) announced again"
         if self.failures:
             text += f", {len(self.failures)} could not be checked (see the log)"
         return text
 
 
-def reconcile(db, storage, queues, settings) -> ReconcileReport:
-    """Check every ``done`` image against one listing of the bucket and repair what does not match."""
+def reconcile(db, storage, queues, settings, *, messages_lost: bool = False) -> ReconcileReport:
+    """Check every ``done`` image against one listing of the bucket and repair what does not match.
+
+    ``messages_lost``: the queues are new, so unfinished images have no event any more.
+    """
     report = ReconcileReport()
     stored = set(storage.list_keys("originals/")) | set(storage.list_keys("variants/"))
+    if messages_lost:
+        _announce_unfinished(db, queues, settings, stored, report)
     last_id = None
     while True:
         rows = db.rows(
@@ -60,6 +72,24 @@ def reconcile(db, storage, queues, settings) -> ReconcileReport:
         if len(rows) < PAGE:
             return report
         last_id = rows[-1]["id"]
+
+
+def _announce_unfinished(db, queues, settings, stored: set, report: ReconcileReport) -> None:
+    rows = db.rows(
+        "SELECT id, storage_key, CASE WHEN status = 'processing' THEN GREATEST(0, :lease -"
+        " EXTRACT(EPOCH FROM now() - claimed_at)) ELSE 0 END AS wait FROM images"
+        " WHERE status IN ('queued', 'processing')", lease=float(settings.function_timeout))
+    for row in rows:
+        if row["storage_key"] not in stored:
+            continue   # an import or generation still fetching: its own job's message is what was lost
+        try:
+            # Safe to repeat: the claim is conditional, a live lease makes the event a no-op.
+            queues.send(IMAGE_EVENTS_QUEUE, object_created_event(settings.bucket, row["storage_key"], 0),
+                        delay_seconds=int(float(row["wait"] or 0)) + 1)
+            report.requeued.append(str(row["id"]))
+        except Exception:
+            log.exception("reconcile: image %s could not be announced again", row["id"])
+            report.failures.append(str(row["id"]))
 
 
 def _check(db, queues, settings, row, stored: set, report: ReconcileReport) -> None:
