@@ -89,7 +89,8 @@ SETTINGS = (
     Setting("region", "AWS_DEFAULT_REGION", "us-east-1", _text,
             "AWS region for S3 and SQS."),
     Setting("endpoint_url", "AWS_ENDPOINT_URL", "", _optional_text,
-            "S3/SQS endpoint (moto, LocalStack). Unset on AWS. `make run` sets it to its moto server."),
+            "S3/SQS endpoint (moto, LocalStack). Unset on AWS. `make run` sets it to the emulator it starts "
+            "(PIXELFLOW_EMULATOR)."),
     Setting("storage_public_url", "STORAGE_PUBLIC_ENDPOINT_URL", "", _optional_text,
             "Endpoint written into presigned links when browsers reach storage at another address than "
             "the app does (docker compose: http://127.0.0.1:4566). Empty: AWS_ENDPOINT_URL."),
