@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from functions.local.stack import (LOCAL_CREDENTIALS, BucketSnapshot, StackRecord, end_process, process_alive,
@@ -54,7 +55,13 @@ class Keeper:
                 break
             if self._due():
                 self.save(quiet=True)
-        if not emulator_lost:
+        if emulator_lost:
+            # Serve stops itself now; if it dies instead (or is already dying), what it started is ours to stop.
+            deadline = time.monotonic() + 180
+            while (process_alive(self.serve_pid, self.serve_created) and not self.stopping.is_set()
+                   and time.monotonic() < deadline):
+                time.sleep(0.2)
+        else:
             self.save(quiet=False)
         self.stop_emulator()
         if not process_alive(self.serve_pid, self.serve_created):
@@ -65,8 +72,6 @@ class Keeper:
     _last = 0.0
 
     def _due(self) -> bool:
-        import time
-
         now = time.monotonic()
         if now - self._last >= self.every:
             self._last = now
