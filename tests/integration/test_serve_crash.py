@@ -102,8 +102,9 @@ def test_given_the_emulator_killed_when_make_run_is_started_again_then_every_sav
     tokens = sign_up(run.url)
     ids = [upload(_Server(run.url), tokens, corpus.photo(640, 480 + 10 * n)) for n in range(4)]
     items = _all_finished(run, tokens, ids)
-    keys = {item["original"]["url"].split("?")[0].split("/pixelflow-images/")[-1] for item in items.values()}
-    # A save runs every second: wait until it has every original, so the kill costs nothing.
+    keys = {link.split("?")[0].split("/pixelflow-images/")[-1] for item in items.values()
+            for link in [item["original"]["url"]] + [variant["url"] for variant in item["variants"]]}
+    # A save runs every second: wait until it has every object, so the kill costs nothing.
     assert wait_for(lambda: keys <= set(_index(run)), timeout=30)
     before = _attempts(run, ids)
     os.kill(run.record()["emulator_pid"], signal.SIGKILL)
