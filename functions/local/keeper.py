@@ -35,6 +35,7 @@ class Keeper:
         self.snapshot = BucketSnapshot(self.state_dir / "s3")
         self.stopping = threading.Event()
         self._s3 = None
+        self._last = 0.0   # when the last periodic save started (monotonic)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
@@ -68,8 +69,6 @@ class Keeper:
             stop_postgres(self.state_dir / "pgdata")
             self.record.clear()
         return 0
-
-    _last = 0.0
 
     def _due(self) -> bool:
         now = time.monotonic()
