@@ -14,7 +14,7 @@ its worker's lease has run out, so the event can take it over.
 
 import dataclasses
 import logging
-from typing import List
+from typing import Callable, List, Optional
 
 from functions.housekeeping import object_created_event
 from functions.settings import IMAGE_EVENTS_QUEUE
@@ -47,10 +47,12 @@ class ReconcileReport:
         return text
 
 
-def reconcile(db, storage, queues, settings, *, messages_lost: bool = False) -> ReconcileReport:
+def reconcile(db, storage, queues, settings, *, messages_lost: bool = False,
+              announce: Optional[Callable[[str], None]] = None) -> ReconcileReport:
     """Check every ``done`` image against one listing of the bucket and repair what does not match.
 
     ``messages_lost``: the queues are new, so unfinished images have no event any more.
+    ``announce(image_id)`` publishes an image's new terminal state (pipeline.announce: webhook, batch).
     """
     report = ReconcileReport()
     stored = set(storage.list_keys("originals/")) | set(storage.list_keys("variants/"))
@@ -65,7 +67,7 @@ def reconcile(db, storage, queues, settings, *, messages_lost: bool = False) -> 
         for row in rows:
             report.checked += 1
             try:
-                _check(db, queues, settings, row, stored, report)
+                _check(db, queues, settings, row, stored, report, announce)
             except Exception:
                 log.exception("reconcile: image %s could not be checked", row["id"])
                 report.failures.append(str(row["id"]))
@@ -92,7 +94,7 @@ def _announce_unfinished(db, queues, settings, stored: set, report: ReconcileRep
             report.failures.append(str(row["id"]))
 
 
-def _check(db, queues, settings, row, stored: set, report: ReconcileReport) -> None:
+def _check(db, queues, settings, row, stored: set, report: ReconcileReport, announce) -> None:
     image_id, original = str(row["id"]), row["storage_key"]
     missing = [variant["key"] for variant in (row["variants"] or []) if variant.get("key") not in stored]
     if original not in stored:
@@ -103,6 +105,8 @@ def _check(db, queues, settings, row, stored: set, report: ReconcileReport) -> N
                 id=image_id, message=ORIGINAL_LOST_MESSAGE, processed=row["processed_at"]):
             report.lost.append(image_id)
             log.warning("reconcile: image %s lost its original %s; marked failed", image_id, original)
+            if announce:
+                announce(image_id)
         return
     if not missing:
         return

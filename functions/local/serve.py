@@ -107,8 +107,11 @@ def main(argv=None) -> int:
                 restored = BucketSnapshot(state_dir / "s3").restore(wiring.boto3_client("s3"), settings.bucket)
             # From now on the emulator holds the snapshot's objects: the keeper may save over it.
             stack.record.update(restored=True)
+        from functions import pipeline
+
         found = reconcile(wiring.database(), wiring.storage(), wiring.queues(), settings,
-                          messages_lost=bool(stack.emulator) and not stack.reused)
+                          messages_lost=bool(stack.emulator) and not stack.reused,
+                          announce=lambda image_id: pipeline.announce(image_id=image_id))
         from app import app
 
         runner = start_for(app, settings, wiring.boto3_client("sqs"))

@@ -39,8 +39,10 @@ def test_given_done_images_whose_objects_are_gone_when_reconciled_then_reprocess
     storage.delete(storage.list_keys(f"variants/{owner}/{lost_variants}/"))
     storage.delete([f"originals/{owner}/{lost_original}"])
 
-    report = _reconcile()
+    announced = []
+    report = _reconcile(announce=announced.append)
 
+    assert announced == [lost_original]
     assert lost_variants in report.reprocessed and lost_original in report.lost
     assert intact not in report.reprocessed + report.lost and not report.failures
     failed = _row(lost_original)
