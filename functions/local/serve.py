@@ -101,7 +101,7 @@ def main(argv=None) -> int:
             keeper = _start_keeper(state_dir, settings)
             stack.record.update(keeper_pid=keeper.pid, keeper_created=process_created(keeper.pid))
         changes = deploy(settings, wiring.boto3_client("s3"), wiring.boto3_client("sqs"), wiring.database())
-        restored, kept = 0, "DATABASE_URL" if not stack.postgres else None
+        restored = 0
         if stack.emulator:
             if not (stack.reused and stack.record.read().get("restored")):
                 restored = BucketSnapshot(state_dir / "s3").restore(wiring.boto3_client("s3"), settings.bucket)
@@ -124,7 +124,7 @@ pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(change
 {restored} stored object(s) restored)
   app        {server.url}/   (health: {server.url}/health, docs: {server.url}/docs)
   S3 + SQS   {settings.endpoint_url}   bucket {settings.bucket}   {emulator}
-  PostgreSQL {kept or 'embedded, data in ' + str(state_dir / 'pgdata')}
+  PostgreSQL {'embedded, data in ' + str(state_dir / 'pgdata') if stack.postgres else 'DATABASE_URL'}
   events     {', '.join(source.queue for source in runner.sources())}
   schedules  {', '.join(schedule.name for schedule in runner.schedules()) or 'none'}
   reconciled {found.summary()}
