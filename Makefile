@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# LocalStack (the default S3 + SQS emulator) in a virtualenv of its own: its pins conflict with ours.
+LS_VENV := .venv-localstack
+LS_STAMP := $(LS_VENV)/.installed
 
 .PHONY: run test test-unit bench deploy-local package install clean settings-table routes-table
 
@@ -13,15 +16,21 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+$(LS_STAMP): requirements-localstack.txt
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-localstack.txt
+	touch $(LS_STAMP)
+
+install: $(STAMP) $(LS_STAMP)
 
 ## Serve the app on 127.0.0.1:8000 with its event handlers, on the embedded stack (Ctrl-C stops it all).
-run: $(STAMP)
+run: $(STAMP) $(LS_STAMP)
 	$(PY) -m functions.local.serve
 
-## Every test: unit tests, then integration tests against the embedded PostgreSQL and moto server.
-test: $(STAMP)
+## Every test on the default emulator (LocalStack), then the integration tests again on moto.
+test: $(STAMP) $(LS_STAMP)
 	$(PY) -m pytest tests
+	PIXELFLOW_EMULATOR=moto $(PY) -m pytest tests/integration
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit
@@ -45,4 +54,4 @@ settings-table: $(STAMP)
 	$(PY) -m functions.settings
 
 clean:
-	rm -rf $(VENV) .pixelflow build .pytest_cache
+	rm -rf $(VENV) $(LS_VENV) .pixelflow build .pytest_cache

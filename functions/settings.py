@@ -62,6 +62,12 @@ def _batch_limit(value: str) -> int:
     return number
 
 
+def _emulator(value: str) -> str:
+    if value not in ("localstack", "moto"):
+        raise ValueError("must be localstack or moto")
+    return value
+
+
 def _provider(value: str) -> str:
     if value not in ("", "local", "fusionbrain"):
         raise ValueError("must be local or fusionbrain (or empty to choose by keys)")
@@ -83,7 +89,8 @@ SETTINGS = (
     Setting("region", "AWS_DEFAULT_REGION", "us-east-1", _text,
             "AWS region for S3 and SQS."),
     Setting("endpoint_url", "AWS_ENDPOINT_URL", "", _optional_text,
-            "S3/SQS endpoint (moto, LocalStack). Unset on AWS. `make run` sets it to its moto server."),
+            "S3/SQS endpoint (moto, LocalStack). Unset on AWS. `make run` sets it to the emulator it starts "
+            "(PIXELFLOW_EMULATOR)."),
     Setting("storage_public_url", "STORAGE_PUBLIC_ENDPOINT_URL", "", _optional_text,
             "Endpoint written into presigned links when browsers reach storage at another address than "
             "the app does (docker compose: http://127.0.0.1:4566). Empty: AWS_ENDPOINT_URL."),
@@ -160,6 +167,12 @@ SETTINGS = (
     Setting("session_check_cache_seconds", "SESSION_CHECK_CACHE_SECONDS", "60", _non_negative_float,
             "How long the authorizer trusts its in-process answer that a session is not revoked; a logout in "
             "another process (Lambda container) takes effect there at most this much later (0: ask every time)."),
+    Setting("emulator", "PIXELFLOW_EMULATOR", "localstack", _emulator,
+            "S3/SQS emulator the embedded stack starts when AWS_ENDPOINT_URL is unset: localstack (enforces "
+            "the upload POST policy) or moto (does not: for a single user)."),
+    Setting("snapshot_seconds", "PIXELFLOW_SNAPSHOT_SECONDS", "10", _positive_int,
+            "Embedded stack: seconds between saves of the emulator's bucket to the state folder (only changed "
+            "objects are copied); a crash of the emulator itself loses at most this much."),
 )
 
 
@@ -203,6 +216,8 @@ class Settings:
     password_hash_memory_mib: int
     login_address_max_failures: int
     session_check_cache_seconds: float
+    emulator: str
+    snapshot_seconds: int
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":

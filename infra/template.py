@@ -14,9 +14,10 @@ from typing import Any, Dict, List
 from functions.settings import SETTINGS
 from infra.resources import Resources
 
-# Settings that mean nothing on Lambda: the emulator endpoint, the local runner, and the
+# Settings that mean nothing on Lambda: the emulator endpoint and choice, the local runner and snapshots, and the
 # region (Lambda sets AWS_DEFAULT_REGION itself; it is a reserved variable).
-LOCAL_ONLY = {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "RUNNER_CONCURRENCY", "RUNNER_WAIT_SECONDS"}
+LOCAL_ONLY = {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "RUNNER_CONCURRENCY", "RUNNER_WAIT_SECONDS",
+              "PIXELFLOW_EMULATOR", "PIXELFLOW_SNAPSHOT_SECONDS"}
 
 DB_NAME = "pixelflow"
 DB_USER = "pixelflow"

@@ -1,4 +1,4 @@
-"""Shared fixtures: the embedded stack (real PostgreSQL from pgserver, real moto server).
+"""Shared fixtures: the embedded stack (real PostgreSQL from pgserver, real LocalStack or moto server).
 
 Unit tests never touch these fixtures; integration tests get one stack per session.
 """
@@ -17,7 +17,8 @@ ARTIFACTS = ROOT / "test-artifacts"   # git-ignored: screenshots, logs
 
 @pytest.fixture(scope="session")
 def stack():
-    """Start PostgreSQL + moto, provision them like `make deploy-local`, point wiring at them."""
+    """Start PostgreSQL + the emulator PIXELFLOW_EMULATOR names (LocalStack unless moto), provision them
+    like `make deploy-local`, point wiring at them. ``stack.kind`` says which emulator runs."""
     from functions import wiring
     from functions.local.stack import EmbeddedStack, free_port
     from infra.deploy_local import deploy

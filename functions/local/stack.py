@@ -1,13 +1,22 @@
-"""The embedded default: PostgreSQL from the pgserver wheel and moto in server mode, on loopback.
+"""The embedded default: PostgreSQL from the pgserver wheel and an S3 + SQS emulator, on loopback.
 
-Used by ``make run`` and by the tests; nothing on AWS imports this module.
+The emulator is LocalStack community in host mode (from its own virtualenv, ``.venv-localstack``,
+made by ``make install``) or moto in server mode; ``PIXELFLOW_EMULATOR`` chooses. Both keep
+objects in memory, so ``BucketSnapshot`` copies the bucket to the state folder and back.
+
+Used by ``make run`` (with the keeper, functions/local/keeper.py) and by the tests; nothing on
+AWS imports this module.
 """
 
 import contextlib
+import ctypes
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -15,8 +24,10 @@ from typing import Dict, Optional
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 STATE_DIR = PROJECT / ".pixelflow"   # git-ignored
+LOCALSTACK_VENV = PROJECT / ".venv-localstack"   # git-ignored, made by `make install`
+EMULATORS = ("localstack", "moto")
 
-# moto accepts any credentials; these only keep boto3 from searching for real ones.
+# The emulators accept any credentials; these only keep boto3 from searching for real ones.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -27,8 +38,54 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def die_with_parent() -> None:
+    """``preexec_fn``: the kernel sends SIGTERM to this child when the process that started it dies (Linux)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG
+
+
+def process_alive(pid: Optional[int], created: Optional[float] = None) -> bool:
+    """Whether ``pid`` runs and is the same process that was recorded (its start time guards pid reuse)."""
+    import psutil
+
+    if not pid:
+        return False
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return created is None or abs(process.create_time() - created) < 0.5
+    except psutil.Error:
+        return False
+
+
+def process_created(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).create_time()
+
+
+def end_process(pid: int, created: Optional[float], timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``, the recorded process (not a later one with its pid)."""
+    import psutil
+
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        if not process_alive(pid, created):
+            return
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).send_signal(sig)
+        # Polled, not waited: it may be another process's child, a zombie until that one reaps it.
+        deadline = time.monotonic() + wait
+        while process_alive(pid, created) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
 class EmbeddedPostgres:
-    """A real PostgreSQL 16 from the pgserver wheel, data in ``data_dir``, on a Unix socket."""
+    """A real PostgreSQL 16 from the pgserver wheel, data in ``data_dir``, on a Unix socket.
+
+    pg_ctl daemonises the server, so a killed ``make run`` leaves it running: the next start
+    reuses it (pgserver finds its postmaster.pid), and the keeper stops it when serve dies.
+    """
 
     def __init__(self, data_dir: Path):
         self.data_dir = Path(data_dir)
@@ -38,123 +95,370 @@ class EmbeddedPostgres:
         import pgserver
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        forget_dead_handles(self.data_dir)
         self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         return self._server.get_uri()
 
     def stop(self) -> None:
         if self._server is not None:
+            forget_dead_handles(self.data_dir)
             self._server.cleanup()
             self._server = None
 
 
-class MotoServer:
-    """moto in server mode (S3 + SQS + bucket notifications) in its own process on loopback."""
+def forget_dead_handles(data_dir: Path) -> None:
+    """Drop processes that died without closing their pgserver handle, so the last live one stops the server.
 
-    def __init__(self, port: Optional[int] = None, log_path: Optional[Path] = None):
+    pgserver stops PostgreSQL when the last process in ``.handle_pids.json`` lets go, and never
+    forgets a killed one: without this, the server of a killed run would never be stopped.
+    """
+    import psutil
+
+    path = Path(data_dir) / ".handle_pids.json"
+    with contextlib.suppress(OSError, ValueError):
+        pids = json.loads(path.read_text())
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            path.write_text(json.dumps(alive))
+
+
+def postgres_running(data_dir: Path) -> bool:
+    """Whether the PostgreSQL of ``data_dir`` is up (its postmaster.pid names a live process)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return process_alive(int((Path(data_dir) / "postmaster.pid").read_text().splitlines()[0]))
+    return False
+
+
+def stop_postgres(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL of ``data_dir`` when no live process holds a handle on it."""
+    import pgserver
+
+    if not postgres_running(data_dir):
+        return
+    forget_dead_handles(data_dir)
+    pgserver.get_server(Path(data_dir), cleanup_mode="stop").cleanup()
+
+
+class Emulator:
+    """An S3 + SQS emulator process on a loopback port (base of LocalStackServer and MotoServer)."""
+
+    kind = ""
+
+    def __init__(self, port: Optional[int] = None, log_path: Optional[Path] = None,
+                 state_dir: Optional[Path] = None, own_session: bool = False):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = log_path
+        self._state_dir = Path(state_dir) if state_dir else None
+        # make run: its own session, so Ctrl-C and a killed serve leave it to the keeper, which saves
+        # the bucket first. Tests: it dies with the process that started it.
+        self._own_session = own_session
         self._process: Optional[subprocess.Popen] = None
+        self.pid: Optional[int] = None
+        self.created: Optional[float] = None
 
-    def start(self, timeout: float = 30.0) -> str:
+    def command(self):
+        raise NotImplementedError
+
+    def environment(self) -> Dict[str, str]:
+        return {**os.environ, **LOCAL_CREDENTIALS}
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 60.0) -> str:
         log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=log, stderr=log, env={**os.environ, **LOCAL_CREDENTIALS},
-            # Its own session: Ctrl-C in a terminal reaches the whole foreground group, and moto must
-            # outlive it until `make run` has saved the bucket; stop() ends it.
-            start_new_session=True,
-        )
+            self.command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=self.environment(),
+            start_new_session=self._own_session, preexec_fn=None if self._own_session else die_with_parent)
+        self.pid = self._process.pid
+        self.created = process_created(self.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise RuntimeError(f"moto server exited with {self._process.returncode}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(self.url + "/moto-api/", timeout=1):
-                    return self.url
+                raise RuntimeError(f"{self.kind} exited with {self._process.returncode} (log: {self._log_path})")
+            if self.ready():
+                return self.url
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"moto server did not answer on {self.url} within {timeout:.0f}s")
+        raise RuntimeError(f"{self.kind} did not answer on {self.url} within {timeout:.0f}s (log: {self._log_path})")
+
+    def adopt(self, pid: int, created: float) -> str:
+        """Use an emulator that is already running (a previous run's, found in the state folder)."""
+        self.pid, self.created = pid, created
+        return self.url
+
+    def alive(self) -> bool:
+        return process_alive(self.pid, self.created)
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self.pid:
+            end_process(self.pid, self.created)
+        if self._process is not None:
+            with contextlib.suppress(Exception):
+                self._process.wait(1)
         self._process = None
+        self.pid = self.created = None
+
+    def _get(self, path: str) -> Optional[bytes]:
+        with contextlib.suppress(OSError, ValueError):
+            with urllib.request.urlopen(self.url + path, timeout=1) as answer:
+                return answer.read()
+        return None
+
+
+class MotoServer(Emulator):
+    """moto in server mode (S3 + SQS + bucket notifications). It does not enforce POST policies."""
+
+    kind = "moto"
+
+    def command(self):
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+
+    def ready(self) -> bool:
+        return self._get("/moto-api/") is not None
+
+
+class LocalStackServer(Emulator):
+    """LocalStack community 3.8 in host mode (no Docker), S3 + SQS only, from ``.venv-localstack``.
+
+    It enforces presigned POST policies (size range, key, content type, expiry). Its own
+    persistence is a paid feature, so state is in memory, as with moto.
+    """
+
+    kind = "localstack"
+
+    def __init__(self, *args, venv: Path = LOCALSTACK_VENV, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.python = Path(venv) / "bin" / "python"
+
+    def command(self):
+        if not self.python.exists():
+            raise RuntimeError(f"LocalStack is not installed in {self.python.parent.parent}: run `make install` "
+                               "(or set PIXELFLOW_EMULATOR=moto)")
+        return [str(self.python), "-m", "localstack.runtime.main"]
+
+    def environment(self) -> Dict[str, str]:
+        root = (self._state_dir / "localstack") if self._state_dir else Path(tempfile.mkdtemp(prefix="localstack-"))
+        address = f"127.0.0.1:{self.port}"
+        return {
+            **{key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "PIXELFLOW_"))},
+            **LOCAL_CREDENTIALS,
+            "OVERRIDE_IN_DOCKER": "0",        # the machine may have /.dockerenv; this is host mode
+            "FILESYSTEM_ROOT": str(root),
+            "GATEWAY_LISTEN": address,
+            "LOCALSTACK_HOST": address,
+            "SERVICES": "s3,sqs",
+            "PERSISTENCE": "0",               # a paid feature; BucketSnapshot keeps the objects instead
+            "EAGER_SERVICE_LOADING": "1",     # ready means S3 and SQS answer
+            "DNS_ADDRESS": "0",               # its DNS server is not needed (and crashes with current psutil)
+            "DISABLE_EVENTS": "1",            # no analytics
+            "SKIP_SSL_CERT_DOWNLOAD": "1",
+            "SQS_ENDPOINT_STRATEGY": "path",  # queue URLs on this address, not on a DNS name
+        }
+
+    def ready(self) -> bool:
+        body = self._get("/_localstack/health")
+        if body is None:
+            return False
+        with contextlib.suppress(ValueError):
+            services = json.loads(body).get("services", {})
+            return all(services.get(name) in ("running", "available") for name in ("s3", "sqs"))
+        return False
+
+
+def emulator_class(kind: str):
+    if kind not in EMULATORS:
+        raise ValueError(f"PIXELFLOW_EMULATOR must be one of {', '.join(EMULATORS)}, not {kind!r}")
+    return LocalStackServer if kind == "localstack" else MotoServer
+
+
+class StackRecord:
+    """``stack.json`` in the state folder: which emulator, serve and keeper processes belong to it.
+
+    A restart reads it to find an emulator that is still running (and reuse it), a keeper still
+    saving (and wait for it), or another ``make run`` on the same folder (and refuse to start).
+    """
+
+    def __init__(self, state_dir: Path):
+        self.path = Path(state_dir) / "stack.json"
+
+    def read(self) -> Dict:
+        with contextlib.suppress(OSError, ValueError):
+            return json.loads(self.path.read_text())
+        return {}
+
+    def update(self, **fields) -> Dict:
+        record = {**self.read(), **fields}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(record))
+        os.replace(temporary, self.path)
+        return record
+
+    def clear(self) -> None:
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+class StackBusy(RuntimeError):
+    """Another `make run` is using the state folder."""
 
 
 class EmbeddedStack:
-    """Starts what the environment does not already provide and returns the variables to use."""
+    """Starts what the environment does not already provide and returns the variables to use.
 
-    def __init__(self, state_dir: Path = STATE_DIR, moto_port: Optional[int] = None):
+    With ``keep_state`` (make run) the emulator runs in its own session and is recorded in the
+    state folder, so a restart reuses one that is still running; otherwise (tests) it dies with us.
+    """
+
+    def __init__(self, state_dir: Path = STATE_DIR, moto_port: Optional[int] = None,
+                 emulator: Optional[str] = None, keep_state: bool = False):
         self.state_dir = Path(state_dir)
+        self.kind = emulator or os.environ.get("PIXELFLOW_EMULATOR") or "localstack"
+        emulator_class(self.kind)   # fail early on a bad name
         self.postgres: Optional[EmbeddedPostgres] = None
-        self.moto: Optional[MotoServer] = None
-        self._moto_port = moto_port
+        self.emulator: Optional[Emulator] = None
+        self.reused = False       # the emulator was a previous run's, still holding its objects
+        self.record = StackRecord(self.state_dir)
+        self._port = moto_port
+        self._keep_state = keep_state
 
-    def start(self, env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    @property
+    def moto(self) -> Optional[Emulator]:
+        """The emulator (name kept from when it could only be moto)."""
+        return self.emulator
+
+    def start(self, env: Optional[Dict[str, str]] = None, wait_for_keeper: float = 120.0) -> Dict[str, str]:
         env = dict(os.environ if env is None else env)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         started: Dict[str, str] = {}
+        if self._keep_state:
+            self._settle_previous_run(wait_for_keeper)
         if not env.get("DATABASE_URL"):
             self.postgres = EmbeddedPostgres(self.state_dir / "pgdata")
             started["DATABASE_URL"] = self.postgres.start()
         if not env.get("AWS_ENDPOINT_URL"):
-            self.moto = MotoServer(self._moto_port, log_path=self.state_dir / "moto.log")
-            started["AWS_ENDPOINT_URL"] = self.moto.start()
+            started["AWS_ENDPOINT_URL"] = self._start_emulator()
             for key, value in LOCAL_CREDENTIALS.items():
                 if not env.get(key):
                     started[key] = value
         return started
 
+    def _settle_previous_run(self, wait_for_keeper: float) -> None:
+        record = self.record.read()
+        if process_alive(record.get("serve_pid"), record.get("serve_created")) and record.get("serve_pid") != os.getpid():
+            raise StackBusy(f"another `make run` (pid {record['serve_pid']}) is using {self.state_dir}; "
+                            "stop it first, or pass another --state-dir")
+        # A keeper whose serve died is saving the bucket and stopping the emulator: let it finish.
+        deadline = time.monotonic() + wait_for_keeper
+        while process_alive(record.get("keeper_pid"), record.get("keeper_created")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+    def _start_emulator(self) -> str:
+        cls = emulator_class(self.kind)
+        record = self.record.read() if self._keep_state else {}
+        if (record.get("emulator") == self.kind
+                and process_alive(record.get("emulator_pid"), record.get("emulator_created"))):
+            candidate = cls(record["emulator_port"], log_path=self.state_dir / f"{self.kind}.log",
+                            state_dir=self.state_dir, own_session=True)
+            if candidate.ready():
+                self.emulator, self.reused = candidate, True
+                return candidate.adopt(record["emulator_pid"], record["emulator_created"])
+        if record.get("emulator_pid"):
+            # Another kind, or not answering: it holds nothing we can use (the snapshot has it all).
+            end_process(record["emulator_pid"], record.get("emulator_created"))
+        self.emulator = cls(self._port, log_path=self.state_dir / f"{self.kind}.log", state_dir=self.state_dir,
+                            own_session=self._keep_state)
+        url = self.emulator.start()
+        if self._keep_state:
+            self.record.update(emulator=self.kind, emulator_pid=self.emulator.pid,
+                               emulator_created=self.emulator.created, emulator_port=self.emulator.port,
+                               restored=False)
+        return url
+
     def stop(self) -> None:
-        if self.moto:
-            self.moto.stop()
+        if self.emulator:
+            self.emulator.stop()
         if self.postgres:
             self.postgres.stop()
 
 
 class BucketSnapshot:
-    """Keeps the embedded bucket's objects across `make run` restarts (moto holds them in memory).
+    """Keeps the embedded bucket's objects across restarts and crashes (the emulators hold them in memory).
 
-    ``save`` writes every object under ``folder`` with an index of content types; ``restore``
-    puts them back. Restored originals raise ObjectCreated events again; processing skips
-    them, because their images are already finished.
+    ``save`` copies to ``folder`` only the objects whose ETag changed since the last save and
+    drops the files of deleted ones, then replaces ``index.json`` (key -> ETag and content
+    type) in one rename, so a crash mid-save leaves the previous snapshot usable. ``restore``
+    puts every object back; restored originals raise ObjectCreated events again, and
+    processing skips them because their images are already finished.
     """
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.index = self.folder / "index.json"
 
-    def save(self, s3, bucket: str) -> int:
-        import json
-        import shutil
+    def entries(self) -> Dict[str, Dict[str, str]]:
+        with contextlib.suppress(OSError, ValueError):
+            raw = json.loads(self.index.read_text())
+            # The first format mapped key -> content type, without ETags.
+            return {key: value if isinstance(value, dict) else {"etag": "", "content_type": value}
+                    for key, value in raw.items()}
+        return {}
 
-        shutil.rmtree(self.folder, ignore_errors=True)
-        self.folder.mkdir(parents=True)
-        types = {}
+    def save(self, s3, bucket: str) -> Dict[str, int]:
+        """Bring the snapshot up to date; return how many objects it holds and how many were copied or dropped.
+
+        Raises when the bucket cannot be listed: an unreachable emulator never empties the snapshot.
+        """
+        before = self.entries()
+        listed: Dict[str, str] = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
-                answer = s3.get_object(Bucket=bucket, Key=item["Key"])
-                path = self.folder / "objects" / item["Key"]
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(answer["Body"].read())
-                types[item["Key"]] = answer.get("ContentType", "application/octet-stream")
-        self.index.write_text(json.dumps(types))
-        return len(types)
+                listed[item["Key"]] = item.get("ETag", "")
+        after: Dict[str, Dict[str, str]] = {}
+        copied = 0
+        for key, etag in listed.items():
+            known = before.get(key)
+            if known and known.get("etag") == etag and etag and self._path(key).is_file():
+                after[key] = known
+                continue
+            try:
+                answer = s3.get_object(Bucket=bucket, Key=key)
+            except s3.exceptions.NoSuchKey:
+                continue   # deleted since the listing
+            self._write(key, answer["Body"].read())
+            after[key] = {"etag": answer.get("ETag", etag),
+                          "content_type": answer.get("ContentType", "application/octet-stream")}
+            copied += 1
+        dropped = [key for key in before if key not in after]
+        self._write_index(after)
+        for key in dropped:
+            with contextlib.suppress(OSError):
+                self._path(key).unlink()
+        return {"objects": len(after), "copied": copied, "dropped": len(dropped)}
 
     def restore(self, s3, bucket: str) -> int:
-        import json
-
-        if not self.index.exists():
-            return 0
-        types = json.loads(self.index.read_text())
-        for key, content_type in types.items():
-            path = self.folder / "objects" / key
+        restored = 0
+        for key, entry in self.entries().items():
+            path = self._path(key)
             if path.is_file():
-                s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=content_type)
-        return len(types)
+                s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=entry["content_type"])
+                restored += 1
+        return restored
+
+    def _path(self, key: str) -> Path:
+        return self.folder / "objects" / key
+
+    def _write(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".saving")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+
+    def _write_index(self, entries: Dict[str, Dict[str, str]]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        temporary = self.index.with_suffix(".saving")
+        temporary.write_text(json.dumps(entries))
+        os.replace(temporary, self.index)
