@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-# Baseline JPEGs have 1 scan (per component set); libjpeg's default progressive script has 10,
-# mozjpeg's optimised ones up to ~20. Decoders that bound this refuse in the low hundreds
-# (libvips, imgproxy, qpdf, several browsers' decoders), which leaves a wide margin for real files.
+# Baseline JPEGs have 1 scan; libjpeg's default progressive script has 10 (6 for greyscale), and
+# encoders that optimise their scripts stay in the tens. Decoders that bound scans at all do so in
+# the low hundreds; 100 leaves real files a wide margin and caps a decode at 100 passes over the blocks.
 MAX_SCANS = 100
 
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
