@@ -3,9 +3,10 @@
 Why between steps and not a timer: a decode, resize or encode is one C call that holds no Python
 frame Python could interrupt, and killing the thread is not possible. So the work is bounded in two
 layers: what a single step can cost is bounded before it starts (pixels, JPEG scans, the variants'
-pixel budget), and the sum of all steps is checked after each one, so an image whose steps add up
-to more than the budget ends ``too_slow`` instead of running on to the function's timeout. A step
-that alone outlasts the timeout gets the worker killed; the caller counts those attempts.
+pixel budget), and no step starts once the steps so far add up to more than the budget: the image
+ends ``too_slow`` instead of running on to the function's timeout. A step already running is let
+finish (so the last one never throws its finished work away); one that alone outlasts the timeout
+gets the worker killed, and the caller counts those attempts.
 
 Thread CPU time (not wall time, not process time) is what is counted: several images share a
 process in the local runner, and encodes of one image run on several threads at once.
@@ -46,7 +47,7 @@ class Budget:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        """Run one step on this thread: refused if the budget is already spent, checked again after."""
+        """Run one step on this thread, counting its CPU time; refused (too_slow) if the budget is spent."""
         self.check()
         started = self._clock()
         try:
@@ -54,10 +55,9 @@ class Budget:
         finally:
             with self._lock:
                 self.steps.append((name, self._clock() - started))
-        self.check()
 
     def check(self) -> None:
-        """Raise ImageRejected(too_slow) once the steps so far add up to more than the budget."""
+        """Raise ImageRejected(too_slow) if the steps so far add up to more than the budget."""
         if self.cpu_seconds is None:
             return
         spent = self.spent

@@ -640,3 +640,10 @@ def test_given_no_budget_when_rendering_then_every_step_is_still_counted_and_not
     budget = Budget(None, clock=Ticking(100.0))
     assert set(render(corpus.jpeg_with_orientation(1), budget=budget)) == {"thumbnail", "webp"}
     assert budget.spent == 100.0 * len(budget.steps)
+
+
+def test_given_a_last_step_that_passes_the_budget_when_rendering_then_its_finished_work_is_kept(monkeypatch):
+    monkeypatch.setattr(render_module, "_cpus", lambda: 1)
+    budget = Budget(4.5, clock=Ticking(1.0))  # decode, resize, encode, resize: 4 s; the last encode starts at 4
+    assert set(render(corpus.jpeg_with_orientation(1), budget=budget)) == {"thumbnail", "webp"}
+    assert budget.spent == 5.0 > budget.cpu_seconds
