@@ -308,6 +308,7 @@ def hostile_files() -> dict[str, bytes]:
     return {
         "JPEG, 20,000 scans, 4096x4096": made.jpeg_with_many_scans(20_000, (4096, 4096)),
         "JPEG, 2,000 scans, 4096x4096": made.jpeg_with_many_scans(2_000, (4096, 4096)),
+        "JPEG, 1,000,000 comment segments": made.jpeg_with_many_segments(1_000_000),
         "PNG bomb, 20000x20000 header": made.png_bomb(),
         "palette PNG 7000x7000 + tRNS (49 MP)": save(palette, "PNG", transparency=0),
         "GIF, 20,000 frames": save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=10),

@@ -234,3 +234,10 @@ def jpeg_with_many_scans(scans: int = 2000, size=(256, 256)) -> bytes:
 def with_app_segment(data: bytes, payload: bytes, marker: int = 0xE1) -> bytes:
     """``data`` with one more APPn segment right after SOI (e.g. an EXIF block holding a thumbnail)."""
     return data[:2] + bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+def jpeg_with_many_segments(count: int = 2000) -> bytes:
+    """A small JPEG with ``count`` empty comment segments before its frame header: each costs Pillow's
+    header parser (a Python loop) a turn, and a few MB of them take it seconds."""
+    data = encode(scene((64, 48)), "JPEG")
+    return data[:2] + b"\xff\xfe\x00\x02" * count + data[2:]

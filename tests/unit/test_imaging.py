@@ -548,6 +548,26 @@ def test_given_a_jpeg_with_thousands_of_scans_when_rendering_then_it_is_refused_
         assert str(jpeg_module.MAX_SCANS) in caught.value.message and caught.value.message.endswith(".")
 
 
+def test_given_a_jpeg_with_thousands_of_segments_when_rendering_then_it_is_refused_before_pillow_reads_it(
+        monkeypatch):
+    data = corpus.jpeg_with_many_segments(2000)
+    assert jpeg_module.walk(data, max_segments=None).segments > jpeg_module.MAX_SEGMENTS
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("Pillow parsed the header")
+
+    monkeypatch.setattr(Image, "open", no_parsing)
+    with pytest.raises(ImageRejected) as caught:
+        render(data)
+    assert caught.value.code == "too_many_segments" and caught.value.message.endswith(".")
+
+
+def test_given_a_hostile_jpeg_when_walking_with_limits_then_the_walk_stops_just_past_them():
+    assert jpeg_module.walk(corpus.jpeg_with_many_scans(2000)).scans == jpeg_module.MAX_SCANS + 1
+    assert jpeg_module.walk(corpus.jpeg_with_many_segments(5000)).segments == jpeg_module.MAX_SEGMENTS + 1
+    assert jpeg_module.walk(corpus.progressive_jpeg()).within_limits
+
+
 def test_given_a_jpeg_just_within_the_scan_limit_when_rendering_then_it_is_processed():
     variants = render(corpus.jpeg_with_many_scans(jpeg_module.MAX_SCANS))
     assert (variants["thumbnail"].width, variants["webp"].width) == (128, 256)
