@@ -434,3 +434,33 @@ def test_given_a_done_image_when_an_event_for_the_same_content_arrives_again_the
         return counts["ApproximateNumberOfMessages"] == "0" and counts["ApproximateNumberOfMessagesNotVisible"] == "0"
     assert wait_for(drained, timeout=30)
     assert _recorded(image_id) == before
+
+
+def test_given_a_done_upload_when_its_post_is_used_again_with_a_broken_file_then_failed_and_no_old_variant_is_left(
+        server, user):
+    first = corpus.photo(400, 300)
+    image_id, ticket = upload(server, user, first, with_ticket=True)
+    assert finished(server, user, image_id)["status"] == "done"
+    post_again(ticket, _same_length(first, b"\xff\xd8\xff\xe0 not really a jpeg"))
+    item = wait_for(lambda: (lambda it: it if it["status"] == "failed" else None)(image(server, user, image_id)),
+                    timeout=60)
+    assert item and item["error"]["code"] == "corrupt_image", image(server, user, image_id)
+    assert item["variants"] == [] and item["width"] is None
+    assert wiring.storage().list_keys(f"variants/{user['user']['id']}/{image_id}/") == []
+
+
+def test_given_an_image_being_processed_when_other_content_lands_on_its_key_then_the_event_waits_and_is_not_lost(
+        server, user):
+    ticket = _ticket(server, user, size=len(corpus.photo(200, 150)))
+    key = ticket["upload"]["fields"]["key"]
+    db, settings = wiring.database(), wiring.settings()
+    # A worker holds a live claim on the image (it has not read the original yet).
+    assert images._claim(db, key, lease_seconds=settings.function_timeout) is not None
+    wiring.storage().put(key, corpus.photo(200, 150), content_type="image/jpeg")
+    etag = wiring.storage().head(key)["etag"]
+    with pytest.raises(images.ReplacementPending):
+        images.process_original(db, wiring.storage(), settings, key, etag=etag)
+    # The runner's copy of the event failed the same way and comes back after the visibility timeout,
+    # when the claim above has expired like a dead worker's: the new content is processed.
+    item = finished(server, user, ticket["image_id"], timeout=settings.visibility_timeout + 60)
+    assert (item["status"], item["width"]) == ("done", 200), item
