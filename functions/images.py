@@ -159,9 +159,6 @@ def process_original(db, storage, settings, key: str, *, etag: Optional[str] = N
         if refused is not None:
             return _fail(db, image_id, token, *refused)
         _record_original(db, image_id, token, found)
-        if claim["replacing"]:
-            # What was made from the content this one replaces must not outlive it.
-            storage.delete(storage.list_keys(f"variants/{owner}/{image_id}/"))
         data = storage.get(key, etag=found["etag"])  # exactly the content recorded, or a retry
         plan = imaging.variant_plan(tuple(imaging.VariantSpec(**spec) for spec in claim["requested_variants"]))
         budget = imaging.Budget(settings.max_image_cpu_seconds)
@@ -217,7 +214,7 @@ def _claim(db, key: str, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
         f" {_CLAIMED}",
         token=str(uuid.uuid4()), key=key, lease=float(lease_seconds),
     )
-    return row and {**row, "replacing": False}
+    return row
 
 
 def _claim_replacement(db, storage, key: str, etag: str) -> Optional[Dict[str, Any]]:
@@ -233,7 +230,10 @@ def _claim_replacement(db, storage, key: str, etag: str) -> Optional[Dict[str, A
         raise ReplacementPending("Another worker is still processing the content this upload replaces.")
     if row["original_etag"] is None:
         return None  # settled without a file (an expired upload): a late file is not processed
-    # Conditional on the content it replaces, so only one of several such events claims it.
+    # Conditional on the content it replaces, so only one of several such events claims it. The row
+    # forgets the old variants at once; their objects are overwritten (same keys) as the new ones are
+    # made. This function may not delete (least privilege), so a replacement that fails leaves them
+    # unlisted, and unreachable, until the image is deleted.
     claimed = db.one(
         "UPDATE images SET status = 'processing', claim_token = :token, claimed_at = now(), updated_at = now(),"
         " processing_attempts = processing_attempts + 1, stalled_attempts = 0, variants = '[]'::jsonb,"
@@ -244,7 +244,7 @@ def _claim_replacement(db, storage, key: str, etag: str) -> Optional[Dict[str, A
     )
     if claimed is not None:
         log.info("image %s: its original was replaced; processing the new content", claimed["id"])
-    return claimed and {**claimed, "replacing": True}
+    return claimed
 
 
 def _refuse_original(found: Optional[Dict[str, Any]], declared: Optional[int], settings):

@@ -436,7 +436,7 @@ def test_given_a_done_image_when_an_event_for_the_same_content_arrives_again_the
     assert _recorded(image_id) == before
 
 
-def test_given_a_done_upload_when_its_post_is_used_again_with_a_broken_file_then_failed_and_no_old_variant_is_left(
+def test_given_a_done_upload_when_its_post_is_used_again_with_a_broken_file_then_failed_and_no_old_variant_is_offered(
         server, user):
     first = corpus.photo(400, 300)
     image_id, ticket = upload(server, user, first, with_ticket=True)
@@ -445,8 +445,10 @@ def test_given_a_done_upload_when_its_post_is_used_again_with_a_broken_file_then
     item = wait_for(lambda: (lambda it: it if it["status"] == "failed" else None)(image(server, user, image_id)),
                     timeout=60)
     assert item and item["error"]["code"] == "corrupt_image", image(server, user, image_id)
-    assert item["variants"] == [] and item["width"] is None
-    assert wiring.storage().list_keys(f"variants/{user['user']['id']}/{image_id}/") == []
+    assert item["variants"] == [] and item["width"] is None and item["bytes"] == len(first)
+    answer = requests.get(f"{server.url}/images/{image_id}/download", params={"variant": "thumbnail"},
+                          headers=bearer(user), allow_redirects=False, timeout=10)
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "variant_not_found"
 
 
 def test_given_an_image_being_processed_when_other_content_lands_on_its_key_then_the_event_waits_and_is_not_lost(
