@@ -39,6 +39,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026, help="corpus seed (default 2026)")
     parser.add_argument("--rounds", type=int, default=3, help="turns each tool takes over the corpus (default 3)")
     parser.add_argument("--all-cores", action="store_true", help="also time pixelflow unpinned, on every core")
+    parser.add_argument("--hostile-only", action="store_true",
+                        help="only the files built to be slow: time to refuse each, and a normal image after two")
     parser.add_argument("--worker", nargs="+", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--cpus", default="0", help=argparse.SUPPRESS)
     parser.add_argument("--breakdown", action="store_true", help=argparse.SUPPRESS)
@@ -46,6 +48,8 @@ def main() -> None:
     if args.worker:
         return _worker(args.worker, args.cpus, args.breakdown)
 
+    if args.hostile_only:
+        return hostile_report()
     files = corpus(args.images, args.seed)
     print(f"corpus: {len(files)} photo-like {SIZE[0]}x{SIZE[1]} JPEGs (q90, seed {args.seed}) in {OUT.relative_to(ROOT)}/")
     ours_rounds, sharp_rounds, skipped = [], [], None
@@ -63,6 +67,7 @@ def main() -> None:
                          for _ in range(args.rounds)])
         print(f"\npixelflow on cores {cpus} (encode thread pool active): "
               f"{_per_second(wide):.3f} images/s, thumbnail after {_median(wide, 'thumbnail_ms'):.0f} ms")
+    hostile_report()
 
 
 # --- the corpus ---------------------------------------------------------------------------------
@@ -157,17 +162,21 @@ def _breakdown(data: bytes) -> dict:
             times.append((time.perf_counter() - start) * 1000)
         return min(times), value
 
-    def decode(draft=None):
+    def decode():
         image = Image.open(io.BytesIO(data))
-        if draft:
-            image.draft("RGB", draft)
         image.load()
         return image
 
-    draft_ms, _ = best(lambda: decode((171, 128)))
+    def thumbnail(full):
+        side = min(full.size)
+        box = ((full.width - side) // 2, (full.height - side) // 2, (full.width + side) // 2, (full.height + side) // 2)
+        small = full.resize((128, 128), Image.Resampling.LANCZOS, box=box, reducing_gap=1.0)
+        small.save(io.BytesIO(), "WEBP", quality=80, method=4)
+
     decode_ms, full = best(decode)
+    thumbnail_ms, _ = best(lambda: thumbnail(full))
     encode_ms, _ = best(lambda: full.save(io.BytesIO(), "WEBP", quality=80, method=4))
-    return {"jpeg decode at 1/8 (thumbnail)": draft_ms, "jpeg decode, full": decode_ms,
+    return {"jpeg decode, full (the one decode)": decode_ms, "thumbnail from it (resize + encode)": thumbnail_ms,
             "webp encode, full size": encode_ms}
 
 
@@ -276,6 +285,115 @@ def _report(ours: dict, theirs: dict | None, skipped: str | None, rounds: int) -
     print("\nwhere pixelflow's time goes (first image, best of 3):")
     for step, ms in breakdown.items():
         print(f"  {step:<32} {ms:7.1f} ms  {ms / per_image:6.1%} of a job")
+
+
+# --- files built to be slow ---------------------------------------------------------------------
+
+
+def hostile_files() -> dict[str, bytes]:
+    """Small files whose processing would be long: what each costs pixelflow now is the figure."""
+    from PIL import Image
+
+    from tests.unit import imaging_corpus as made
+
+    def save(image, fmt, **options) -> bytes:
+        out = io.BytesIO()
+        image.save(out, fmt, **options)
+        return out.getvalue()
+
+    palette = Image.new("P", (7000, 7000), 0)
+    palette.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    frames = [Image.new("RGB", (4, 4), (n % 256, n // 256, 0)) for n in range(20_000)]  # all distinct
+    webp_frames = [Image.new("RGB", (16, 16), (n % 256, 0, 0)) for n in range(3_000)]
+    return {
+        "JPEG, 20,000 scans, 4096x4096": made.jpeg_with_many_scans(20_000, (4096, 4096)),
+        "JPEG, 2,000 scans, 4096x4096": made.jpeg_with_many_scans(2_000, (4096, 4096)),
+        "JPEG, 1,000,000 comment segments": made.jpeg_with_many_segments(1_000_000),
+        "PNG bomb, 20000x20000 header": made.png_bomb(),
+        "palette PNG 7000x7000 + tRNS (49 MP)": save(palette, "PNG", transparency=0),
+        "GIF, 20,000 frames": save(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=10),
+        "WebP, 3,000 frames": save(webp_frames[0], "WEBP", save_all=True, append_images=webp_frames[1:],
+                                   duration=10, lossless=True),
+    }
+
+
+def _process(data: bytes, budget_seconds: float | None = 20) -> tuple[str, float, float]:
+    """(outcome, wall ms, CPU ms) of the standard job in-process, with pixelflow's default limits."""
+    from functions.imaging import STANDARD_VARIANTS, Budget, ImageRejected, render_variants
+
+    budget = Budget(budget_seconds)
+    started = time.perf_counter()
+    try:
+        for _ in render_variants(data, STANDARD_VARIANTS, max_pixels=50_000_000, max_output_pixels=100_000_000,
+                                 budget=budget):
+            pass
+        outcome = "done"
+    except ImageRejected as rejected:
+        outcome = rejected.code
+    return outcome, (time.perf_counter() - started) * 1000, budget.spent * 1000
+
+
+def _thumbnail_after_two(hostile: bytes, normal: bytes) -> float:
+    """ms from submission until the normal image's thumbnail exists, queued behind two hostile files
+    on two workers (the local runner's default concurrency, or two Lambda-less workers)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from functions.imaging import STANDARD_VARIANTS, ImageRejected, render_variants
+
+    def first_variant(data):
+        try:
+            next(iter(render_variants(data, STANDARD_VARIANTS, max_pixels=50_000_000)))
+        except ImageRejected:
+            pass
+        return time.perf_counter()
+
+    with ThreadPoolExecutor(2) as workers:
+        started = time.perf_counter()
+        futures = [workers.submit(first_variant, data) for data in (hostile, hostile, normal)]
+        return (futures[2].result() - started) * 1000
+
+
+def hostile_report() -> None:
+    sys.path.insert(0, str(ROOT))
+    from functions.imaging import jpeg
+
+    files = hostile_files()
+    print("\nfiles built to be slow (standard job, default limits, in-process, one run):")
+    print(f"  {'file':<40} {'bytes':>10}  {'outcome':<16} {'wall':>10} {'CPU':>10}")
+    for name, data in files.items():
+        outcome, wall, cpu = _process(data)
+        print(f"  {name:<40} {len(data):>10,}  {outcome:<16} {wall:>8.1f} ms {cpu:>8.1f} ms")
+
+    limit = jpeg.MAX_SCANS
+    try:  # what the 2,000-scan file cost before scans were counted (one decode; the old code did two)
+        jpeg.MAX_SCANS = 10 ** 9
+        _, wall, cpu = _process(files["JPEG, 2,000 scans, 4096x4096"], budget_seconds=None)
+    finally:
+        jpeg.MAX_SCANS = limit
+    print(f"  without the scan check, the 2,000-scan file takes {wall / 1000:.1f} s "
+          f"({cpu / 1000:.1f} s CPU); decode time grows linearly with scans x blocks")
+
+    normal = photo_like(1, (1600, 1200))
+    solo = []
+    for _ in range(5):
+        started = time.perf_counter()
+        _thumbnail_only(normal)
+        solo.append((time.perf_counter() - started) * 1000)
+    after = [_thumbnail_after_two(files["JPEG, 20,000 scans, 4096x4096"], normal) for _ in range(5)]
+    print(f"  thumbnail of a 1600x1200 JPEG: alone {statistics.median(solo):.0f} ms, queued behind two "
+          f"20,000-scan JPEGs on 2 workers {statistics.median(after):.0f} ms (medians of 5)")
+    try:
+        jpeg.MAX_SCANS = 10 ** 9
+        unguarded = _thumbnail_after_two(files["JPEG, 2,000 scans, 4096x4096"], normal)
+    finally:
+        jpeg.MAX_SCANS = limit
+    print(f"  the same behind two 2,000-scan JPEGs without the scan check: {unguarded:.0f} ms (one run)")
+
+
+def _thumbnail_only(data: bytes) -> None:
+    from functions.imaging import STANDARD_VARIANTS, render_variants
+
+    next(iter(render_variants(data, STANDARD_VARIANTS, max_pixels=50_000_000)))
 
 
 if __name__ == "__main__":

@@ -61,8 +61,8 @@ def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence
         "batch_id": batch_id,
         "uploads": [{"image_id": image_id, "filename": name,
                      "upload": images.upload_post(storage, settings, images.original_key(user_id, image_id),
-                                                  content_type)}
-                    for image_id, (name, content_type, _, _) in zip(upload_ids, uploads)],
+                                                  content_type, size)}
+                    for image_id, (name, content_type, size, _) in zip(upload_ids, uploads)],
         "imports": [{"image_id": image_id, "url": url} for image_id, url in zip(import_ids, urls)],
         "expires_at": iso(images.upload_expiry(settings)),
     }

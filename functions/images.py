@@ -16,7 +16,7 @@ import uuid
 from typing import Any, Dict, List, Optional
 
 from functions import imaging, webhooks
-from functions.errors import InvalidInput, NotFound, PixelflowError
+from functions.errors import InvalidInput, NotFound, PixelflowError, Unavailable
 from functions.timestamps import iso
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def issue_upload(db, storage, settings, user_id: str, *, filename: str, content_
     requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())
-    post = upload_post(storage, settings, original_key(user_id, image_id), content_type)
+    post = upload_post(storage, settings, original_key(user_id, image_id), content_type, size)
     insert_image(db, image_id=image_id, owner=user_id, source="upload", name=name, status="awaiting_upload",
                  variants=requested, content_type=content_type, declared_bytes=size, callback_url=callback_url,
                  sha256=sha256)
@@ -99,9 +99,10 @@ def issue_upload(db, storage, settings, user_id: str, *, filename: str, content_
             "expires_at": iso(upload_expiry(settings))}
 
 
-def upload_post(storage, settings, key: str, content_type: str) -> Dict[str, Any]:
-    """A presigned POST for exactly ``key``, of the declared type and 1..max_upload_bytes bytes."""
-    post = storage.presigned_post(key, max_bytes=settings.max_upload_bytes, content_type=content_type,
+def upload_post(storage, settings, key: str, content_type: str, size: int) -> Dict[str, Any]:
+    """A presigned POST for exactly ``key``, of the declared type and exactly the declared ``size`` in bytes."""
+    # Pinned to the size the ticket was issued for, so the link cannot carry another file of any size.
+    post = storage.presigned_post(key, min_bytes=size, max_bytes=size, content_type=content_type,
                                   expires_in=settings.upload_url_ttl)
     return {"url": post["url"], "fields": post["fields"]}
 
@@ -118,13 +119,13 @@ def insert_image(db, *, image_id: str, owner: str, source: str, name: str, statu
     """Insert one image row; its original will live at ``original_key(owner, image_id)``."""
     db.execute(
         "INSERT INTO images (id, owner_id, source, original_name, storage_key, content_type, declared_bytes,"
-        " status, requested_variants, source_url, callback_url, batch_id, batch_index, sha256)"
+        " status, requested_variants, source_url, callback_url, batch_id, batch_index, sha256, sha256_declared)"
         " VALUES (:id, :owner, :source, :name, :key, :type, :size, :status, CAST(:variants AS jsonb),"
-        " :source_url, :callback_url, :batch_id, :batch_index, :sha256)",
+        " :source_url, :callback_url, :batch_id, :batch_index, :sha256, :declared)",
         id=image_id, owner=owner, source=source, name=name, key=original_key(owner, image_id), type=content_type,
         size=declared_bytes, status=status, variants=json.dumps([dataclasses.asdict(spec) for spec in variants]),
         source_url=source_url, callback_url=callback_url, batch_id=batch_id, batch_index=batch_index,
-        sha256=sha256,
+        sha256=sha256, declared=sha256 is not None,
     )
 
 
@@ -140,35 +141,53 @@ class Outcome:
     reason: Optional[str] = None
 
 
-def process_original(db, storage, settings, key: str) -> Outcome:
+# Attempts that died without recording anything (killed at the function's timeout) before the image
+# ends too_slow: each one burned a whole timeout and the next would too; 2 stays well inside the
+# queue's 5 receives, so such an image never reaches the dead-letter queue.
+MAX_STALLED_ATTEMPTS = 2
+
+
+class ReplacementPending(Unavailable):
+    """Other content landed on a key while a worker still processes the first; the event is retried later."""
+
+    code = "replacement_pending"
+
+
+def process_original(db, storage, settings, key: str, *, etag: Optional[str] = None) -> Outcome:
     """Turn one stored original into its variants and record the result.
 
-    Raises only for transient trouble (storage or database unavailable), so the event is
-    retried; every permanent problem ends as a ``failed`` row with a code and a sentence.
+    ``etag`` is the one the ObjectCreated event announces: when it differs from the content a
+    finished image was made from (a presigned POST used again), the image is processed again from
+    the new content; the same content again is a no-op. Raises only for transient trouble (storage
+    or database unavailable, a replacement waiting for a live worker), so the event is retried;
+    every permanent problem ends as a ``failed`` row with a code and a sentence.
     """
     claim = _claim(db, key, lease_seconds=settings.function_timeout)
+    if claim is None and etag is not None:
+        claim = _claim_replacement(db, storage, key, etag)
     if claim is None:
         return Outcome("skipped", reason="no image is waiting for this key")
     image_id, token, owner = str(claim["id"]), str(claim["claim_token"]), str(claim["owner_id"])
+    if claim["stalled_attempts"] >= MAX_STALLED_ATTEMPTS:
+        return _fail(db, image_id, token, "too_slow",
+                     f"Processing this image was stopped at the time limit {claim['stalled_attempts']} times; "
+                     "it needs more work than one image may take.")
     try:
         found = storage.head(key)
-        if found is None:
-            return _fail(db, image_id, token, "missing_original", "The uploaded file is not in storage.")
-        if found["bytes"] == 0:
-            return _fail(db, image_id, token, "empty", "The uploaded file is empty.")
-        if found["bytes"] > settings.max_upload_bytes:
-            # Emulators do not enforce the POST policy's size range; real S3 does. Check anyway.
-            return _fail(db, image_id, token, "too_large",
-                         f"The file is {found['bytes']} bytes; the limit is {settings.max_upload_bytes}.")
-        data = storage.get(key)
+        refused = _refuse_original(found, claim["declared_bytes"], settings)
+        if refused is not None:
+            return _fail(db, image_id, token, *refused)
+        _record_original(db, image_id, token, found)
+        data = storage.get(key, etag=found["etag"])  # exactly the content recorded, or a retry
         mismatch = _checksum_mismatch(db, image_id, data)
         if mismatch:
             return _fail(db, image_id, token, "checksum_mismatch", mismatch)
-        info = imaging.inspect_image(data, max_pixels=settings.max_image_pixels)
         plan = imaging.variant_plan(tuple(imaging.VariantSpec(**spec) for spec in claim["requested_variants"]))
+        budget = imaging.Budget(settings.max_image_cpu_seconds)
+        rendering = imaging.render_variants(data, plan, max_pixels=settings.max_image_pixels,
+                                            max_output_pixels=settings.max_variant_pixels, budget=budget)
         recorded: List[Dict[str, Any]] = []
-        for variant in imaging.render_variants(data, plan, max_pixels=settings.max_image_pixels,
-                                              max_output_pixels=settings.max_variant_pixels):
+        for variant in rendering:
             vkey = variant_key(owner, image_id, variant.name, variant.extension)
             storage.put(vkey, variant.data, content_type=variant.content_type)
             recorded.append({"name": variant.name, "key": vkey, "format": variant.format,
@@ -177,6 +196,8 @@ def process_original(db, storage, settings, key: str) -> Outcome:
             if len(recorded) == 1:
                 # The thumbnail is visible while the rest is still being encoded.
                 _record_variants(db, image_id, token, recorded)
+        info = rendering.info
+        log.info("image %s: %d decode(s), %.2f CPU seconds", image_id, budget.count("decode"), budget.spent)
     except imaging.ImageRejected as rejected:
         return _fail(db, image_id, token, rejected.code, rejected.message)
     except PixelflowError as error:
@@ -198,17 +219,77 @@ def process_original(db, storage, settings, key: str) -> Outcome:
     return Outcome("done", image_id)
 
 
+_CLAIMED = "RETURNING id, owner_id, claim_token, requested_variants, declared_bytes, stalled_attempts"
+
+
 def _claim(db, key: str, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
     # Conditional: only a waiting image, or one whose worker's lease has run out, can be claimed.
     # 'generating' too: a generation's original may land before its row says 'queued'.
-    return db.one(
+    # Taking over from an attempt that recorded no error of its own means that worker was killed.
+    row = db.one(
         "UPDATE images SET status = 'processing', claim_token = :token, claimed_at = now(), updated_at = now(),"
-        " processing_attempts = processing_attempts + 1"
+        " processing_attempts = processing_attempts + 1,"
+        " stalled_attempts = stalled_attempts + CASE WHEN status = 'processing'"
+        "   AND last_error_attempt IS DISTINCT FROM processing_attempts THEN 1 ELSE 0 END"
         " WHERE storage_key = :key AND (status IN ('awaiting_upload', 'generating', 'queued')"
         "   OR (status = 'processing' AND claimed_at < now() - make_interval(secs => :lease)))"
-        " RETURNING id, owner_id, claim_token, requested_variants",
+        f" {_CLAIMED}",
         token=str(uuid.uuid4()), key=key, lease=float(lease_seconds),
     )
+    return row
+
+
+def _claim_replacement(db, storage, key: str, etag: str) -> Optional[Dict[str, Any]]:
+    """Claim a finished image again when its key now holds other content than it was made from."""
+    row = db.one("SELECT status, original_etag FROM images WHERE storage_key = :key", key=key)
+    if row is None or row["original_etag"] == etag or row["status"] not in ("processing", *TERMINAL):
+        return None  # no image, a duplicate event of what was processed, or not processed yet
+    found = storage.head(key)
+    if found is None or found["etag"] != etag:
+        return None  # a stale event: the content it announces was replaced again, and that has its own event
+    if row["status"] == "processing":
+        # The live worker may be reading the first content; once it is finished this is a replacement.
+        raise ReplacementPending("Another worker is still processing the content this upload replaces.")
+    if row["original_etag"] is None:
+        return None  # settled without a file (an expired upload): a late file is not processed
+    # Conditional on the content it replaces, so only one of several such events claims it. The row
+    # forgets the old variants at once; their objects are overwritten (same keys) as the new ones are
+    # made. This function may not delete (least privilege), so a replacement that fails leaves them
+    # unlisted, and unreachable, until the image is deleted.
+    claimed = db.one(
+        "UPDATE images SET status = 'processing', claim_token = :token, claimed_at = now(), updated_at = now(),"
+        " processing_attempts = processing_attempts + 1, stalled_attempts = 0, variants = '[]'::jsonb,"
+        " format = NULL, width = NULL, height = NULL, error_code = NULL, error_message = NULL,"
+        " sha256 = CASE WHEN sha256_declared THEN sha256 END"  # a computed hash described the old content
+        " WHERE storage_key = :key AND status IN ('done', 'failed') AND original_etag = :previous"
+        f" {_CLAIMED}",
+        token=str(uuid.uuid4()), key=key, previous=row["original_etag"],
+    )
+    if claimed is not None:
+        log.info("image %s: its original was replaced; processing the new content", claimed["id"])
+    return claimed
+
+
+def _refuse_original(found: Optional[Dict[str, Any]], declared: Optional[int], settings):
+    """(code, sentence) when the stored object cannot be the image's original, else None."""
+    if found is None:
+        return "missing_original", "The uploaded file is not in storage."
+    if found["bytes"] == 0:
+        return "empty", "The uploaded file is empty."
+    if found["bytes"] > settings.max_upload_bytes:
+        # Emulators do not enforce the POST policy's size range; real S3 does. Check anyway.
+        return "too_large", f"The file is {found['bytes']} bytes; the limit is {settings.max_upload_bytes}."
+    if declared is not None and found["bytes"] != declared:
+        # The upload's policy pins the declared size; this catches what an emulator let through.
+        return "size_mismatch", (f"The file is {found['bytes']:,} bytes, but the upload was issued for "
+                                 f"{declared:,} bytes.")
+    return None
+
+
+def _record_original(db, image_id: str, token: str, found: Dict[str, Any]) -> None:
+    # Which content this attempt processes: a later event for other content is then a replacement.
+    db.execute("UPDATE images SET original_etag = :etag, bytes = :bytes WHERE id = :id AND claim_token = :token",
+               id=image_id, token=token, etag=found["etag"], bytes=found["bytes"])
 
 
 def _checksum_mismatch(db, image_id: str, data: bytes) -> Optional[str]:
@@ -239,7 +320,8 @@ def _fail(db, image_id: str, token: str, code: str, message: str) -> Outcome:
 def _note_error(db, image_id: str, token: str, message: str) -> None:
     # Best effort: remember why, for the dead-letter consumer; the database may be what failed.
     try:
-        db.execute("UPDATE images SET last_error = :error WHERE id = :id AND claim_token = :token",
+        db.execute("UPDATE images SET last_error = :error, last_error_attempt = processing_attempts"
+                   " WHERE id = :id AND claim_token = :token",
                    id=image_id, token=token, error=message[:500])
     except Exception:
         log.warning("could not record the last error of image %s", image_id)

@@ -36,7 +36,8 @@ def process_image_event(body: str) -> None:
     for created in created_objects(body):
         if not created.key.startswith("originals/"):
             continue
-        outcome = images.process_original(wiring.database(), wiring.storage(), settings, created.key)
+        outcome = images.process_original(wiring.database(), wiring.storage(), settings, created.key,
+                                          etag=created.etag)
         log.info("processed %s: %s %s", created.key, outcome.status, outcome.code or outcome.reason or "")
         announce(key=created.key)
 

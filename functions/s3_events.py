@@ -3,7 +3,7 @@
 import dataclasses
 import json
 import urllib.parse
-from typing import List
+from typing import List, Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -12,6 +12,7 @@ class ObjectCreated:
     key: str       # decoded: S3 sends keys URL-encoded with '+' for spaces
     size: int
     event_name: str
+    etag: Optional[str] = None   # the stored object's ETag, without quotes; absent in redriven events
 
 
 def created_objects(message_body: str) -> List[ObjectCreated]:
@@ -33,5 +34,6 @@ def created_objects(message_body: str) -> List[ObjectCreated]:
             key=urllib.parse.unquote_plus((s3.get("object") or {}).get("key", "")),
             size=int((s3.get("object") or {}).get("size") or 0),
             event_name=name,
+            etag=str((s3.get("object") or {}).get("eTag") or "").strip('"') or None,
         ))
     return found

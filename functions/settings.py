@@ -123,6 +123,10 @@ SETTINGS = (
     Setting("max_variant_pixels", "MAX_VARIANT_PIXELS", str(100_000_000), _positive_int,
             "Most pixels one image's variants may add up to, the standard WebP included; more fails as "
             "variants_too_large (refused at request time when the sizes asked for exceed it alone)."),
+    Setting("max_image_cpu_seconds", "MAX_IMAGE_CPU_SECONDS", "40", _positive_int,
+            "CPU seconds one image's processing may use, summed over its threads; no decode, resize or encode "
+            "step starts once they are spent, and the image fails as too_slow. Keep it below "
+            "FUNCTION_TIMEOUT_SECONDS (a 48 MP photo's standard set took ~20 s of CPU on a busy 2-core machine)."),
     Setting("upload_url_ttl", "UPLOAD_URL_TTL_SECONDS", "600", _positive_int,
             "Lifetime of a presigned upload POST."),
     Setting("download_url_ttl", "DOWNLOAD_URL_TTL_SECONDS", "300", _positive_int,
@@ -195,6 +199,7 @@ class Settings:
     max_upload_bytes: int
     max_image_pixels: int
     max_variant_pixels: int
+    max_image_cpu_seconds: int
     upload_url_ttl: int
     download_url_ttl: int
     function_timeout: int

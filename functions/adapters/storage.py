@@ -20,15 +20,19 @@ class Storage:
         self._presigner = presigner or s3
         self.bucket = bucket
 
-    def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int) -> Dict[str, Any]:
-        """A browser form upload to exactly ``key``, of the declared type and 1..max_bytes bytes."""
+    def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int,
+                       min_bytes: int = 1) -> Dict[str, Any]:
+        """A browser form upload to exactly ``key``, of the declared type and min_bytes..max_bytes bytes.
+
+        S3 enforces the range (400 EntityTooLarge / EntityTooSmall); some emulators do not.
+        """
         return self._presigner.generate_presigned_post(
             Bucket=self.bucket,
             Key=key,
             Fields={"Content-Type": content_type},
             Conditions=[
                 {"Content-Type": content_type},
-                ["content-length-range", 1, max_bytes],
+                ["content-length-range", min_bytes, max_bytes],
             ],
             ExpiresIn=expires_in,
         )
@@ -45,7 +49,7 @@ class Storage:
         self._call(self._s3.put_object, Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def head(self, key: str) -> Optional[Dict[str, Any]]:
-        """Size and stored content type, or None when the object does not exist."""
+        """Size, ETag (without quotes) and stored content type, or None when the object does not exist."""
         try:
             found = self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as error:
@@ -54,11 +58,13 @@ class Storage:
             raise Unavailable(f"Storage refused to describe an object: {_code(error)}") from error
         except BotoCoreError as error:
             raise Unavailable("Storage is unavailable.") from error
-        return {"bytes": found["ContentLength"], "content_type": found.get("ContentType")}
+        return {"bytes": found["ContentLength"], "etag": found.get("ETag", "").strip('"') or None,
+                "content_type": found.get("ContentType")}
 
-    def get(self, key: str) -> bytes:
-        """The whole object."""
-        answer = self._call(self._s3.get_object, Bucket=self.bucket, Key=key)
+    def get(self, key: str, *, etag: Optional[str] = None) -> bytes:
+        """The whole object; with ``etag``, only that version of it (Unavailable if it was replaced since)."""
+        extra = {"IfMatch": f'"{etag}"'} if etag else {}
+        answer = self._call(self._s3.get_object, Bucket=self.bucket, Key=key, **extra)
         return answer["Body"].read()
 
     def delete(self, keys: Iterable[str]) -> None:

@@ -12,7 +12,7 @@ api = Blueprint(__name__)
 @route(api, "POST", "/uploads", summary="Start a direct upload to storage", tag="images",
        body=schemas.UPLOAD_REQUEST, responses={201: ("The image id and a presigned POST", schemas.UPLOAD_TICKET)},
        description="Creates the image (awaiting_upload) and returns a presigned POST for exactly its "
-                   "original key, with the declared Content-Type and a size range of 1..MAX_UPLOAD_BYTES. "
+                   "original key, with the declared Content-Type and exactly the declared size. "
                    "The browser posts the file straight to storage; processing starts when it lands.")
 def create_upload(call):
     body = call.body

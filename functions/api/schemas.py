@@ -84,7 +84,7 @@ UPLOAD_REQUEST = obj({
     "filename": {"type": "string", "minLength": 1, "maxLength": 255},
     "content_type": {"type": "string", "minLength": 1, "maxLength": 100,
                      "description": "image/jpeg, image/png, image/webp, image/gif or image/avif."},
-    "size": {"type": "integer", "minimum": 1, "description": "Bytes; at most MAX_UPLOAD_BYTES."},
+    "size": {"type": "integer", "minimum": 1, "description": "The file's exact size in bytes (its upload link accepts only that size); at most MAX_UPLOAD_BYTES."},
     "variants": VARIANT_REQUESTS,
     "callback_url": CALLBACK_URL,
     "sha256": SHA256,

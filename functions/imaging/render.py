@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from functions.imaging.source import ImageRejected, Source
+from functions.imaging.budget import Budget
+from functions.imaging.source import ImageRejected, Source, SourceInfo
 from functions.imaging.specs import VariantSpec
 
 # reduce() by the largest integer factor that keeps the picture at least the target size, then LANCZOS:
@@ -65,15 +66,31 @@ class _Geometry:
         return self.box == (0, 0, *source_size) and self.canvas == self.size
 
 
+class Rendering:
+    """The variants of one accepted image, yielded as they are made; ``info`` is the source's header."""
+
+    def __init__(self, source: Source, plans, budget: Budget):
+        self.info: SourceInfo = source.info
+        self.budget = budget
+        self._variants = _render_all(source, plans, budget)
+
+    def __iter__(self) -> Iterator[Variant]:
+        return self
+
+    def __next__(self) -> Variant:
+        return next(self._variants)
+
+
 def render_variants(
     data: bytes, specs: Sequence[VariantSpec], *, max_pixels: int, max_bytes: int | None = None,
-    max_output_pixels: int | None = None,
-) -> Iterator[Variant]:
+    max_output_pixels: int | None = None, budget: Budget | None = None,
+) -> Rendering:
     """Render every spec from one uploaded image; specs[0] (the thumbnail) is yielded first, as soon as it exists.
 
-    Raises ImageRejected when the image cannot be used, or its variants would add up to more than
-    ``max_output_pixels``: before the first variant, or (rarely, for damage the first decode did not
-    reach) while iterating.
+    The image is decoded once, at the smallest scale that serves every spec. Raises ImageRejected
+    when the image cannot be used, or its variants would add up to more than ``max_output_pixels``
+    (at once, before anything is decoded); while iterating, for damage the header did not show, or
+    (too_slow) once ``budget`` is spent.
     """
     source = Source.open(data, max_pixels=max_pixels, max_bytes=max_bytes)
     plans = [(spec, geometry(spec, source.size)) for spec in specs]
@@ -85,20 +102,20 @@ def render_variants(
             f"The variants asked for would add up to {total / 1e6:.0f} megapixels from this "
             f"{source.size[0]}x{source.size[1]} image; at most {max_output_pixels / 1e6:.0f} can be made from one image.",
         )
+    return Rendering(source, plans, budget or Budget())
+
+
+def _render_all(source: Source, plans, budget: Budget) -> Iterator[Variant]:
     if not plans:
         return
+    # One decode serves every variant: a second one (a small draft for an early thumbnail) would
+    # double the worst case, and a decode is the one step that cannot be stopped half-way.
+    with budget.step("decode"):
+        picture = source.decode(_resolution_needed(plans, source.size))
     first, rest = plans[0], plans[1:]
-    # A small decode (JPEG at 1/8 .. 1/2 scale) makes the thumbnail available early.
-    first_need = _resolution_needed([first], source.size)
-    picture = source.decode(first_need)
-    yield _render(*first, _resample(first[1], [picture], source.size))
-    if not rest:
-        return
-    rest_need = _resolution_needed(rest, source.size)
-    if source.draft_scale(rest_need) != source.draft_scale(first_need):
-        picture = None  # free the small decode before the big one
-        picture = source.decode(rest_need)
-    yield from _render_rest(rest, picture, source.size)
+    yield _render_step(budget, *first, _resize_step(budget, first[1], [picture], source.size))
+    if rest:
+        yield from _render_rest(rest, picture, source.size, budget)
 
 
 def geometry(spec: VariantSpec, source_size: tuple[int, int]) -> _Geometry:
@@ -144,20 +161,20 @@ def _resolution_needed(plans, source_size: tuple[int, int]) -> tuple[int, int] |
     return (math.ceil(source_size[0] * scale), math.ceil(source_size[1] * scale))
 
 
-def _render_rest(plans, picture: Image.Image, source_size: tuple[int, int]) -> Iterator[Variant]:
+def _render_rest(plans, picture: Image.Image, source_size: tuple[int, int], budget: Budget) -> Iterator[Variant]:
     # Biggest first: its encode (the full-size WebP) is the longest, and its picture can feed the smaller ones.
     plans = sorted(plans, key=lambda plan: plan[1].size[0] * plan[1].size[1], reverse=True)
     pictures = [picture]  # whole-frame pictures at decreasing resolution
     workers = min(len(plans), _cpus(), _MAX_ENCODE_THREADS)
     if workers <= 1:
         for spec, geo in plans:
-            yield _render(spec, geo, _resample_and_keep(geo, pictures, source_size))
+            yield _render_step(budget, spec, geo, _resample_and_keep(geo, pictures, source_size, budget))
         return
     # Pillow releases the GIL while encoding, so encodes overlap each other and the next resample.
     pool = ThreadPoolExecutor(workers, thread_name_prefix="imaging-encode")
     try:
         futures = [
-            pool.submit(_render, spec, geo, _resample_and_keep(geo, pictures, source_size))
+            pool.submit(_render_step, budget, spec, geo, _resample_and_keep(geo, pictures, source_size, budget))
             for spec, geo in plans
         ]
         del pictures, picture
@@ -167,8 +184,18 @@ def _render_rest(plans, picture: Image.Image, source_size: tuple[int, int]) -> I
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _resample_and_keep(geo: _Geometry, pictures: list[Image.Image], source_size) -> Image.Image:
-    image = _resample(geo, pictures, source_size)
+def _render_step(budget: Budget, spec: VariantSpec, geo: _Geometry, image: Image.Image) -> Variant:
+    with budget.step("encode"):  # on the thread that encodes, so its CPU time is the one counted
+        return _render(spec, geo, image)
+
+
+def _resize_step(budget: Budget, geo: _Geometry, pictures, source_size) -> Image.Image:
+    with budget.step("resize"):
+        return _resample(geo, pictures, source_size)
+
+
+def _resample_and_keep(geo: _Geometry, pictures: list[Image.Image], source_size, budget: Budget) -> Image.Image:
+    image = _resize_step(budget, geo, pictures, source_size)
     if geo.whole_frame(source_size) and all(image is not picture for picture in pictures):
         pictures.append(image)
     return image

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from PIL import ExifTags, Image, ImageCms, ImageFile, UnidentifiedImageError
 
+from functions.imaging import jpeg
+
 # Truncated files are rejected, never padded with grey. Pillow's default; asserted so a change elsewhere shows.
 assert not ImageFile.LOAD_TRUNCATED_IMAGES
 
@@ -49,8 +51,8 @@ _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 class ImageRejected(Exception):
     """This image can never be processed; retrying will not help.
 
-    ``code`` is one of unsupported_type, too_many_pixels, corrupt_image, empty, too_large,
-    variants_too_large;
+    ``code`` is one of unsupported_type, too_many_pixels, too_many_scans, too_many_segments,
+    corrupt_image, empty, too_large, variants_too_large, too_slow;
     ``message`` is a sentence for the person who uploaded it.
     """
 
@@ -77,7 +79,8 @@ class SourceInfo:
 def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None) -> SourceInfo:
     """Identify an image by its content and check its size from the header, without decoding pixels.
 
-    Raises ImageRejected (empty, too_large, unsupported_type, too_many_pixels, corrupt_image).
+    Raises ImageRejected (empty, too_large, unsupported_type, too_many_pixels, too_many_scans,
+    too_many_segments, corrupt_image).
     """
     return Source.open(data, max_pixels=max_pixels, max_bytes=max_bytes).info
 
@@ -127,6 +130,8 @@ class Source:
         kind = sniff(data)
         if kind is None:
             raise ImageRejected("unsupported_type", "The file is not a JPEG, PNG, WebP, GIF or AVIF image.")
+        if kind == "jpeg":
+            _check_structure(data)  # before Pillow's header parse too, which loops over every segment
         image = _open(data, kind)
         width, height = image.size
         if width * height > max_pixels:
@@ -191,6 +196,23 @@ def _open(data: bytes, kind: str) -> Image.Image:
         raise ImageRejected(
             "corrupt_image", f"The file starts like a {_LABELS[kind]} image but its header cannot be read."
         ) from error
+
+
+def _check_structure(data: bytes) -> None:
+    # Before any decode: libjpeg's cost grows with scans x blocks, and one decode cannot be interrupted.
+    structure = jpeg.walk(data)
+    if structure.scans > jpeg.MAX_SCANS:
+        raise ImageRejected(
+            "too_many_scans",
+            f"The JPEG file is stored as more than {jpeg.MAX_SCANS} scans (progressive photos have about 10), "
+            "which would take far too long to decode.",
+        )
+    if structure.segments > jpeg.MAX_SEGMENTS:
+        raise ImageRejected(
+            "too_many_segments",
+            f"The JPEG file is made of more than {jpeg.MAX_SEGMENTS} segments (photos have a few dozen), "
+            "which would take far too long to read.",
+        )
 
 
 def _orientation(image: Image.Image, kind: str) -> int:

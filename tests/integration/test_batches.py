@@ -54,11 +54,14 @@ def completed(server, tokens, batch_id, timeout=60):
     return found
 
 
+NOT_A_PNG = b"this is not a png at all"
+
+
 def test_given_files_and_urls_with_one_bad_of_each_when_the_batch_runs_then_it_completes_with_each_items_state(
         server, user, origin):
     ticket = create(server, user, variants=VARIANTS,
                     files=[{"filename": "good.jpg", "content_type": "image/jpeg", "size": len(PHOTO)},
-                           {"filename": "bad.png", "content_type": "image/png", "size": 20}],
+                           {"filename": "bad.png", "content_type": "image/png", "size": len(NOT_A_PNG)}],
                     urls=[origin.url("/harbour.jpg"), "http://169.254.169.254/latest/meta-data/"])
     assert [item["filename"] for item in ticket["uploads"]] == ["good.jpg", "bad.png"]
     assert [item["url"] for item in ticket["imports"]] == [origin.url("/harbour.jpg"),
@@ -68,7 +71,7 @@ def test_given_files_and_urls_with_one_bad_of_each_when_the_batch_runs_then_it_c
     assert early["complete"] is False and early["completed_at"] is None and early["item_count"] == 4
     assert early["counts"]["awaiting_upload"] == 2
     post_file(ticket["uploads"][0], PHOTO, "image/jpeg")
-    post_file(ticket["uploads"][1], b"this is not a png at all", "image/png")
+    post_file(ticket["uploads"][1], NOT_A_PNG, "image/png")
 
     view = completed(server, user, ticket["batch_id"])
     assert view["percent"] == 100 and view["completed_at"]

@@ -4,6 +4,8 @@ The browser's part is played by requests: a multipart POST of the presigned form
 Then moto's ObjectCreated notification -> SQS -> the local runner -> process_image.
 """
 
+import base64
+import hashlib
 import io
 import json
 
@@ -11,8 +13,10 @@ import pytest
 import requests
 from PIL import Image
 
-from functions import wiring
+from functions import images, wiring
+from functions.imaging import jpeg
 from tests.integration import images_corpus as corpus
+from tests.unit import imaging_corpus
 from tests.integration.helpers import bearer, sign_up, wait_for
 
 
@@ -21,18 +25,25 @@ def user(server, runner):
     return sign_up(server.url)
 
 
-def upload(server, tokens, data: bytes, *, filename="photo.jpg", content_type="image/jpeg", variants=None):
+def upload(server, tokens, data: bytes, *, filename="photo.jpg", content_type="image/jpeg", variants=None,
+           with_ticket=False, sha256=None):
     """Ask for a presigned POST and post the file to storage as a browser form would."""
     body = {"filename": filename, "content_type": content_type, "size": len(data) or 1}
     if variants is not None:
         body["variants"] = variants
+    if sha256 is not None:
+        body["sha256"] = sha256
     ticket = requests.post(f"{server.url}/uploads", json=body, headers=bearer(tokens), timeout=10)
     assert ticket.status_code == 201, ticket.text
     ticket = ticket.json()
+    post_again(ticket, data, filename=filename, content_type=content_type)
+    return (ticket["image_id"], ticket) if with_ticket else ticket["image_id"]
+
+
+def post_again(ticket, data: bytes, *, filename="photo.jpg", content_type="image/jpeg"):
     posted = requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
                            files={"file": (filename, data, content_type)}, timeout=30)
     assert posted.status_code in (200, 201, 204), posted.text
-    return ticket["image_id"]
 
 
 def image(server, tokens, image_id):
@@ -286,3 +297,192 @@ def test_given_an_upload_that_cannot_succeed_when_asked_then_422_names_the_field
     error = answer.json()["error"]
     assert error["field"].startswith(field) and error["code"] == code, error
     assert wiring.database().one("SELECT count(*) AS n FROM images")["n"] == before
+
+
+# --- bounded work per image -----------------------------------------------------------------------
+
+
+def test_given_two_jpegs_with_thousands_of_scans_when_a_normal_image_follows_then_they_are_refused_and_it_is_done(
+        server, user):
+    hostile = [upload(server, user, imaging_corpus.jpeg_with_many_scans(3000), filename=f"slow{n}.jpg")
+               for n in range(2)]
+    normal = upload(server, user, corpus.photo(640, 480))
+    for image_id in hostile:
+        item = finished(server, user, image_id)
+        assert (item["status"], item["error"]["code"]) == ("failed", "too_many_scans"), item
+        assert str(jpeg.MAX_SCANS) in item["error"]["message"] and item["variants"] == []
+    assert finished(server, user, normal)["status"] == "done"
+
+
+def _claim_and_die(key):
+    """What a worker killed at its timeout leaves: a claim, nothing recorded, a lease that has run out."""
+    db, settings = wiring.database(), wiring.settings()
+    claim = images._claim(db, key, lease_seconds=settings.function_timeout)
+    assert claim is not None
+    db.execute("UPDATE images SET claimed_at = claimed_at - make_interval(secs => :age) WHERE id = :id",
+               age=float(settings.function_timeout + 1), id=claim["id"])
+    return claim
+
+
+def test_given_attempts_killed_at_the_time_limit_when_the_event_comes_back_then_the_image_ends_too_slow(
+        server, user):
+    ticket = _ticket(server, user)
+    key = ticket["upload"]["fields"]["key"]
+    for _ in range(images.MAX_STALLED_ATTEMPTS):
+        _claim_and_die(key)
+    outcome = images.process_original(wiring.database(), wiring.storage(), wiring.settings(), key)
+    assert (outcome.status, outcome.code) == ("failed", "too_slow")
+    item = image(server, user, ticket["image_id"])
+    assert item["error"]["code"] == "too_slow" and "time limit 2 times" in item["error"]["message"]
+    row = wiring.database().one("SELECT processing_attempts, stalled_attempts FROM images WHERE id = :id",
+                                id=ticket["image_id"])
+    assert (row["processing_attempts"], row["stalled_attempts"]) == (3, 2)
+
+
+def test_given_attempts_that_recorded_their_error_when_the_event_comes_back_then_they_are_not_counted_as_kills(
+        server, user):
+    ticket = _ticket(server, user)
+    key = ticket["upload"]["fields"]["key"]
+    for _ in range(images.MAX_STALLED_ATTEMPTS + 1):
+        claim = _claim_and_die(key)
+        images._note_error(wiring.database(), str(claim["id"]), str(claim["claim_token"]), "Storage is unavailable.")
+    outcome = images.process_original(wiring.database(), wiring.storage(), wiring.settings(), key)
+    assert (outcome.status, outcome.code) == ("failed", "missing_original")  # no file was ever posted
+
+
+# --- rows, originals and variants agree -----------------------------------------------------------
+
+
+def _policy(upload_ticket):
+    return json.loads(base64.b64decode(upload_ticket["fields"]["policy"]))
+
+
+def test_given_an_upload_or_a_batch_when_issued_then_the_post_policy_pins_exactly_the_declared_size(server, user):
+    ticket = _ticket(server, user, size=12345)
+    assert ["content-length-range", 12345, 12345] in _policy(ticket["upload"])["conditions"]
+    answer = requests.post(f"{server.url}/batches", headers=bearer(user), timeout=10, json={"files": [
+        {"filename": "a.jpg", "content_type": "image/jpeg", "size": 100},
+        {"filename": "b.jpg", "content_type": "image/jpeg", "size": 2000}]})
+    assert answer.status_code == 201, answer.text
+    ranges = [[c for c in _policy(item["upload"])["conditions"] if isinstance(c, list) and c[0] == "content-length-range"]
+              for item in answer.json()["uploads"]]
+    assert ranges == [[["content-length-range", 100, 100]], [["content-length-range", 2000, 2000]]]
+
+
+def test_given_a_file_of_another_size_than_declared_when_processed_then_failed_size_mismatch(server, user):
+    # Put straight into the bucket: S3 and LocalStack refuse such a POST (EntityTooLarge), moto lets it through.
+    data = corpus.photo(320, 240)
+    ticket = _ticket(server, user, size=len(data) - 7)
+    wiring.storage().put(ticket["upload"]["fields"]["key"], data, content_type="image/jpeg")
+    item = finished(server, user, ticket["image_id"])
+    assert (item["status"], item["error"]["code"]) == ("failed", "size_mismatch"), item
+    assert f"{len(data):,} bytes" in item["error"]["message"] and item["variants"] == []
+
+
+def _same_length(first: bytes, second: bytes) -> bytes:
+    """``second`` padded after its end-of-image marker to the length of ``first`` (decoders ignore the tail)."""
+    assert len(second) < len(first)
+    return second + b"\0" * (len(first) - len(second))
+
+
+def _recorded(image_id):
+    return wiring.database().one(
+        "SELECT status, width, height, bytes, original_etag, processing_attempts, variants FROM images"
+        " WHERE id = :id", id=image_id)
+
+
+def test_given_a_done_upload_when_its_presigned_post_is_used_again_then_the_image_is_remade_from_the_new_file(
+        server, user):
+    first = corpus.photo(640, 480)
+    image_id, ticket = upload(server, user, first, with_ticket=True, variants=[{"name": "w200", "width": 200}])
+    assert finished(server, user, image_id)["status"] == "done"
+    before = _recorded(image_id)
+    second = _same_length(first, corpus.photo(300, 200, quality=60))
+
+    post_again(ticket, second)
+
+    item = wait_for(lambda: (lambda it: it if (it["status"], it["width"]) == ("done", 300) else None)(
+        image(server, user, image_id)), timeout=60)
+    assert item, image(server, user, image_id)
+    assert (item["width"], item["height"], item["bytes"]) == (300, 200, len(second))
+    stored = wiring.storage().head(f"originals/{user['user']['id']}/{image_id}")
+    after = _recorded(image_id)
+    assert after["original_etag"] == stored["etag"] != before["original_etag"]
+    assert after["processing_attempts"] == 2
+    assert requests.get(item["original"]["url"], timeout=10).content == second
+    assert item["sha256"] == hashlib.sha256(second).hexdigest()  # computed anew for the new content
+    sizes = {}
+    for variant in item["variants"]:
+        _, content = fetch_variant(item, variant["name"])
+        sizes[variant["name"]] = Image.open(io.BytesIO(content)).size
+    assert sizes == {"thumbnail": (128, 128), "webp": (300, 200), "w200": (200, 133)}
+    keys = wiring.storage().list_keys(f"variants/{user['user']['id']}/{image_id}/")
+    assert sorted(key.rsplit("/", 1)[-1] for key in keys) == ["thumbnail.webp", "w200.webp", "webp.webp"]
+
+
+def test_given_a_declared_sha256_when_the_post_is_used_again_with_other_content_then_checksum_mismatch(
+        server, user):
+    first = corpus.photo(640, 480)
+    image_id, ticket = upload(server, user, first, with_ticket=True, sha256=hashlib.sha256(first).hexdigest())
+    assert finished(server, user, image_id)["status"] == "done"
+
+    post_again(ticket, _same_length(first, corpus.photo(300, 200, quality=60)))
+
+    item = wait_for(lambda: (lambda it: it if it["status"] == "failed" else None)(image(server, user, image_id)),
+                    timeout=60)
+    assert item and item["error"]["code"] == "checksum_mismatch", image(server, user, image_id)
+    assert item["sha256"] == hashlib.sha256(first).hexdigest()  # the declared promise is kept
+
+
+def test_given_a_done_image_when_an_event_for_the_same_content_arrives_again_then_nothing_changes(server, user):
+    image_id = upload(server, user, corpus.photo(400, 300))
+    assert finished(server, user, image_id)["status"] == "done"
+    before = _recorded(image_id)
+    key = f"originals/{user['user']['id']}/{image_id}"
+    stored = wiring.storage().head(key)
+    assert before["original_etag"] == stored["etag"] and before["bytes"] == stored["bytes"]
+    event = {"Records": [{"eventName": "ObjectCreated:Post", "s3": {
+        "bucket": {"name": wiring.settings().bucket},
+        "object": {"key": key, "size": stored["bytes"], "eTag": stored["etag"]}}}]}
+    for _ in range(3):
+        images.process_original(wiring.database(), wiring.storage(), wiring.settings(), key, etag=stored["etag"])
+        wiring.queues().send("image-events", event)
+    sqs, queues = wiring.boto3_client("sqs"), wiring.queues()
+
+    def drained():
+        counts = sqs.get_queue_attributes(QueueUrl=queues.url("image-events"), AttributeNames=["All"])["Attributes"]
+        return counts["ApproximateNumberOfMessages"] == "0" and counts["ApproximateNumberOfMessagesNotVisible"] == "0"
+    assert wait_for(drained, timeout=30)
+    assert _recorded(image_id) == before
+
+
+def test_given_a_done_upload_when_its_post_is_used_again_with_a_broken_file_then_failed_and_no_old_variant_is_offered(
+        server, user):
+    first = corpus.photo(400, 300)
+    image_id, ticket = upload(server, user, first, with_ticket=True)
+    assert finished(server, user, image_id)["status"] == "done"
+    post_again(ticket, _same_length(first, b"\xff\xd8\xff\xe0 not really a jpeg"))
+    item = wait_for(lambda: (lambda it: it if it["status"] == "failed" else None)(image(server, user, image_id)),
+                    timeout=60)
+    assert item and item["error"]["code"] == "corrupt_image", image(server, user, image_id)
+    assert item["variants"] == [] and item["width"] is None and item["bytes"] == len(first)
+    answer = requests.get(f"{server.url}/images/{image_id}/download", params={"variant": "thumbnail"},
+                          headers=bearer(user), allow_redirects=False, timeout=10)
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "variant_not_found"
+
+
+def test_given_an_image_being_processed_when_other_content_lands_on_its_key_then_the_event_waits_and_is_not_lost(
+        server, user):
+    ticket = _ticket(server, user, size=len(corpus.photo(200, 150)))
+    key = ticket["upload"]["fields"]["key"]
+    db, settings = wiring.database(), wiring.settings()
+    # A worker holds a live claim on the image (it has not read the original yet).
+    assert images._claim(db, key, lease_seconds=settings.function_timeout) is not None
+    wiring.storage().put(key, corpus.photo(200, 150), content_type="image/jpeg")
+    etag = wiring.storage().head(key)["etag"]
+    with pytest.raises(images.ReplacementPending):
+        images.process_original(db, wiring.storage(), settings, key, etag=etag)
+    # The runner's copy of the event failed the same way and comes back after the visibility timeout,
+    # when the claim above has expired like a dead worker's: the new content is processed.
+    item = finished(server, user, ticket["image_id"], timeout=settings.visibility_timeout + 60)
+    assert (item["status"], item["width"]) == ("done", 200), item

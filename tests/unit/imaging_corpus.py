@@ -186,3 +186,58 @@ def mpo() -> bytes:
     out = io.BytesIO()
     scene((800, 600)).save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (800, 600))])
     return out.getvalue()
+
+
+# --- files built to be slow ----------------------------------------------------------------------
+
+
+def jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+    """(marker, start, end) of each segment after SOI, entropy-coded data included in its SOS segment.
+
+    Deliberately written apart from the code under test (a plain byte loop, no regular expression).
+    """
+    found, pos = [], 2
+    while pos < len(data):
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            found.append((marker, pos, pos + 2))
+            return found
+        end = pos + 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker == 0xDA:
+            while not (data[end] == 0xFF and data[end + 1] not in (0x00, *range(0xD0, 0xD8))):
+                end += 1
+        found.append((marker, pos, end))
+        pos = end
+    return found
+
+
+def progressive_jpeg(size=(400, 300), **options) -> bytes:
+    return encode(scene(size), "JPEG", progressive=True, **options)
+
+
+def jpeg_with_many_scans(scans: int = 2000, size=(256, 256)) -> bytes:
+    """A valid progressive JPEG whose smallest scan (with the Huffman table before it) is repeated
+    ``scans`` times: each copy is a dozen bytes, yet libjpeg walks every block of the picture for it.
+    The shape of the known attack (a 1.6 MB file with 20,000 scans decoding for minutes), kept small.
+    """
+    data = encode(Image.linear_gradient("L").resize(size).convert("RGB"), "JPEG", progressive=True, quality=90)
+    segments = jpeg_segments(data)
+    scan_at = [index for index, (marker, _, _) in enumerate(segments) if marker == 0xDA]
+    index = min(scan_at[1:], key=lambda i: segments[i][2] - segments[i][1])
+    _, start, end = segments[index]
+    marker, table_start, table_end = segments[index - 1]
+    table = data[table_start:table_end] if marker == 0xC4 else b""
+    body = data[: segments[-1][1]]  # everything before EOI
+    return body + (table + data[start:end]) * (scans - len(scan_at)) + b"\xff\xd9"
+
+
+def with_app_segment(data: bytes, payload: bytes, marker: int = 0xE1) -> bytes:
+    """``data`` with one more APPn segment right after SOI (e.g. an EXIF block holding a thumbnail)."""
+    return data[:2] + bytes((0xFF, marker)) + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+def jpeg_with_many_segments(count: int = 2000) -> bytes:
+    """A small JPEG with ``count`` empty comment segments before its frame header: each costs Pillow's
+    header parser (a Python loop) a turn, and a few MB of them take it seconds."""
+    data = encode(scene((64, 48)), "JPEG")
+    return data[:2] + b"\xff\xfe\x00\x02" * count + data[2:]

@@ -10,6 +10,7 @@ from PIL import Image
 from functions.errors import InvalidInput
 from functions.imaging import (
     STANDARD_VARIANTS,
+    Budget,
     ImageRejected,
     SourceInfo,
     VariantSpec,
@@ -18,6 +19,7 @@ from functions.imaging import (
     render_variants,
     variant_plan,
 )
+from functions.imaging import jpeg as jpeg_module
 from functions.imaging import render as render_module
 from functions.imaging import source as source_module
 from tests.unit import imaging_corpus as corpus
@@ -459,23 +461,6 @@ def test_given_the_standard_plan_when_rendering_then_the_thumbnail_comes_first_a
     assert (first.width, first.height) == (128, 128) and decoded(first).size == (128, 128)
 
 
-def test_given_a_large_jpeg_when_the_thumbnail_is_yielded_then_only_a_reduced_decode_has_happened(monkeypatch):
-    decodes = []
-    real_decode = source_module.Source.decode
-
-    def counting(self, at_least=None):
-        image = real_decode(self, at_least)
-        decodes.append(image.size)
-        return image
-
-    monkeypatch.setattr(source_module.Source, "decode", counting)
-    variants = render_variants(corpus.jpeg_with_orientation(1), STANDARD_VARIANTS, max_pixels=MAX_PIXELS)
-    assert next(variants).name == "thumbnail"
-    assert decodes == [(200, 150)]  # 1/8 scale of 1600x1200
-    assert [v.name for v in variants] == ["webp"]
-    assert decodes == [(200, 150), (1600, 1200)]
-
-
 def test_given_a_stretched_picture_when_choosing_what_to_resample_from_then_it_only_serves_what_it_has_detail_for():
     full, stretched, half = (Image.new("RGB", size, colour) for size, colour in
                              [((800, 600), "white"), ((100, 600), "black"), ((400, 300), "red")])
@@ -505,3 +490,180 @@ def test_given_no_specs_when_rendering_then_nothing_is_yielded_but_the_input_is_
     assert render(corpus.jpeg_with_orientation(1), ()) == {}
     with pytest.raises(ImageRejected):
         render(b"", ())
+
+
+# --- bounded work: JPEG scans, one decode, a CPU budget ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "scans"),
+    [
+        (lambda: corpus.encode(corpus.scene(), "JPEG"), 1),
+        (lambda: corpus.progressive_jpeg(), 10),  # libjpeg's default script for colour
+        (lambda: corpus.progressive_jpeg((1600, 1200), quality=95, subsampling=0), 10),
+        (lambda: corpus.encode(corpus.scene().convert("L"), "JPEG", progressive=True), 6),
+        (lambda: corpus.jpeg_with_many_scans(250), 250),
+    ],
+    ids=["baseline", "progressive", "progressive-444-q95", "progressive-grey", "hostile-250"],
+)
+def test_given_a_jpeg_when_counting_scans_then_the_count_matches_its_sos_segments(make, scans):
+    data = make()
+    assert jpeg_module.count_scans(data) == scans
+    assert scans == sum(1 for marker, _, _ in corpus.jpeg_segments(data) if marker == 0xDA)
+
+
+def test_given_an_exif_thumbnail_full_of_scans_when_counting_then_only_the_pictures_own_scans_count():
+    inner = corpus.jpeg_with_many_scans(300, (16, 16))  # inside APP1: never decoded, never counted
+    assert jpeg_module.count_scans(corpus.with_app_segment(corpus.progressive_jpeg(), b"Exif\0\0" + inner)) == 10
+
+
+def test_given_a_multi_picture_jpeg_when_counting_scans_then_the_count_stops_at_the_first_pictures_end():
+    assert jpeg_module.count_scans(corpus.mpo()) == 1
+
+
+def test_given_damaged_files_when_counting_scans_then_the_walk_always_ends_without_error():
+    for _, data in corpus.mutations(seed=3, count=40):
+        assert jpeg_module.count_scans(data) >= 0
+    assert jpeg_module.count_scans(b"\xff\xd8\xff\xda\x00\x08") == 1  # cut short: counted, the decoder refuses it
+    assert jpeg_module.count_scans(b"\xff\xd8") == jpeg_module.count_scans(b"not a jpeg") == 0
+
+
+def test_given_real_progressive_jpegs_when_rendering_then_they_are_accepted():
+    for data in (corpus.progressive_jpeg(), corpus.progressive_jpeg((1600, 1200), quality=95, subsampling=0)):
+        assert render(data)["thumbnail"].width == 128
+
+
+def test_given_a_jpeg_with_thousands_of_scans_when_rendering_then_it_is_refused_before_any_decode(monkeypatch):
+    data = corpus.jpeg_with_many_scans(2000)
+    assert len(data) < 100_000  # small file, large cost: each scan is a dozen bytes
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    for attempt in (lambda: inspect_image(data, max_pixels=MAX_PIXELS), lambda: render(data)):
+        with pytest.raises(ImageRejected) as caught:
+            attempt()
+        assert caught.value.code == "too_many_scans"
+        assert str(jpeg_module.MAX_SCANS) in caught.value.message and caught.value.message.endswith(".")
+
+
+def test_given_a_jpeg_with_thousands_of_segments_when_rendering_then_it_is_refused_before_pillow_reads_it(
+        monkeypatch):
+    data = corpus.jpeg_with_many_segments(2000)
+    assert jpeg_module.walk(data, max_segments=None).segments > jpeg_module.MAX_SEGMENTS
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("Pillow parsed the header")
+
+    monkeypatch.setattr(Image, "open", no_parsing)
+    with pytest.raises(ImageRejected) as caught:
+        render(data)
+    assert caught.value.code == "too_many_segments" and caught.value.message.endswith(".")
+
+
+def test_given_a_hostile_jpeg_when_walking_with_limits_then_the_walk_stops_just_past_them():
+    assert jpeg_module.walk(corpus.jpeg_with_many_scans(2000)).scans == jpeg_module.MAX_SCANS + 1
+    assert jpeg_module.walk(corpus.jpeg_with_many_segments(5000)).segments == jpeg_module.MAX_SEGMENTS + 1
+    assert jpeg_module.walk(corpus.progressive_jpeg()).within_limits
+
+
+def test_given_a_jpeg_just_within_the_scan_limit_when_rendering_then_it_is_processed():
+    variants = render(corpus.jpeg_with_many_scans(jpeg_module.MAX_SCANS))
+    assert (variants["thumbnail"].width, variants["webp"].width) == (128, 256)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: corpus.jpeg_with_orientation(1),  # JPEG: the thumbnail used to get its own small draft decode
+        lambda: corpus.progressive_jpeg((1600, 1200)),
+        lambda: corpus.encode(corpus.scene((800, 600)), "PNG"),
+        corpus.animated_gif,
+        lambda: corpus.encode(corpus.scene((800, 600)), "WEBP"),
+    ],
+    ids=["jpeg", "progressive-jpeg", "png", "gif", "webp"],
+)
+def test_given_any_image_and_several_variants_when_rendering_then_it_is_decoded_exactly_once(make):
+    budget = Budget()
+    specs = variant_plan((VariantSpec("w400", 400, None), VariantSpec("card", 300, 200, fit="cover", format="jpeg")))
+    rendering = render_variants(make(), specs, max_pixels=MAX_PIXELS, budget=budget)
+    assert [variant.name for variant in rendering][0] == "thumbnail"
+    assert budget.count("decode") == 1
+    assert budget.count("encode") == len(specs) and budget.count("resize") == len(specs)
+    assert budget.steps[0][0] == "decode"
+
+
+def test_given_only_small_variants_of_a_large_jpeg_when_rendering_then_the_one_decode_is_reduced(monkeypatch):
+    sizes = []
+    real_decode = source_module.Source.decode
+    monkeypatch.setattr(source_module.Source, "decode",
+                        lambda self, at_least=None: (lambda image: sizes.append(image.size) or image)(
+                            real_decode(self, at_least)))
+    render(corpus.jpeg_with_orientation(1), (STANDARD_VARIANTS[0], VariantSpec("w180", 180, None)))
+    assert sizes == [(200, 150)]  # 1/8 of 1600x1200 still serves both the 128 crop and the 180 width
+
+
+def test_given_the_rendering_when_it_starts_then_info_describes_the_source_without_a_second_open():
+    rendering = render_variants(corpus.jpeg_with_orientation(6), STANDARD_VARIANTS, max_pixels=MAX_PIXELS)
+    assert rendering.info == SourceInfo("jpeg", "image/jpeg", 1200, 1600, 1)
+
+
+class Ticking:
+    """A CPU clock that advances ``step`` seconds per reading, from any thread."""
+
+    def __init__(self, step: float):
+        import threading
+
+        self.now, self.step, self.lock = 0.0, step, threading.Lock()
+
+    def __call__(self) -> float:
+        with self.lock:
+            self.now += self.step
+            return self.now
+
+
+def test_given_a_decode_that_spends_the_budget_when_rendering_then_too_slow_before_any_variant():
+    budget = Budget(1.0, clock=Ticking(2.0))  # every step costs 2 s
+    produced = []
+    with pytest.raises(ImageRejected) as caught:
+        for variant in render_variants(corpus.jpeg_with_orientation(1), STANDARD_VARIANTS,
+                                       max_pixels=MAX_PIXELS, budget=budget):
+            produced.append(variant)
+    assert produced == [] and [name for name, _ in budget.steps] == ["decode"]
+    assert caught.value.code == "too_slow"
+    assert caught.value.message.startswith("Processing this image took more than 1 seconds")
+
+
+@pytest.mark.parametrize("cpus", [1, 4])
+def test_given_steps_that_add_up_past_the_budget_when_rendering_then_too_slow_and_no_further_step_starts(
+        monkeypatch, cpus):
+    monkeypatch.setattr(render_module, "_cpus", lambda: cpus)
+    budget = Budget(4.5, clock=Ticking(1.0))  # decode, resize, encode (the thumbnail): 3 s; the 5th step tips it
+    specs = variant_plan(tuple(VariantSpec(f"w{w}", w, None) for w in (400, 200, 100)))
+    names = []
+    with pytest.raises(ImageRejected) as caught:
+        for variant in render_variants(corpus.jpeg_with_orientation(1), specs, max_pixels=MAX_PIXELS, budget=budget):
+            names.append(variant.name)
+    assert caught.value.code == "too_slow"
+    assert names[:1] == ["thumbnail"] and len(names) < len(specs)
+    assert len(budget.steps) < 2 * len(specs) + 1
+
+
+def test_given_a_real_clock_and_a_tiny_budget_when_rendering_then_too_slow():
+    with pytest.raises(ImageRejected) as caught:
+        render(corpus.jpeg_with_orientation(1), budget=Budget(1e-6))
+    assert caught.value.code == "too_slow"
+
+
+def test_given_no_budget_when_rendering_then_every_step_is_still_counted_and_nothing_is_refused():
+    budget = Budget(None, clock=Ticking(100.0))
+    assert set(render(corpus.jpeg_with_orientation(1), budget=budget)) == {"thumbnail", "webp"}
+    assert budget.spent == 100.0 * len(budget.steps)
+
+
+def test_given_a_last_step_that_passes_the_budget_when_rendering_then_its_finished_work_is_kept(monkeypatch):
+    monkeypatch.setattr(render_module, "_cpus", lambda: 1)
+    budget = Budget(4.5, clock=Ticking(1.0))  # decode, resize, encode, resize: 4 s; the last encode starts at 4
+    assert set(render(corpus.jpeg_with_orientation(1), budget=budget)) == {"thumbnail", "webp"}
+    assert budget.spent == 5.0 > budget.cpu_seconds
