@@ -203,13 +203,13 @@ def test_given_a_batch_that_cannot_be_accepted_when_posted_then_422_names_the_fi
 def test_given_the_default_limit_when_a_batch_has_exactly_that_many_items_then_it_is_accepted(server, user):
     limit = wiring.settings().max_batch_items
     assert limit == 100
-    ticket = create(server, user, files=[{**FILE, "filename": f"{n}.jpg"} for n in range(limit)])
+    data = corpus.photo(64, 48)  # declared at its real size: the upload policy pins it
+    ticket = create(server, user, files=[{**FILE, "filename": f"{n}.jpg", "size": len(data)} for n in range(limit)])
     assert len(ticket["uploads"]) == limit and ticket["imports"] == []
     assert len({item["image_id"] for item in ticket["uploads"]}) == limit
     too_many = requests.post(f"{server.url}/batches", json={"files": [FILE] * (limit + 1)}, headers=bearer(user),
                              timeout=10)
     assert too_many.status_code == 422 and too_many.json()["error"]["code"] == "too_many_items"
-    data = corpus.photo(64, 48)
     first = ticket["uploads"][0]
     posted = requests.post(first["upload"]["url"], data=first["upload"]["fields"],
                            files={"file": ("0.jpg", data, "image/jpeg")}, timeout=30)
