@@ -14,7 +14,7 @@ import os
 import uuid
 from typing import Any, Dict, List, Optional
 
-from functions import imaging, webhooks
+from functions import imaging, leases, webhooks
 from functions.errors import InvalidInput, NotFound, PixelflowError
 from functions.timestamps import iso
 
@@ -131,6 +131,7 @@ def process_original(db, storage, settings, key: str) -> Outcome:
     if claim is None:
         return Outcome("skipped", reason="no image is waiting for this key")
     image_id, token, owner = str(claim["id"]), str(claim["claim_token"]), str(claim["owner_id"])
+    lease = _keep_claim(db, image_id, token, settings)
     try:
         found = storage.head(key)
         if found is None:
@@ -147,6 +148,7 @@ def process_original(db, storage, settings, key: str) -> Outcome:
         recorded: List[Dict[str, Any]] = []
         for variant in imaging.render_variants(data, plan, max_pixels=settings.max_image_pixels,
                                               max_output_pixels=settings.max_variant_pixels):
+            lease.check()  # taken over: stop writing before the next object
             vkey = variant_key(owner, image_id, variant.name, variant.extension)
             storage.put(vkey, variant.data, content_type=variant.content_type)
             recorded.append({"name": variant.name, "key": vkey, "format": variant.format,
@@ -155,6 +157,8 @@ def process_original(db, storage, settings, key: str) -> Outcome:
             if len(recorded) == 1:
                 # The thumbnail is visible while the rest is still being encoded.
                 _record_variants(db, image_id, token, recorded)
+    except leases.LeaseLost:
+        return Outcome("skipped", image_id, reason="another worker took over this image")
     except imaging.ImageRejected as rejected:
         return _fail(db, image_id, token, rejected.code, rejected.message)
     except PixelflowError as error:
@@ -163,6 +167,8 @@ def process_original(db, storage, settings, key: str) -> Outcome:
     except Exception as error:
         _note_error(db, image_id, token, f"{error.__class__.__name__}: {error}")
         raise
+    finally:
+        lease.stop()
     done = db.execute(
         "UPDATE images SET status = 'done', format = :format, width = :width, height = :height,"
         " bytes = :bytes, content_type = :mime, variants = CAST(:variants AS jsonb), error_code = NULL,"
@@ -187,6 +193,13 @@ def _claim(db, key: str, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
         " RETURNING id, owner_id, claim_token, requested_variants",
         token=str(uuid.uuid4()), key=key, lease=float(lease_seconds),
     )
+
+
+def _keep_claim(db, image_id: str, token: str, settings) -> leases.Lease:
+    # The claim's heartbeat: renewed while this worker lives, so a duplicate event never takes it over.
+    return leases.Lease(
+        db, "UPDATE images SET claimed_at = now() WHERE id = :id AND claim_token = :token AND status = 'processing'",
+        {"id": image_id, "token": token}, seconds=settings.function_timeout, name=f"image {image_id}").start()
 
 
 def _record_variants(db, image_id: str, token: str, variants: List[Dict[str, Any]]) -> None:

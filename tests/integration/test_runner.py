@@ -67,7 +67,7 @@ def test_given_a_provisioned_bucket_when_an_object_lands_under_originals_then_th
             for created in created_objects(record.body):
                 seen.put((created.key, record.to_dict()))
 
-    runner = EventRunner(app, clients["sqs"], region=REGION, wait_seconds=1).start()
+    runner = EventRunner(app, clients["sqs"], region=REGION, wait_seconds=1, isolation="thread").start()
     try:
         key = "originals/user 1/photo café.jpg"
         clients["s3"].put_object(Bucket=settings.bucket, Key=key, Body=b"bytes")
@@ -97,7 +97,7 @@ def test_given_a_handler_that_raises_when_it_keeps_failing_then_the_message_is_r
             attempts.append(int(record.to_dict()["attributes"]["ApproximateReceiveCount"]))
         raise RuntimeError("this handler always fails")
 
-    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1).start()
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, isolation="thread").start()
     try:
         sqs.send_message(QueueUrl=url, MessageBody="doomed")
         dead = []
@@ -131,7 +131,7 @@ def test_given_a_batch_when_the_handler_reports_item_failures_then_only_those_co
                 failures.append({"itemIdentifier": record.to_dict()["messageId"]})
         return {"batchItemFailures": failures}
 
-    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, concurrency=1).start()
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, concurrency=1, isolation="thread").start()
     try:
         came_back = _wait(lambda: deliveries.count("fail-1") >= 2 and deliveries.count("fail-2") >= 2, 20)
     finally:
@@ -155,7 +155,7 @@ def test_given_a_handler_that_crashes_once_when_more_messages_arrive_then_the_ru
                 raise ValueError("boom")
             handled.put(record.body)
 
-    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1).start()
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, isolation="thread").start()
     try:
         sqs.send_message(QueueUrl=url, MessageBody="boom")
         sqs.send_message(QueueUrl=url, MessageBody="after")
@@ -173,7 +173,7 @@ def test_given_a_scheduled_function_when_the_runner_ticks_then_it_gets_an_eventb
         seen.put(event.to_dict())
         raise RuntimeError("a failing run must not stop the next one")
 
-    runner = EventRunner(app, sqs=None, region=REGION, schedule_every=0.2).start()
+    runner = EventRunner(app, sqs=None, region=REGION, schedule_every=0.2, isolation="thread").start()
     try:
         first, second = seen.get(timeout=10), seen.get(timeout=10)
     finally:
