@@ -19,6 +19,8 @@ from typing import Any, Iterator
 
 log = logging.getLogger(__name__)
 
+MIN_RENEW_INTERVAL = 0.1  # seconds; a lease of (almost) nothing must not spin
+
 
 class LeaseLost(Exception):
     """The job's claim was taken over by another worker; it must not write any more."""
@@ -60,7 +62,7 @@ class Lease:
         return False
 
     def _run(self) -> None:
-        interval = self.seconds / 3
+        interval = max(self.seconds / 3, MIN_RENEW_INTERVAL)
         while not self._stop.wait(interval):
             try:
                 if not self.renew():

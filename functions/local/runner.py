@@ -27,7 +27,7 @@ import time
 import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from chalice.app import Rate, ScheduledEventConfig, SQSEventConfig
 
@@ -134,7 +134,7 @@ class InProcessWorker:
     def __init__(self, app):
         self._app = app
 
-    def invoke(self, name: str, event: Dict[str, Any], timeout: float) -> Any:
+    def invoke(self, name: str, event: Dict[str, Any], timeout: float, settings: Any = None) -> Any:
         try:
             return self._app.handler_map[name](event, LambdaContext(name, timeout))
         except Exception as error:
@@ -168,7 +168,7 @@ class EventRunner:
                  timeout_seconds: float = 60.0, queue_names: Optional[Dict[str, str]] = None,
                  schedule_every: Optional[float] = None, run_schedules: bool = True,
                  isolation: str = "process", app_path: str = "app:app",
-                 worker_env: Optional[Dict[str, str]] = None):
+                 worker_env: Optional[Dict[str, str]] = None, settings_source: Optional[Callable[[], Any]] = None):
         if isolation not in ("process", "thread"):
             raise ValueError("isolation must be 'process' or 'thread'")
         self._app = app
@@ -189,6 +189,8 @@ class EventRunner:
         self.isolation = isolation
         self._app_path = app_path
         self._worker_env = worker_env
+        # Tests reconfigure wiring in this process; their settings then travel with each invocation.
+        self._settings_source = settings_source if isolation == "process" else None
         self.pool = None
         self._executor: Optional[ThreadPoolExecutor] = None
         self._stop = threading.Event()
@@ -343,7 +345,8 @@ class EventRunner:
         event = sqs_event(messages, arn, self._region)
         timeout = self.timeout_of(source.name)
         try:
-            result = worker.invoke(source.name, event, timeout)
+            settings = self._settings_source() if self._settings_source else None
+            result = worker.invoke(source.name, event, timeout, settings)
         except InvocationTimedOut:
             # Lambda's own words; the worker is gone, the batch returns after the visibility timeout.
             self.timed_out += 1

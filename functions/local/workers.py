@@ -71,11 +71,17 @@ def serve(conn: Connection, app) -> None:
     """Answer invocations until the runner closes the pipe."""
     from functions.local.runner import LambdaContext
 
+    settings = None
     while True:
         try:
-            name, event, timeout = conn.recv()
+            name, event, timeout, wanted = conn.recv()
         except EOFError:
             return
+        if wanted is not None and wanted != settings:
+            # The runner's process reconfigured itself (tests do): rebuild our clients from its settings.
+            from functions import wiring
+
+            settings = wiring.configure(wanted)
         try:
             result = app.handler_map[name](event, LambdaContext(name, timeout))
             answer = pickle.dumps(("ok", result))
@@ -148,11 +154,11 @@ class Worker:
             self.kill()
             raise WorkerDied(f"worker {self.pid} exited while starting (exit code {self.process.wait()})") from None
 
-    def invoke(self, name: str, event: Dict[str, Any], timeout: float) -> Any:
+    def invoke(self, name: str, event: Dict[str, Any], timeout: float, settings: Any = None) -> Any:
         """The handler's result; raises InvocationTimedOut, InvocationFailed or WorkerDied."""
         self.invocations += 1
         try:
-            self.conn.send((name, event, timeout))
+            self.conn.send((name, event, timeout, settings))
             if not self.conn.poll(timeout):
                 self.kill()
                 raise InvocationTimedOut(f"{name} timed out after {timeout:g} seconds")
