@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_auth.py", "bench_imaging.py", "bench_pipeline.py"]
+BENCHES = ["bench_auth.py", "bench_imaging.py", "bench_pipeline.py", "bench_runner.py"]
 
 if __name__ == "__main__":
     failed = []
