@@ -197,7 +197,7 @@ def test_given_schedule_expressions_when_read_then_rates_become_seconds_and_cron
 
 # --- worker processes: Lambda's timeout, cold starts and lifetimes -------------------------
 
-WORK_APP = "tests.integration.runner_apps:app"
+from tests.integration.runner_apps import APP_PATH as WORK_APP  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -298,3 +298,29 @@ def test_given_a_runner_process_when_it_is_killed_then_its_worker_processes_end_
         if runner.poll() is None:
             runner.kill()
             runner.wait()
+
+
+def test_given_a_runner_whose_workers_are_busy_when_the_runner_is_killed_then_the_workers_end_mid_invocation(
+        aws, work_queue, private_dir):
+    moto, clients = aws
+    sqs = clients["sqs"]
+    url, _ = work_queue
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+               AWS_SECRET_ACCESS_KEY=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    runner = subprocess.Popen([sys.executable, "-c", "import sys; from tests.integration.runner_apps import serve; "
+                               "serve(sys.argv[1])", moto.url], env=env)
+    try:
+        for index in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody=f"hang:{private_dir / str(index)}")
+        # Both workers are inside a handler that never returns: only their parent's death can end them.
+        assert _wait(lambda: all((private_dir / str(index)).exists() for index in range(2)), timeout=60)
+        busy = [int((private_dir / str(index)).read_text()) for index in range(2)]
+        assert set(busy) <= set(_children(runner.pid))
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+        assert _wait(lambda: not any(_alive(pid) for pid in busy), timeout=20), [p for p in busy if _alive(p)]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+        sqs.purge_queue(QueueUrl=url)
