@@ -4,7 +4,9 @@ Starts its own embedded stack (PostgreSQL + moto server). Per round: the origina
 ``--images`` images are stored while no runner is running (their ObjectCreated events wait
 in image-events), then a runner with N warm workers starts (cold starts are not timed) and
 the clock runs until every image is ``done`` in the database: receive, claim, read from S3,
-decode, encode, write the variants, record. Medians over ``--rounds`` rounds per N.
+decode, encode, write the variants, record. Medians over ``--rounds`` rounds per N. The
+workers' CPU time over the round shows how many cores they actually got: on a machine
+shared with other work, two workers cannot scale past the cores left to them.
 
     .venv/bin/python bench/bench_runner.py [--images 8] [--rounds 3]
 """
@@ -28,6 +30,16 @@ from bench_imaging import photo_like  # noqa: E402  (the same seeded corpus as t
 
 VARIANTS = [{"name": "w1024", "width": 1024, "height": 1024, "fit": "inside", "format": "webp"},
             {"name": "w512", "width": 512, "height": 512, "fit": "inside", "format": "webp"}]
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU time the processes have used so far."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -61,6 +73,7 @@ def main() -> None:
         corpus = [photo_like(2000 + index) for index in range(4)]
         requested = imaging.parse_variant_specs(VARIANTS)
         rates = {count: [] for count in counts}
+        used = {count: [] for count in counts}
         for round_number in range(args.rounds):
             for count in counts:
                 ids = []
@@ -74,7 +87,8 @@ def main() -> None:
                 runner = EventRunner(app, sqs, region=settings.region, concurrency=count, wait_seconds=1,
                                      timeout_seconds=settings.function_timeout, run_schedules=False)
                 runner.start()  # returns once every worker has imported the app
-                started = time.perf_counter()
+                started, workers = time.perf_counter(), runner.worker_pids
+                cpu_before = cpu_seconds(workers)
                 while True:
                     row = db.one("SELECT count(*) FILTER (WHERE status IN ('done', 'failed')) AS settled,"
                                  " count(*) FILTER (WHERE status = 'failed') AS failed"
@@ -83,17 +97,21 @@ def main() -> None:
                         break
                     time.sleep(0.02)
                 elapsed = time.perf_counter() - started
+                cores = (cpu_seconds(workers) - cpu_before) / elapsed
                 runner.stop()
                 if row["failed"]:
                     raise SystemExit(f"{row['failed']} image(s) failed")
                 rates[count].append(len(ids) / elapsed)
+                used[count].append(cores)
                 print(f"  round {round_number + 1}, {count} worker(s): {len(ids)} images in {elapsed:.2f}s = "
-                      f"{len(ids) / elapsed:.2f} images/s   (load average {os.getloadavg()[0]:.2f})", flush=True)
+                      f"{len(ids) / elapsed:.2f} images/s, workers busy on {cores:.2f} cores on average "
+                      f"(load average {os.getloadavg()[0]:.2f})", flush=True)
         print(f"runner throughput, {args.images} photo-like 12 MP JPEGs per round, thumbnail + WebP q80 + 1024 + 512 "
               f"WebP, {os.cpu_count()} cores, medians of {args.rounds} rounds")
         medians = {count: statistics.median(values) for count, values in rates.items()}
         for count, median in medians.items():
-            print(f"  {count} worker process(es): {median:.2f} images/s ({1 / median:.2f} s each)")
+            print(f"  {count} worker process(es): {median:.2f} images/s ({1 / median:.2f} s each), "
+                  f"{statistics.median(used[count]):.2f} cores busy")
         if len(counts) >= 2:
             first, last = counts[0], counts[-1]
             print(f"  {last} workers / {first}: {medians[last] / medians[first]:.2f}x")
