@@ -74,6 +74,7 @@ def main() -> None:
         requested = imaging.parse_variant_specs(VARIANTS)
         rates = {count: [] for count in counts}
         used = {count: [] for count in counts}
+        in_flight = {count: [] for count in counts}
         for round_number in range(args.rounds):
             for count in counts:
                 ids = []
@@ -97,21 +98,26 @@ def main() -> None:
                         break
                     time.sleep(0.02)
                 elapsed = time.perf_counter() - started
+                overlap = db.one("SELECT EXTRACT(EPOCH FROM sum(processed_at - claimed_at)) AS busy"
+                                 " FROM images WHERE id = ANY(CAST(:ids AS uuid[]))",
+                                 ids="{" + ",".join(ids) + "}")["busy"]
                 cores = (cpu_seconds(workers) - cpu_before) / elapsed
                 runner.stop()
                 if row["failed"]:
                     raise SystemExit(f"{row['failed']} image(s) failed")
                 rates[count].append(len(ids) / elapsed)
                 used[count].append(cores)
+                in_flight[count].append(float(overlap) / elapsed)
                 print(f"  round {round_number + 1}, {count} worker(s): {len(ids)} images in {elapsed:.2f}s = "
                       f"{len(ids) / elapsed:.2f} images/s, workers busy on {cores:.2f} cores on average "
-                      f"(load average {os.getloadavg()[0]:.2f})", flush=True)
+                      f"(load average {os.getloadavg()[0]:.2f}), jobs in flight on average {float(overlap) / elapsed:.2f}", flush=True)
         print(f"runner throughput, {args.images} photo-like 12 MP JPEGs per round, thumbnail + WebP q80 + 1024 + 512 "
               f"WebP, {os.cpu_count()} cores, medians of {args.rounds} rounds")
         medians = {count: statistics.median(values) for count, values in rates.items()}
         for count, median in medians.items():
-            print(f"  {count} worker process(es): {median:.2f} images/s ({1 / median:.2f} s each), "
-                  f"{statistics.median(used[count]):.2f} cores busy")
+            print(f"  {count} worker process(es): {median:.2f} images/s ({1 / median:.2f} s each); "
+                  f"{statistics.median(in_flight[count]):.2f} jobs in flight, "
+                  f"{statistics.median(used[count]):.2f} cores busy on average")
         if len(counts) >= 2:
             first, last = counts[0], counts[-1]
             print(f"  {last} workers / {first}: {medians[last] / medians[first]:.2f}x")
