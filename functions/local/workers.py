@@ -225,6 +225,8 @@ class WorkerPool:
                 self._all.remove(worker)
             if self._closed:
                 return
+        log.info("runner: worker %d ended (exit code %s); starting a new one (a cold start)",
+                 worker.pid, worker.process.returncode)
         future = self._request_spawn()
         future.add_done_callback(self._replaced)
 
