@@ -95,11 +95,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--app", default="app:app")
     parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--log-level", type=int, default=logging.INFO, help="the runner's own level")
     args = parser.parse_args(argv)
     _die_with_parent(args.parent)
     # Ctrl-C reaches the whole process group; the runner decides when we stop (it drains first).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+    logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s [worker %(process)d]: %(message)s")
     conn = Connection(args.fd)
     app = load_app(args.app)
@@ -279,7 +280,8 @@ class WorkerPool:
         try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "functions.local.workers", "--fd", str(theirs.fileno()),
-                 "--app", self.app_path, "--parent", str(os.getpid())],
+                 "--app", self.app_path, "--parent", str(os.getpid()),
+                 "--log-level", str(logging.getLogger().getEffectiveLevel())],
                 env=env, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         finally:
             theirs.close()
