@@ -118,9 +118,13 @@ def main() -> None:
             print(f"  {count} worker process(es): {median:.2f} images/s ({1 / median:.2f} s each); "
                   f"{statistics.median(in_flight[count]):.2f} jobs in flight, "
                   f"{statistics.median(used[count]):.2f} cores busy on average")
+        per_core = {count: statistics.median(rate / cores for rate, cores in zip(rates[count], used[count]))
+                    for count in counts}
         if len(counts) >= 2:
             first, last = counts[0], counts[-1]
-            print(f"  {last} workers / {first}: {medians[last] / medians[first]:.2f}x")
+            print(f"  {last} workers / {first}: {medians[last] / medians[first]:.2f}x; per busy core "
+                  f"{per_core[last]:.2f} vs {per_core[first]:.2f} images/s = {per_core[last] / per_core[first]:.2f}x "
+                  f"(extrapolated to {last} free cores: about {last * per_core[last] / per_core[first]:.1f}x)")
     finally:
         wiring.configure()
         stack.stop()
