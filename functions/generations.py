@@ -22,6 +22,9 @@ from functions.settings import GENERATION_JOBS_QUEUE
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30
+# The heartbeat of a held step (functions/leases.py): matches no row once another worker holds it.
+RENEW_STEP = ("UPDATE generations SET step_claimed_at = now() WHERE image_id = :id AND step = :step"
+              " AND step_claim_token = :token")
 
 
 def start_generation(db, queues, provider, settings, user_id: str, *, prompt: str, style: Optional[str] = None,
@@ -74,8 +77,7 @@ def run_step(db, storage, queues, provider, settings, image_id: str, step: int) 
                      "The image generator did not finish in time. Please try again.")
     # The step's heartbeat: renewed while this worker lives, so a duplicate message never takes it over.
     try:
-        with leases.heartbeat(db, "UPDATE generations SET step_claimed_at = now() WHERE image_id = :id"
-                              " AND step = :step AND step_claim_token = :token", seconds=settings.function_timeout,
+        with leases.heartbeat(db, RENEW_STEP, seconds=settings.function_timeout,
                               name=f"generation {image_id} step {step}", id=image_id, step=step,
                               token=str(job["step_claim_token"])):
             if step == 1 or job["job_id"] is None:

@@ -197,9 +197,11 @@ def _claim(db, key: str, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
 
 def _keep_claim(db, image_id: str, token: str, settings) -> leases.Lease:
     # The claim's heartbeat: renewed while this worker lives, so a duplicate event never takes it over.
-    return leases.Lease(
-        db, "UPDATE images SET claimed_at = now() WHERE id = :id AND claim_token = :token AND status = 'processing'",
-        {"id": image_id, "token": token}, seconds=settings.function_timeout, name=f"image {image_id}").start()
+    return leases.Lease(db, RENEW_CLAIM, {"id": image_id, "token": token}, seconds=settings.function_timeout,
+                        name=f"image {image_id}").start()
+
+
+RENEW_CLAIM = "UPDATE images SET claimed_at = now() WHERE id = :id AND claim_token = :token AND status = 'processing'"
 
 
 def _record_variants(db, image_id: str, token: str, variants: List[Dict[str, Any]]) -> None:

@@ -22,6 +22,9 @@ from functions.settings import IMPORT_JOBS_QUEUE
 log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "import"
+# The heartbeat of a held import claim (functions/leases.py): matches no row once another worker holds it.
+RENEW_CLAIM = ("UPDATE images SET claimed_at = now() WHERE id = :id AND claim_token = :token"
+               " AND status = 'queued'")
 
 
 def start_import(db, queues, settings, user_id: str, *, url: str, variants: Any = None,
@@ -89,8 +92,7 @@ def run_import(db, storage, settings, image_id: str) -> ImportResult:
         _release(db, image_id, token)
         return ImportResult("skipped", "the original is already stored")
     # The claim's heartbeat: renewed while this worker lives, so a duplicate message never takes it over.
-    with leases.heartbeat(db, "UPDATE images SET claimed_at = now() WHERE id = :id AND claim_token = :token"
-                          " AND status = 'queued'", seconds=settings.function_timeout, name=f"import {image_id}",
+    with leases.heartbeat(db, RENEW_CLAIM, seconds=settings.function_timeout, name=f"import {image_id}",
                           id=image_id, token=token) as lease:
         try:
             fetched = fetcher.fetch(claim["source_url"], policy(settings), expect_image=True)

@@ -116,3 +116,26 @@ def test_given_a_worker_killed_at_its_timeout_when_its_lease_runs_out_then_a_dup
     assert outcome.status == "done", outcome
     row = _row(image_id)
     assert row["status"] == "done" and row["processing_attempts"] == 2
+
+
+@pytest.mark.parametrize("kind", ["processing", "import", "generation step"])
+def test_given_each_kind_of_claim_when_renewed_then_only_its_holder_renews_it(tokens, kind):
+    from functions import generations, imports
+
+    db = wiring.database()
+    image_id, token = str(uuid.uuid4()), str(uuid.uuid4())
+    status = {"processing": "processing", "import": "queued", "generation step": "generating"}[kind]
+    images.insert_image(db, image_id=image_id, owner=tokens["user"]["id"], source="upload", name="a.jpg",
+                        status=status, variants=())
+    if kind == "generation step":
+        db.execute("INSERT INTO generations (image_id, provider, prompt, width, height, deadline_at, step,"
+                   " step_claimed_at, step_claim_token) VALUES (:id, 'local', 'p', 64, 64, now(), 1, now(), :token)",
+                   id=image_id, token=token)
+        sql, params = generations.RENEW_STEP, {"id": image_id, "step": 1}
+    else:
+        db.execute("UPDATE images SET claim_token = :token, claimed_at = now() WHERE id = :id",
+                   id=image_id, token=token)
+        sql, params = (images.RENEW_CLAIM if kind == "processing" else imports.RENEW_CLAIM), {"id": image_id}
+    assert leases.Lease(db, sql, {**params, "token": token}, seconds=60, name=kind).renew()
+    other = leases.Lease(db, sql, {**params, "token": str(uuid.uuid4())}, seconds=60, name=kind)
+    assert not other.renew() and other.lost
