@@ -310,7 +310,13 @@ class EventRunner:
                 return
             with self._in_flight_changed:
                 self._in_flight += 1
-            self._executor.submit(self._invoke, worker, source, url, arn, messages)
+            try:
+                self._executor.submit(self._invoke, worker, source, url, arn, messages)
+            except RuntimeError:  # stop() finished while this long poll was still out
+                with self._in_flight_changed:
+                    self._in_flight -= 1
+                self._return_unstarted(url, messages)
+                return
 
     def _return_unstarted(self, url: str, messages: List[Dict[str, Any]]) -> None:
         # Stopping with messages received but never handed to a worker: make them visible again now.
