@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_auth.py", "bench_imaging.py", "bench_pipeline.py", "bench_emulators.py", "bench_cli.py"]
+BENCHES = ["bench_auth.py", "bench_imaging.py", "bench_pipeline.py", "bench_runner.py", "bench_emulators.py",
+           "bench_cli.py"]
 
 if __name__ == "__main__":
     failed = []

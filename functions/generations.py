@@ -14,7 +14,7 @@ import re
 import uuid
 from typing import Any, Dict, Optional
 
-from functions import imaging, images, webhooks
+from functions import imaging, images, leases, webhooks
 from functions.errors import InvalidInput
 from functions.providers.base import GenerationRequest, ProviderUnavailable  # base: no HTTP client at import
 from functions.settings import GENERATION_JOBS_QUEUE
@@ -22,6 +22,9 @@ from functions.settings import GENERATION_JOBS_QUEUE
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30
+# The heartbeat of a held step (functions/leases.py): matches no row once another worker holds it.
+RENEW_STEP = ("UPDATE generations SET step_claimed_at = now() WHERE image_id = :id AND step = :step"
+              " AND step_claim_token = :token")
 
 
 def start_generation(db, queues, provider, settings, user_id: str, *, prompt: str, style: Optional[str] = None,
@@ -72,11 +75,15 @@ def run_step(db, storage, queues, provider, settings, image_id: str, step: int) 
     if job["expired"] or step > settings.generation_max_polls + 1:
         return _fail(db, image_id, "generation_timeout",
                      "The image generator did not finish in time. Please try again.")
+    # The step's heartbeat: renewed while this worker lives, so a duplicate message never takes it over.
     try:
-        if step == 1 or job["job_id"] is None:
-            result = _kickoff(db, queues, provider, image_id, step, job)
-        else:
-            result = _poll(db, storage, queues, provider, image_id, step, job)
+        with leases.heartbeat(db, RENEW_STEP, seconds=settings.function_timeout,
+                              name=f"generation {image_id} step {step}", id=image_id, step=step,
+                              token=str(job["step_claim_token"])):
+            if step == 1 or job["job_id"] is None:
+                result = _kickoff(db, queues, provider, image_id, step, job)
+            else:
+                result = _poll(db, storage, queues, provider, image_id, step, job)
     except ProviderUnavailable as error:
         # Transient: try the same kind of step again later, bounded by the deadline and step cap.
         _set_status(db, image_id, "UNAVAILABLE")
@@ -94,13 +101,14 @@ def _claim_step(db, image_id: str, step: int, *, lease_seconds: int) -> Optional
     # Conditional: the previous step's number must be current (or this step's claim must have
     # expired because its worker died), and the image must still be generating.
     return db.one(
-        "UPDATE generations g SET step = :step, step_claimed_at = now(), updated_at = now()"
+        "UPDATE generations g SET step = :step, step_claimed_at = now(), step_claim_token = :token,"
+        " updated_at = now()"
         " FROM images i WHERE g.image_id = :id AND i.id = g.image_id AND i.status = 'generating'"
         " AND (g.step = :step - 1 OR (g.step = :step AND g.step_claimed_at IS NOT NULL"
         "      AND g.step_claimed_at < now() - make_interval(secs => :lease)))"
         " RETURNING g.job_id, g.prompt, g.style, g.negative_prompt, g.width, g.height, i.owner_id,"
-        " g.deadline_at < now() AS expired",
-        id=image_id, step=step, lease=float(lease_seconds))
+        " g.deadline_at < now() AS expired, g.step_claim_token",
+        id=image_id, step=step, lease=float(lease_seconds), token=str(uuid.uuid4()))
 
 
 def _kickoff(db, queues, provider, image_id, step, job) -> StepResult:

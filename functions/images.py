@@ -15,7 +15,7 @@ import os
 import uuid
 from typing import Any, Dict, List, Optional
 
-from functions import imaging, webhooks
+from functions import imaging, leases, webhooks
 from functions.errors import InvalidInput, NotFound, PixelflowError, Unavailable
 from functions.timestamps import iso
 
@@ -172,6 +172,7 @@ def process_original(db, storage, settings, key: str, *, etag: Optional[str] = N
         return _fail(db, image_id, token, "too_slow",
                      f"Processing this image was stopped at the time limit {claim['stalled_attempts']} times; "
                      "it needs more work than one image may take.")
+    lease = _keep_claim(db, image_id, token, settings)
     try:
         found = storage.head(key)
         refused = _refuse_original(found, claim["declared_bytes"], settings)
@@ -188,6 +189,7 @@ def process_original(db, storage, settings, key: str, *, etag: Optional[str] = N
                                             max_output_pixels=settings.max_variant_pixels, budget=budget)
         recorded: List[Dict[str, Any]] = []
         for variant in rendering:
+            lease.check()  # taken over: stop writing before the next object
             vkey = variant_key(owner, image_id, variant.name, variant.extension)
             storage.put(vkey, variant.data, content_type=variant.content_type)
             recorded.append({"name": variant.name, "key": vkey, "format": variant.format,
@@ -198,6 +200,8 @@ def process_original(db, storage, settings, key: str, *, etag: Optional[str] = N
                 _record_variants(db, image_id, token, recorded)
         info = rendering.info
         log.info("image %s: %d decode(s), %.2f CPU seconds", image_id, budget.count("decode"), budget.spent)
+    except leases.LeaseLost:
+        return Outcome("skipped", image_id, reason="another worker took over this image")
     except imaging.ImageRejected as rejected:
         return _fail(db, image_id, token, rejected.code, rejected.message)
     except PixelflowError as error:
@@ -206,6 +210,8 @@ def process_original(db, storage, settings, key: str, *, etag: Optional[str] = N
     except Exception as error:
         _note_error(db, image_id, token, f"{error.__class__.__name__}: {error}")
         raise
+    finally:
+        lease.stop()
     done = db.execute(
         "UPDATE images SET status = 'done', format = :format, width = :width, height = :height,"
         " bytes = :bytes, content_type = :mime, variants = CAST(:variants AS jsonb), error_code = NULL,"
@@ -302,6 +308,15 @@ def _checksum_mismatch(db, image_id: str, data: bytes) -> Optional[str]:
         return None
     return (f"The stored file's SHA-256 is {actual}, not the {row['sha256']} declared with the upload: "
             "it was changed or damaged on the way.")
+
+
+def _keep_claim(db, image_id: str, token: str, settings) -> leases.Lease:
+    # The claim's heartbeat: renewed while this worker lives, so a duplicate event never takes it over.
+    return leases.Lease(db, RENEW_CLAIM, {"id": image_id, "token": token}, seconds=settings.function_timeout,
+                        name=f"image {image_id}").start()
+
+
+RENEW_CLAIM = "UPDATE images SET claimed_at = now() WHERE id = :id AND claim_token = :token AND status = 'processing'"
 
 
 def _record_variants(db, image_id: str, token: str, variants: List[Dict[str, Any]]) -> None:

@@ -15,13 +15,16 @@ import uuid
 from typing import Any, Dict, List, Optional
 from urllib.parse import unquote, urlsplit
 
-from functions import fetcher, imaging, images, webhooks
+from functions import fetcher, imaging, images, leases, webhooks
 from functions.errors import InvalidInput, PixelflowError
 from functions.settings import IMPORT_JOBS_QUEUE
 
 log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "import"
+# The heartbeat of a held import claim (functions/leases.py): matches no row once another worker holds it.
+RENEW_CLAIM = ("UPDATE images SET claimed_at = now() WHERE id = :id AND claim_token = :token"
+               " AND status = 'queued'")
 
 
 def start_import(db, queues, settings, user_id: str, *, url: str, variants: Any = None,
@@ -88,17 +91,22 @@ def run_import(db, storage, settings, image_id: str) -> ImportResult:
         # A previous worker stored the original and died before saying so: never fetch nor write it again.
         _release(db, image_id, token)
         return ImportResult("skipped", "the original is already stored")
-    try:
-        fetched = fetcher.fetch(claim["source_url"], policy(settings), expect_image=True)
-    except fetcher.FetchRefused as refused:
-        _fail(db, image_id, token, refused.code, refused.message)
-        return ImportResult("failed", refused.code)
-    try:
-        # The ObjectCreated event starts processing, which claims the 'queued' row from us.
-        storage.put(key, fetched.body, content_type=fetched.content_type or "application/octet-stream")
-    except PixelflowError as error:
-        _note_error(db, image_id, token, error.message)
-        raise
+    # The claim's heartbeat: renewed while this worker lives, so a duplicate message never takes it over.
+    with leases.heartbeat(db, RENEW_CLAIM, seconds=settings.function_timeout, name=f"import {image_id}",
+                          id=image_id, token=token) as lease:
+        try:
+            fetched = fetcher.fetch(claim["source_url"], policy(settings), expect_image=True)
+        except fetcher.FetchRefused as refused:
+            _fail(db, image_id, token, refused.code, refused.message)
+            return ImportResult("failed", refused.code)
+        if lease.lost:
+            return ImportResult("skipped", "another worker took over this import")
+        try:
+            # The ObjectCreated event starts processing, which claims the 'queued' row from us.
+            storage.put(key, fetched.body, content_type=fetched.content_type or "application/octet-stream")
+        except PixelflowError as error:
+            _note_error(db, image_id, token, error.message)
+            raise
     db.execute("UPDATE images SET content_type = :type, claim_token = NULL, updated_at = now()"
                " WHERE id = :id AND claim_token = :token AND status = 'queued'",
                id=image_id, token=token, type=fetched.content_type)

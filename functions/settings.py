@@ -132,9 +132,10 @@ SETTINGS = (
     Setting("download_url_ttl", "DOWNLOAD_URL_TTL_SECONDS", "300", _positive_int,
             "Lifetime of presigned download links."),
     Setting("function_timeout", "FUNCTION_TIMEOUT_SECONDS", "60", _positive_int,
-            "Timeout of the event functions; queue visibility timeouts are six times this."),
+            "Timeout of the event functions (the local runner ends an invocation at it), and the length of "
+            "the claim leases a running job renews; queue visibility timeouts are six times this."),
     Setting("runner_concurrency", "RUNNER_CONCURRENCY", "2", _positive_int,
-            "Local event runner: handler calls in flight per queue."),
+            "Local event runner: warm worker processes shared by every queue (handler calls in flight)."),
     Setting("runner_wait_seconds", "RUNNER_WAIT_SECONDS", "1", _positive_int,
             "Local event runner: long-poll wait per receive call (1..20)."),
     Setting("provider", "GENERATION_PROVIDER", "", _provider,

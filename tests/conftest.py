@@ -80,8 +80,10 @@ def runner(app):
 
     settings = wiring.settings()
     # Scheduled functions stay off: a test that wants housekeeping calls it, so none runs behind its back.
+    # Handlers run in worker processes, as on Lambda; a test's wiring.configure(...) reaches them with each call.
     local = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region, concurrency=2,
-                        wait_seconds=1, timeout_seconds=settings.function_timeout, run_schedules=False).start()
+                        wait_seconds=1, timeout_seconds=settings.function_timeout, run_schedules=False,
+                        settings_source=wiring.settings).start()
     yield local
     local.stop()
 

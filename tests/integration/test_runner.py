@@ -1,7 +1,11 @@
 """The local event runner against a real moto server: S3 notification -> SQS -> handler."""
 
 import json
+import os
 import queue
+import signal
+import subprocess
+import sys
 import time
 
 import boto3
@@ -67,7 +71,7 @@ def test_given_a_provisioned_bucket_when_an_object_lands_under_originals_then_th
             for created in created_objects(record.body):
                 seen.put((created.key, record.to_dict()))
 
-    runner = EventRunner(app, clients["sqs"], region=REGION, wait_seconds=1).start()
+    runner = EventRunner(app, clients["sqs"], region=REGION, wait_seconds=1, isolation="thread").start()
     try:
         key = "originals/user 1/photo café.jpg"
         clients["s3"].put_object(Bucket=settings.bucket, Key=key, Body=b"bytes")
@@ -97,7 +101,7 @@ def test_given_a_handler_that_raises_when_it_keeps_failing_then_the_message_is_r
             attempts.append(int(record.to_dict()["attributes"]["ApproximateReceiveCount"]))
         raise RuntimeError("this handler always fails")
 
-    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1).start()
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, isolation="thread").start()
     try:
         sqs.send_message(QueueUrl=url, MessageBody="doomed")
         dead = []
@@ -131,7 +135,7 @@ def test_given_a_batch_when_the_handler_reports_item_failures_then_only_those_co
                 failures.append({"itemIdentifier": record.to_dict()["messageId"]})
         return {"batchItemFailures": failures}
 
-    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, concurrency=1).start()
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, concurrency=1, isolation="thread").start()
     try:
         came_back = _wait(lambda: deliveries.count("fail-1") >= 2 and deliveries.count("fail-2") >= 2, 20)
     finally:
@@ -155,7 +159,7 @@ def test_given_a_handler_that_crashes_once_when_more_messages_arrive_then_the_ru
                 raise ValueError("boom")
             handled.put(record.body)
 
-    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1).start()
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, isolation="thread").start()
     try:
         sqs.send_message(QueueUrl=url, MessageBody="boom")
         sqs.send_message(QueueUrl=url, MessageBody="after")
@@ -173,7 +177,7 @@ def test_given_a_scheduled_function_when_the_runner_ticks_then_it_gets_an_eventb
         seen.put(event.to_dict())
         raise RuntimeError("a failing run must not stop the next one")
 
-    runner = EventRunner(app, sqs=None, region=REGION, schedule_every=0.2).start()
+    runner = EventRunner(app, sqs=None, region=REGION, schedule_every=0.2, isolation="thread").start()
     try:
         first, second = seen.get(timeout=10), seen.get(timeout=10)
     finally:
@@ -189,3 +193,134 @@ def test_given_schedule_expressions_when_read_then_rates_become_seconds_and_cron
     assert schedule_seconds(Rate(1, unit=Rate.HOURS)) == 3600
     assert schedule_seconds("rate(2 days)") == 172800
     assert schedule_seconds("cron(0 12 * * ? *)") is None
+
+
+# --- worker processes: Lambda's timeout, cold starts and lifetimes -------------------------
+
+from tests.integration.runner_apps import APP_PATH as WORK_APP  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def work_queue(aws):
+    """runner_apps' queue: a visibility timeout of 1 s, and the DLQ after 2 receives."""
+    _, clients = aws
+    return _queue_pair(clients["sqs"], "runner-work", visibility=1, max_receive=2)
+
+
+def _alive(pid):
+    """True while ``pid`` runs (a zombie waiting for its reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def test_given_worker_processes_when_a_message_arrives_then_a_warm_worker_outside_this_process_handles_it(
+        aws, work_queue, private_dir):
+    from tests.integration.runner_apps import app
+
+    _, clients = aws
+    sqs = clients["sqs"]
+    url, _ = work_queue
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, concurrency=2, app_path=WORK_APP).start()
+    try:
+        workers = runner.worker_pids
+        for index in range(4):
+            sqs.send_message(QueueUrl=url, MessageBody=f"pid:{private_dir / str(index)}")
+        assert _wait(lambda: runner.handled == 4), runner.handled
+        pids = {int((private_dir / str(index)).read_text()) for index in range(4)}
+    finally:
+        runner.stop()
+    assert len(workers) == 2 and os.getpid() not in pids
+    assert pids <= set(workers), "handlers ran in the pool's warm workers, no new process per message"
+    assert runner.pool.cold_starts == 2
+    assert not any(_alive(pid) for pid in workers), "stop() ends the workers"
+
+
+def test_given_a_handler_past_its_timeout_when_invoked_then_its_worker_is_killed_and_the_message_dead_letters(
+        aws, work_queue, private_dir):
+    from tests.integration.runner_apps import app
+
+    _, clients = aws
+    sqs = clients["sqs"]
+    url, dlq = work_queue
+    runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, concurrency=1, timeout_seconds=1,
+                         app_path=WORK_APP).start()
+    try:
+        first_worker = runner.worker_pids[0]
+        sqs.send_message(QueueUrl=url, MessageBody="hang")
+        dead = []
+
+        def reached_dlq():
+            dead.extend(sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages", []))
+            return bool(dead)
+        moved = _wait(reached_dlq, timeout=30)
+        # The pool is whole again and still serves.
+        sqs.send_message(QueueUrl=url, MessageBody=f"pid:{private_dir / 'after'}")
+        assert _wait(lambda: (private_dir / "after").exists()), "a replacement worker serves the next message"
+    finally:
+        runner.stop()
+    assert moved, f"the timed-out message never reached the DLQ (timeouts: {runner.timed_out})"
+    assert dead[0]["Body"] == "hang"
+    assert runner.timed_out == 2, "each of the two receives ended at the timeout"
+    assert not _alive(first_worker), "the timed-out worker was killed"
+    assert runner.pool.cold_starts == 3, "each killed worker was replaced by a cold start"
+    assert int((private_dir / "after").read_text()) != first_worker
+
+
+def test_given_a_runner_process_when_it_is_killed_then_its_worker_processes_end_too(stack):
+    runner = subprocess.Popen([sys.executable, "-m", "functions.local.runner"], env=dict(os.environ),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait(lambda: len(_children(runner.pid)) >= 2, timeout=60), _children(runner.pid)
+        workers = _children(runner.pid)
+        assert all("functions.local.workers" in open(f"/proc/{pid}/cmdline").read() for pid in workers)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+        assert _wait(lambda: not any(_alive(pid) for pid in workers), timeout=20), \
+            [pid for pid in workers if _alive(pid)]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+
+
+def test_given_a_runner_whose_workers_are_busy_when_the_runner_is_killed_then_the_workers_end_mid_invocation(
+        aws, work_queue, private_dir):
+    moto, clients = aws
+    sqs = clients["sqs"]
+    url, _ = work_queue
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+               AWS_SECRET_ACCESS_KEY=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    runner = subprocess.Popen([sys.executable, "-c", "import sys; from tests.integration.runner_apps import serve; "
+                               "serve(sys.argv[1])", moto.url], env=env)
+    try:
+        for index in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody=f"hang:{private_dir / str(index)}")
+        # Both workers are inside a handler that never returns: only their parent's death can end them.
+        assert _wait(lambda: all((private_dir / str(index)).exists() for index in range(2)), timeout=60)
+        busy = [int((private_dir / str(index)).read_text()) for index in range(2)]
+        assert set(busy) <= set(_children(runner.pid))
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+        assert _wait(lambda: not any(_alive(pid) for pid in busy), timeout=20), [p for p in busy if _alive(p)]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.wait()
+        sqs.purge_queue(QueueUrl=url)
