@@ -74,7 +74,7 @@ def run_step(db, storage, queues, provider, settings, image_id: str, step: int) 
                      "The image generator did not finish in time. Please try again.")
     try:
         if step == 1 or job["job_id"] is None:
-            result = _kickoff(db, queues, provider, image_id, step, job)
+            result = _kickoff(db, storage, queues, provider, image_id, step, job)
         else:
             result = _poll(db, storage, queues, provider, image_id, step, job)
     except ProviderUnavailable as error:
@@ -103,7 +103,7 @@ def _claim_step(db, image_id: str, step: int, *, lease_seconds: int) -> Optional
         id=image_id, step=step, lease=float(lease_seconds))
 
 
-def _kickoff(db, queues, provider, image_id, step, job) -> StepResult:
+def _kickoff(db, storage, queues, provider, image_id, step, job) -> StepResult:
     request = GenerationRequest(prompt=job["prompt"], width=job["width"], height=job["height"],
                                 style=job["style"], negative_prompt=job["negative_prompt"])
     result = provider.run(request)
@@ -119,7 +119,13 @@ def _kickoff(db, queues, provider, image_id, step, job) -> StepResult:
         # The next step is again a kickoff, because no job id was stored.
         queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
         return StepResult("scheduled", f"provider queue full; trying again in {delay}s")
-    return _fail(db, image_id, "generation_rejected",
+    if result.kind == "done":  # a synchronous provider: the image came with the answer, nothing to poll
+        return _store(db, storage, image_id, str(job["owner_id"]), result.image)
+    if result.kind == "censored":
+        return _fail(db, image_id, "generation_censored",
+                     result.message or "The image generator withheld the image as inappropriate.")
+    default_code = "generation_failed" if result.kind == "failed" else "generation_rejected"
+    return _fail(db, image_id, result.code or default_code,
                  result.message or "The image generator refused the request.")
 
 
