@@ -185,4 +185,6 @@ def give_up(db, image_id: str) -> bool:
 
 def styles(provider):
     return {"styles": [{"name": item["name"], "title": item.get("title") or item["name"]}
-                       for item in provider.styles()]}
+                       for item in provider.styles()],
+            "provider": provider.name,
+            "negative_prompt": getattr(provider, "supports_negative_prompt", True)}

@@ -143,6 +143,7 @@ class Provider(Protocol):
     """A text-to-image service behind the run/poll cycle."""
 
     name: str
+    supports_negative_prompt: bool  # False: GenerationRequest.negative_prompt is not sent
 
     def run(self, req: GenerationRequest) -> RunResult:
         """Start a generation (a synchronous provider finishes it here, within its own deadline)."""

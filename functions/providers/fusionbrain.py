@@ -51,6 +51,7 @@ class FusionBrainProvider:
     """Fusion Brain's pipeline API; ``session`` is any ``requests.Session`` (created lazily if not given)."""
 
     name = "fusionbrain"
+    supports_negative_prompt = True
 
     def __init__(
         self,

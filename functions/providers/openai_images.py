@@ -37,6 +37,7 @@ class OpenAIImagesProvider:
     """One synchronous image per request; ``session`` is any ``requests.Session`` (created lazily if not given)."""
 
     name = "openai"
+    supports_negative_prompt = False  # the API has no such field
 
     def __init__(
         self,

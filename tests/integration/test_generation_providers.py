@@ -63,6 +63,7 @@ def test_given_openai_when_listing_styles_then_the_configured_ones(server, user,
 
     assert answer.status_code == 200
     assert [style["name"] for style in answer.json()["styles"]] == ["vivid", "natural"]
+    assert (answer.json()["provider"], answer.json()["negative_prompt"]) == ("openai", False)
 
 
 def test_given_a_content_policy_refusal_when_generating_then_failed_as_censored(server, user, openai_images):
