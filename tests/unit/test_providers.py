@@ -6,6 +6,7 @@ import io
 import socket
 
 import pytest
+import requests
 from PIL import Image
 
 from functions.providers import (
@@ -142,8 +143,6 @@ def test_given_a_switched_off_pipeline_when_run_then_rejected_as_disabled_not_bu
 
 
 def test_given_the_availability_endpoint_when_read_then_both_field_names_carry_the_same_status(fusion_brain):
-    import requests
-
     headers = {"X-Key": f"Key {fusion_brain.api_key}", "X-Secret": f"Secret {fusion_brain.secret_key}"}
     url = f"{fusion_brain.url}key/api/v1/pipeline/{fusion_brain.pipeline_id}/availability"
     fusion_brain.queue_full(1)
