@@ -81,7 +81,7 @@ def run_step(db, storage, queues, provider, settings, image_id: str, step: int) 
                               name=f"generation {image_id} step {step}", id=image_id, step=step,
                               token=str(job["step_claim_token"])):
             if step == 1 or job["job_id"] is None:
-                result = _kickoff(db, queues, provider, image_id, step, job)
+                result = _kickoff(db, storage, queues, provider, image_id, step, job)
             else:
                 result = _poll(db, storage, queues, provider, image_id, step, job)
     except ProviderUnavailable as error:
@@ -111,7 +111,7 @@ def _claim_step(db, image_id: str, step: int, *, lease_seconds: int) -> Optional
         id=image_id, step=step, lease=float(lease_seconds), token=str(uuid.uuid4()))
 
 
-def _kickoff(db, queues, provider, image_id, step, job) -> StepResult:
+def _kickoff(db, storage, queues, provider, image_id, step, job) -> StepResult:
     request = GenerationRequest(prompt=job["prompt"], width=job["width"], height=job["height"],
                                 style=job["style"], negative_prompt=job["negative_prompt"])
     result = provider.run(request)
@@ -127,7 +127,13 @@ def _kickoff(db, queues, provider, image_id, step, job) -> StepResult:
         # The next step is again a kickoff, because no job id was stored.
         queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
         return StepResult("scheduled", f"provider queue full; trying again in {delay}s")
-    return _fail(db, image_id, "generation_rejected",
+    if result.kind == "done":  # a synchronous provider: the image came with the answer, nothing to poll
+        return _store(db, storage, image_id, str(job["owner_id"]), result.image)
+    if result.kind == "censored":
+        return _fail(db, image_id, "generation_censored",
+                     result.message or "The image generator withheld the image as inappropriate.")
+    default_code = "generation_failed" if result.kind == "failed" else "generation_rejected"
+    return _fail(db, image_id, result.code or default_code,
                  result.message or "The image generator refused the request.")
 
 
@@ -187,4 +193,6 @@ def give_up(db, image_id: str) -> bool:
 
 def styles(provider):
     return {"styles": [{"name": item["name"], "title": item.get("title") or item["name"]}
-                       for item in provider.styles()]}
+                       for item in provider.styles()],
+            "provider": provider.name,
+            "negative_prompt": getattr(provider, "supports_negative_prompt", True)}

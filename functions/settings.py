@@ -69,9 +69,19 @@ def _emulator(value: str) -> str:
 
 
 def _provider(value: str) -> str:
-    if value not in ("", "local", "fusionbrain"):
-        raise ValueError("must be local or fusionbrain (or empty to choose by keys)")
+    if value not in ("", "local", "fusionbrain", "openai"):
+        raise ValueError("must be local, fusionbrain or openai (or empty to choose by keys)")
     return value
+
+
+def _name_list(value: str) -> tuple:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _auth_header(value: str) -> str:
+    if value.lower() not in ("authorization", "api-key"):
+        raise ValueError("must be authorization or api-key")
+    return value.lower()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +149,8 @@ SETTINGS = (
     Setting("runner_wait_seconds", "RUNNER_WAIT_SECONDS", "1", _positive_int,
             "Local event runner: long-poll wait per receive call (1..20)."),
     Setting("provider", "GENERATION_PROVIDER", "", _provider,
-            "Text-to-image provider: local or fusionbrain; empty picks fusionbrain when keys are set."),
+            "Text-to-image provider: local, fusionbrain or openai; empty picks fusionbrain when its keys are set, "
+            "else openai when OPENAI_IMAGES_API_KEY is, else local."),
     Setting("fusionbrain_url", "FUSIONBRAIN_URL", "https://api-key.fusionbrain.ai/", _text,
             "Base URL of the Fusion Brain API."),
     Setting("fusionbrain_api_key", "FUSIONBRAIN_API_KEY", "", _text, "Fusion Brain X-Key."),
@@ -149,6 +160,26 @@ SETTINGS = (
             "Public JSON list of Fusion Brain styles."),
     Setting("local_provider_delay", "LOCAL_PROVIDER_DELAY_SECONDS", "3", _non_negative_float,
             "How long the offline provider pretends to work."),
+    Setting("openai_images_url", "OPENAI_IMAGES_URL", "https://api.openai.com/v1", _text,
+            "Base URL of an OpenAI-compatible Images API (POST {base}/images/generations): OpenAI, Azure "
+            "OpenAI's /openai/v1, or a self-hosted server."),
+    Setting("openai_images_api_key", "OPENAI_IMAGES_API_KEY", "", _text,
+            "API key for OPENAI_IMAGES_URL (a secret: never logged)."),
+    Setting("openai_images_auth_header", "OPENAI_IMAGES_AUTH_HEADER", "authorization", _auth_header,
+            "How the key is sent: authorization (Bearer, OpenAI and most servers) or api-key (Azure)."),
+    Setting("openai_images_model", "OPENAI_IMAGES_MODEL", "gpt-image-1", _text,
+            "Model named in every request (on Azure, the deployment name)."),
+    Setting("openai_images_quality", "OPENAI_IMAGES_QUALITY", "", _text,
+            "quality sent with every request (e.g. low, medium, high, standard, hd); empty: not sent."),
+    Setting("openai_images_styles", "OPENAI_IMAGES_STYLES", "", _name_list,
+            "Comma-separated styles offered by GET /generations/styles and sent as style (DALL-E 3: "
+            "vivid,natural); empty: none."),
+    Setting("openai_images_sizes", "OPENAI_IMAGES_SIZES", "", _name_list,
+            "Comma-separated WxH sizes the endpoint accepts (OpenAI: 1024x1024,1536x1024,1024x1536); a request "
+            "for another size asks for the closest in shape. Empty: the requested size is sent as it is."),
+    Setting("openai_images_timeout", "OPENAI_IMAGES_TIMEOUT_SECONDS", "50", _positive_int,
+            "Longest one image request may take before the image fails as generation_timeout; at most 80 % of "
+            "FUNCTION_TIMEOUT_SECONDS is used."),
     Setting("generation_max_polls", "GENERATION_MAX_POLLS", "60", _positive_int,
             "Most status polls per generation before it fails as generation_timeout."),
     Setting("generation_deadline", "GENERATION_DEADLINE_SECONDS", "600", _positive_int,
@@ -212,6 +243,14 @@ class Settings:
     fusionbrain_secret_key: str
     fusionbrain_styles_url: str
     local_provider_delay: float
+    openai_images_url: str
+    openai_images_api_key: str
+    openai_images_auth_header: str
+    openai_images_model: str
+    openai_images_quality: str
+    openai_images_styles: tuple
+    openai_images_sizes: tuple
+    openai_images_timeout: int
     generation_max_polls: int
     generation_deadline: int
     import_allowed_hosts: frozenset

@@ -144,5 +144,15 @@ def provider():
         return build_provider(provider=config.provider, api_key=config.fusionbrain_api_key,
                               secret_key=config.fusionbrain_secret_key, base_url=config.fusionbrain_url,
                               styles_url=config.fusionbrain_styles_url,
-                              local_delay_seconds=config.local_provider_delay)
+                              local_delay_seconds=config.local_provider_delay,
+                              openai_api_key=config.openai_images_api_key,
+                              openai_options=dict(base_url=config.openai_images_url,
+                                                  model=config.openai_images_model,
+                                                  quality=config.openai_images_quality,
+                                                  styles=config.openai_images_styles,
+                                                  sizes=config.openai_images_sizes,
+                                                  auth_header=config.openai_images_auth_header,
+                                                  max_image_bytes=config.max_upload_bytes),
+                              # One image request must end well inside the function that makes it.
+                              openai_deadline=min(config.openai_images_timeout, 0.8 * config.function_timeout))
     return _once("provider", build)

@@ -207,6 +207,9 @@ GENERATION_TICKET = obj({
 STYLES = obj({
     "styles": {"type": "array", "items": obj({"name": {"type": "string"}, "title": {"type": "string"}},
                                               ["name", "title"])},
+    "provider": {"type": "string", "description": "The configured provider: local, fusionbrain or openai."},
+    "negative_prompt": {"type": "boolean", "description": "Whether the provider uses negative_prompt "
+                                                          "(OpenAI's API has none; it is not sent there)."},
 }, ["styles"])
 
 IMPORT_REQUEST = obj({

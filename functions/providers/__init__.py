@@ -18,12 +18,14 @@ from functions.providers.base import (
 )
 from functions.providers.fusionbrain import DEFAULT_BASE_URL, DEFAULT_STYLES_URL, FusionBrainProvider
 from functions.providers.local import LocalProvider
+from functions.providers.openai_images import OpenAIImagesProvider
 
 __all__ = [
     "STANDARD_STYLES",
     "FusionBrainProvider",
     "GenerationRequest",
     "LocalProvider",
+    "OpenAIImagesProvider",
     "PollResult",
     "Provider",
     "ProviderUnavailable",
@@ -31,7 +33,7 @@ __all__ = [
     "build_provider",
 ]
 
-PROVIDER_NAMES = ("local", "fusionbrain")
+PROVIDER_NAMES = ("local", "fusionbrain", "openai")
 
 
 def build_provider(
@@ -42,18 +44,25 @@ def build_provider(
     base_url: str | None = None,
     styles_url: str | None = None,
     local_delay_seconds: float = 3.0,
+    openai_api_key: str | None = None,
+    openai_options: dict | None = None,
+    openai_deadline: float = 45.0,
     session: requests.Session | None = None,
 ) -> Provider:
-    """The configured provider: ``provider`` names it; left empty, keys mean Fusion Brain and no keys mean local.
+    """The configured provider: ``provider`` names it; left empty, Fusion Brain keys mean Fusion Brain,
+    else an OpenAI key means the OpenAI-compatible API, and no keys mean local.
 
-    Empty strings count as unset (environment variables often are). A Fusion
-    Brain provider without both keys, or an unknown name, raises ``ValueError``
-    so a misconfiguration fails at start, not on the first generation.
+    Empty strings count as unset (environment variables often are). A provider
+    without its keys, or an unknown name, raises ``ValueError`` so a
+    misconfiguration fails at start, not on the first generation.
+    ``openai_options`` are keyword arguments of ``OpenAIImagesProvider`` (URL,
+    model, quality, styles, sizes, auth header, image byte cap); ``openai_deadline``
+    bounds one image request and must stay below the function timeout.
     """
     name = (provider or "").strip().lower() or None
-    api_key, secret_key = api_key or None, secret_key or None
+    api_key, secret_key, openai_api_key = api_key or None, secret_key or None, openai_api_key or None
     if name is None:
-        name = "fusionbrain" if (api_key or secret_key) else "local"
+        name = "fusionbrain" if (api_key or secret_key) else "openai" if openai_api_key else "local"
 
     if name == "local":
         return LocalProvider(delay_seconds=local_delay_seconds)
@@ -68,4 +77,10 @@ def build_provider(
             styles_url=styles_url or DEFAULT_STYLES_URL,
             session=session,
         )
+    if name == "openai":
+        if not openai_api_key:
+            raise ValueError("The openai provider needs an API key (OPENAI_IMAGES_API_KEY).")
+        options = {key: value for key, value in (openai_options or {}).items() if value not in (None, "")}
+        return OpenAIImagesProvider(api_key=openai_api_key, deadline_seconds=openai_deadline, session=session,
+                                    **options)
     raise ValueError(f"Unknown text-to-image provider {provider!r}; expected one of {', '.join(PROVIDER_NAMES)}.")

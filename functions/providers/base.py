@@ -2,8 +2,10 @@
 
 A generation is a run/poll cycle: ``run`` starts a job and returns its id, the
 caller polls ``status`` (later, from any process) until the job is done, failed
-or censored. Expected outcomes travel as values (``RunResult``, ``PollResult``);
-only a transient outage raises, as ``ProviderUnavailable``.
+or censored. A synchronous provider (the vendor answers with the image itself)
+finishes inside ``run``: its result is already ``done``, ``censored`` or ``failed``
+and nothing is polled. Expected outcomes travel as values (``RunResult``,
+``PollResult``); only a transient outage raises, as ``ProviderUnavailable``.
 """
 
 from __future__ import annotations
@@ -39,15 +41,20 @@ class RunResult:
     """Outcome of ``Provider.run``.
 
     ``kind`` is ``"started"`` (``job_id`` set; ``retry_after`` is the suggested
-    delay before the first poll), ``"busy"`` (the provider's queue is full: try
-    again after ``retry_after`` if given) or ``"rejected"`` (permanent: bad keys
-    or a request the provider refuses; ``message`` says why).
+    delay before the first poll), ``"busy"`` (the provider's queue is full or it
+    rate-limits: try again after ``retry_after`` if given) or ``"rejected"``
+    (permanent: bad keys or a request the provider refuses; ``message`` says why).
+    A synchronous provider may also answer ``"done"`` (``image`` holds the bytes),
+    ``"censored"`` or ``"failed"``. ``code``, when set, is the image's error code
+    for a final outcome (e.g. ``generation_disabled``); otherwise the caller picks one.
     """
 
     kind: str
     job_id: str | None = None
     retry_after: float | None = None
     message: str | None = None
+    image: bytes | None = None
+    code: str | None = None
 
     @classmethod
     def started(cls, job_id: str, retry_after: float | None = None) -> RunResult:
@@ -58,8 +65,27 @@ class RunResult:
         return cls("busy", retry_after=retry_after, message=message)
 
     @classmethod
-    def rejected(cls, message: str) -> RunResult:
-        return cls("rejected", message=message)
+    def rejected(cls, message: str, code: str | None = None) -> RunResult:
+        return cls("rejected", message=message, code=code)
+
+    @classmethod
+    def done(cls, image: bytes) -> RunResult:
+        return cls("done", image=image)
+
+    @classmethod
+    def censored(cls, message: str = "The provider withheld the image as inappropriate.") -> RunResult:
+        return cls("censored", message=message)
+
+    @classmethod
+    def failed(cls, message: str, code: str | None = None) -> RunResult:
+        return cls("failed", message=message, code=code)
+
+    def __repr__(self) -> str:
+        image = f"<{len(self.image)} bytes>" if self.image is not None else None
+        return (
+            f"RunResult(kind={self.kind!r}, job_id={self.job_id!r}, retry_after={self.retry_after!r}, "
+            f"message={self.message!r}, image={image}, code={self.code!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -117,9 +143,10 @@ class Provider(Protocol):
     """A text-to-image service behind the run/poll cycle."""
 
     name: str
+    supports_negative_prompt: bool  # False: GenerationRequest.negative_prompt is not sent
 
     def run(self, req: GenerationRequest) -> RunResult:
-        """Start a generation; never blocks until the image exists."""
+        """Start a generation (a synchronous provider finishes it here, within its own deadline)."""
         ...
 
     def status(self, job_id: str) -> PollResult:

@@ -51,6 +51,7 @@ class FusionBrainProvider:
     """Fusion Brain's pipeline API; ``session`` is any ``requests.Session`` (created lazily if not given)."""
 
     name = "fusionbrain"
+    supports_negative_prompt = True
 
     def __init__(
         self,
@@ -121,8 +122,14 @@ class FusionBrainProvider:
             raise ProviderUnavailable("Fusion Brain answered the run request with something unexpected.")
         if body.get("uuid"):
             return RunResult.started(str(body["uuid"]), retry_after=_seconds(body.get("status_time")))
-        # A full queue answers 200 or 201 with a status and no uuid.
+        # A full queue answers 201 (the SDK's shape) or 200 (older answers) with a status and no uuid.
         queue_status = body.get("model_status") or body.get("pipeline_status")
+        if queue_status == "DISABLED_MANUALLY":
+            # Switched off by its operators, not busy: waiting until the deadline would not help.
+            return RunResult.rejected(
+                "Fusion Brain has switched its text-to-image pipeline off for now; try again later.",
+                code="generation_disabled",
+            )
         if queue_status:
             return RunResult.busy(message=f"Fusion Brain is not taking jobs right now ({queue_status}).")
         raise ProviderUnavailable("Fusion Brain answered the run request without a job id.")

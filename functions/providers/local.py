@@ -49,6 +49,7 @@ class LocalProvider:
     """Draws the image itself after ``delay_seconds``; ``clock`` returns wall-clock seconds."""
 
     name = "local"
+    supports_negative_prompt = True
 
     def __init__(self, delay_seconds: float = 3.0, *, clock: Callable[[], float] = time.time):
         self.delay_seconds = max(0.0, float(delay_seconds))

@@ -256,8 +256,10 @@ export class CreateView {
     const select = form.elements.namedItem("style");
     const unavailable = document.getElementById("generate-unavailable");
     let styles;
+    let answer;
     try {
-      styles = (await this.api.styles()).styles ?? [];
+      answer = await this.api.styles();
+      styles = answer.styles ?? [];
     } catch (error) {
       const missing = error.routeMissing;
       unavailable.hidden = !missing;
@@ -267,8 +269,14 @@ export class CreateView {
     unavailable.hidden = true;
     for (const control of form.elements) control.disabled = false;
     const chosen = select.value;
-    select.replaceChildren(...styles.map((style) => h("option", { value: style.name }, style.title || style.name)));
-    if (!styles.length) select.append(h("option", { value: "" }, "Default"));
+    const options = styles.map((style) => h("option", { value: style.name }, style.title || style.name));
+    // A provider whose list has no DEFAULT style (OpenAI's vivid/natural, or none) still offers "no style".
+    if (!styles.some((style) => style.name === "DEFAULT")) options.unshift(h("option", { value: "" }, "Default"));
+    select.replaceChildren(...options);
+    // A provider without negative prompts (OpenAI's API) would silently drop the field: hide it.
+    const negative = form.elements.namedItem("negative_prompt");
+    negative.closest(".field").hidden = answer.negative_prompt === false;
+    if (answer.negative_prompt === false) negative.value = "";
     if (chosen && styles.some((style) => style.name === chosen)) select.value = chosen;
   }
 

@@ -17,10 +17,18 @@ Usage::
 Endpoints (paths as on api-key.fusionbrain.ai; everything under ``/key/``
 needs ``X-Key: Key <api_key>`` and ``X-Secret: Secret <secret_key>``, else 401):
 
-- ``GET  /key/api/v1/pipelines?type=TEXT2IMAGE`` -> ``[{"id", "name", "type", ...}]``
-- ``GET  /key/api/v1/pipeline/{id}/availability`` -> ``{"pipeline_status": "ACTIVE" | "DISABLED_BY_QUEUE"}``
+- ``GET  /key/api/v1/pipelines?type=TEXT2IMAGE`` -> ``[{"id" (a UUID), "name", "nameEn",
+  "description", "tags": [{"name", "name_en"}], "version", "status", "type", "createdDate",
+  "lastModified"}]``, every field the official SDK validates.
+- ``GET  /key/api/v1/pipeline/{id}/availability`` -> ``{"status": ..., "pipeline_status": ...}``
+  (both names, same value: ACTIVE, DISABLED_BY_QUEUE or DISABLED_MANUALLY). The official SDK
+  reads ``status``; the published API docs show ``pipeline_status``; a client may rely on either.
 - ``POST /key/api/v1/pipeline/run`` (multipart: ``pipeline_id`` field, ``params`` part
-  typed application/json) -> 201 ``{"uuid", "status": "INITIAL", "status_time"}``. The
+  typed application/json) -> 201 ``{"uuid", "status": "INITIAL", "status_time"}``
+  (``status_time`` a whole number of seconds). A full queue answers 201
+  ``{"model_status": "DISABLED_BY_QUEUE"}`` (what the SDK expects; the older 200
+  ``{"pipeline_status": ...}`` shape is a knob), a switched-off pipeline 201
+  ``{"model_status": "DISABLED_MANUALLY"}``. The
   request is checked: a missing or unknown pipeline_id, a params part without
   Content-Type application/json, invalid JSON, or bad fields (type GENERATE,
   numImages 1, width/height whole numbers from 1 to ``max_side``, non-empty
@@ -34,11 +42,12 @@ needs ``X-Key: Key <api_key>`` and ``X-Secret: Secret <secret_key>``, else 401):
   with Russian ``title`` and English ``titleEn``, like the real CDN file.
 
 Knobs: constructor arguments ``api_key``, ``secret_key``, ``pipeline_id``,
-``polls_initial`` (1), ``polls_processing`` (1), ``status_time`` (0),
+``polls_initial`` (1), ``polls_processing`` (1), ``status_time`` (0, whole seconds),
 ``max_side`` (1024), ``response_delay`` (0 s, sleep before every answer, to
 provoke client timeouts), ``result_image`` (bytes served as the result instead
 of a generated PNG); they are plain attributes and can be changed while running.
-Methods ``queue_full(runs, http_status=200, field="pipeline_status")``,
+Methods ``queue_full(runs, http_status=201, field="model_status")``, ``disable(True)`` (the
+pipeline is switched off: DISABLED_MANUALLY until ``disable(False)``),
 ``censor_next(jobs=1)``, ``fail_next(description, jobs=1)``,
 ``error_every(n, status=500)`` (0 turns it off), ``clear_requests()``.
 Records: ``requests`` (every ``RecordedRequest``, in order, with the status the
@@ -126,10 +135,10 @@ class FakeFusionBrain:
         *,
         api_key: str = "test-api-key",
         secret_key: str = "test-secret-key",
-        pipeline_id: str = "fake-kandinsky-pipeline",
+        pipeline_id: str = "4d6f4d0a-2b39-4f5e-9c1e-3a0f8f6e2b71",
         polls_initial: int = 1,
         polls_processing: int = 1,
-        status_time: float = 0,
+        status_time: int = 0,
         max_side: int = 1024,
         response_delay: float = 0.0,
         result_image: bytes | None = None,
@@ -151,7 +160,8 @@ class FakeFusionBrain:
         self._port = port
         self._lock = threading.Lock()
         self._queue_full_runs = 0
-        self._queue_full_answer = (200, "pipeline_status")
+        self._queue_full_answer = (201, "model_status")
+        self._disabled = False
         self._censor_jobs = 0
         self._fail_jobs: list[str] = []
         self._error_every = 0
@@ -202,11 +212,25 @@ class FakeFusionBrain:
 
     # -- knobs -----------------------------------------------------------
 
-    def queue_full(self, runs: int = 1, *, http_status: int = 200, field: str = "pipeline_status") -> None:
-        """The next ``runs`` valid run requests answer ``{field: "DISABLED_BY_QUEUE"}`` and no uuid."""
+    def queue_full(self, runs: int = 1, *, http_status: int = 201, field: str = "model_status") -> None:
+        """The next ``runs`` valid run requests answer ``{field: "DISABLED_BY_QUEUE"}`` and no uuid.
+
+        The default is what the official SDK expects; ``http_status=200, field="pipeline_status"``
+        is the shape some older answers had (our provider accepts both).
+        """
         with self._lock:
             self._queue_full_runs = runs
             self._queue_full_answer = (http_status, field)
+
+    def disable(self, disabled: bool = True) -> None:
+        """Switch the pipeline off (or on again): runs answer ``model_status: DISABLED_MANUALLY``."""
+        with self._lock:
+            self._disabled = disabled
+
+    def _availability(self) -> str:
+        if self._disabled:
+            return "DISABLED_MANUALLY"
+        return "DISABLED_BY_QUEUE" if self._queue_full_runs > 0 else "ACTIVE"
 
     def censor_next(self, jobs: int = 1) -> None:
         """The next ``jobs`` jobs end DONE with ``censored: true``."""
@@ -265,16 +289,21 @@ class FakeFusionBrain:
 
         if method == "GET" and path == self.PIPELINES_PATH:
             wanted = record.query.get("type", [None])[0]
+            with self._lock:
+                status = "DISABLED_MANUALLY" if self._disabled else "ACTIVE"
             pipelines = [{
                 "id": self.pipeline_id, "name": "Kandinsky", "nameEn": "Kandinsky",
-                "description": "Fake text-to-image pipeline", "version": 3.1,
-                "status": "ACTIVE", "type": "TEXT2IMAGE",
+                "description": "Fake text-to-image pipeline", "descriptionEn": "Fake text-to-image pipeline",
+                "tags": [{"name": "Генерация", "name_en": "Generation"}], "version": 3.1,
+                "status": status, "type": "TEXT2IMAGE",
+                "createdDate": "2024-09-12T10:00:00.000Z", "lastModified": "2025-06-01T08:30:00.000Z",
             }]
             return 200, [p for p in pipelines if wanted in (None, p["type"])], ""
         if method == "GET" and path.startswith("/key/api/v1/pipeline/") and path.endswith("/availability"):
             with self._lock:
-                busy = self._queue_full_runs > 0
-            return 200, {"pipeline_status": "DISABLED_BY_QUEUE" if busy else "ACTIVE"}, ""
+                availability = self._availability()
+            # Both names: the SDK reads "status", the published docs show "pipeline_status".
+            return 200, {"status": availability, "pipeline_status": availability}, ""
         if method == "POST" and path == self.RUN_PATH:
             return self._run(record)
         if method == "GET" and path.startswith(self.STATUS_PATH):
@@ -302,6 +331,8 @@ class FakeFusionBrain:
             return _error(400, "Bad Request", problem)
 
         with self._lock:
+            if self._disabled:
+                return 201, {"model_status": "DISABLED_MANUALLY"}, ""
             if self._queue_full_runs > 0:
                 self._queue_full_runs -= 1
                 http_status, field_name = self._queue_full_answer
@@ -312,7 +343,7 @@ class FakeFusionBrain:
             elif self._censor_jobs:
                 job.outcome, self._censor_jobs = "censored", self._censor_jobs - 1
             self.jobs[job.uuid] = job
-        return 201, {"uuid": job.uuid, "status": "INITIAL", "status_time": self.status_time}, ""
+        return 201, {"uuid": job.uuid, "status": "INITIAL", "status_time": int(self.status_time)}, ""
 
     def _check_params(self, params) -> str | None:
         if not isinstance(params, dict):

@@ -6,6 +6,7 @@ import io
 import socket
 
 import pytest
+import requests
 from PIL import Image
 
 from functions.providers import (
@@ -130,6 +131,25 @@ def test_given_full_queue_when_run_then_busy_and_a_later_run_starts(provider, fu
     assert busy.kind == "busy" and busy.job_id is None
     assert "DISABLED_BY_QUEUE" in busy.message
     assert later.kind == "started"
+
+
+def test_given_a_switched_off_pipeline_when_run_then_rejected_as_disabled_not_busy(provider, fusion_brain):
+    fusion_brain.disable()
+
+    result = provider.run(GenerationRequest("anything"))
+
+    assert result.kind == "rejected" and result.code == "generation_disabled"
+    assert "switched" in result.message
+
+
+def test_given_the_availability_endpoint_when_read_then_both_field_names_carry_the_same_status(fusion_brain):
+    headers = {"X-Key": f"Key {fusion_brain.api_key}", "X-Secret": f"Secret {fusion_brain.secret_key}"}
+    url = f"{fusion_brain.url}key/api/v1/pipeline/{fusion_brain.pipeline_id}/availability"
+    fusion_brain.queue_full(1)
+
+    body = requests.get(url, headers=headers, timeout=5).json()
+
+    assert body == {"status": "DISABLED_BY_QUEUE", "pipeline_status": "DISABLED_BY_QUEUE"}
 
 
 def test_given_censored_job_when_done_then_censored(provider, fusion_brain):
