@@ -7,7 +7,7 @@ accepts, these tests fail, whatever our own provider tolerates.
 
 from __future__ import annotations
 
-import asyncio
+from tests import own_loop
 import base64
 import io
 
@@ -163,7 +163,7 @@ def test_given_the_async_sdk_when_it_runs_the_flow_then_done_censored_fail_and_q
         outcomes["blocked"] = await client.run_pipeline(pipeline.id, "a queue")
         return outcomes
 
-    outcomes = asyncio.run(flow())
+    outcomes = own_loop.run(flow())
 
     assert outcomes["done"].status == PipelineResultStatus.DONE and not outcomes["done"].result.censored
     assert png_size(outcomes["done"].result.files[0]) == (256, 256)
@@ -176,6 +176,6 @@ def test_given_a_bad_key_when_the_async_sdk_calls_then_it_raises_for_401(fake):
     client = async_client(fake, secret="wrong-secret")
 
     with pytest.raises(aiohttp.ClientResponseError) as raised:
-        asyncio.run(client.get_pipelines())
+        own_loop.run(client.get_pipelines())
 
     assert raised.value.status == 401

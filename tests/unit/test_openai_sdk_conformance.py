@@ -6,7 +6,7 @@ models and raises its own typed errors, so a fake that drifts from the real prot
 
 from __future__ import annotations
 
-import asyncio
+from tests import own_loop
 import base64
 import io
 
@@ -112,7 +112,7 @@ def test_given_the_async_sdk_when_it_generates_then_done_refused_and_rate_limite
         await sdk.close()
         return done, refused.value, limited.value
 
-    done, refused, limited = asyncio.run(flow())
+    done, refused, limited = own_loop.run(flow())
 
     assert png_size(done.data[0].b64_json) == (1024, 1792)
     assert refused.code == "content_policy_violation"
