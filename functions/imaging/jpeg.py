@@ -25,6 +25,9 @@ _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 # Inside entropy-coded data a 0xFF byte is followed by 0x00 (stuffing) or a restart marker
 # (0xD0-0xD7); anything else, after any number of 0xFF fill bytes, is the next marker.
 _NEXT_MARKER = re.compile(rb"\xff+[^\x00\xff\xd0-\xd7]")
+# Between segments libjpeg skips any garbage up to the next 0xFF that starts a marker (its
+# next_marker()), and so must the walk: stopping there would let one junk byte hide every scan.
+_RESYNC = re.compile(rb"\xff+[^\x00\xff]")
 # Markers that stand alone, without a length field: TEM and RSTn (SOI and EOI are handled apart).
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}
 
@@ -51,8 +54,8 @@ def walk(data: bytes, *, max_scans: int | None = MAX_SCANS, max_segments: int | 
 
     Segments are skipped by their length fields, so an embedded EXIF thumbnail (inside APP1) is
     never counted; the entropy-coded data after each SOS is skipped with one regular-expression
-    search (C speed). Damaged structure ends the walk with what was seen so far: the decoder
-    rejects what it cannot read.
+    search (C speed). Garbage between segments is skipped to the next marker, as libjpeg skips
+    it; a truncated segment ends the walk with what was seen so far (the decoder rejects it).
     """
     scans = segments = 0
     if data[:2] != b"\xff\xd8":
@@ -62,7 +65,11 @@ def walk(data: bytes, *, max_scans: int | None = MAX_SCANS, max_segments: int | 
         if (max_scans is not None and scans > max_scans) or (max_segments is not None and segments > max_segments):
             break
         if data[pos] != 0xFF:
-            break  # garbage between segments: libjpeg warns and resyncs, the decode decides
+            found = _RESYNC.search(data, pos)  # garbage between segments: resync as libjpeg does
+            if found is None:
+                break
+            pos = found.start()
+            continue
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte before a marker
             pos += 1

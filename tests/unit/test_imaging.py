@@ -523,7 +523,7 @@ def test_given_a_multi_picture_jpeg_when_counting_scans_then_the_count_stops_at_
 
 def test_given_damaged_files_when_counting_scans_then_the_walk_always_ends_without_error():
     for _, data in corpus.mutations(seed=3, count=40):
-        assert jpeg_module.count_scans(data) >= 0
+        assert 0 <= jpeg_module.count_scans(data) <= data.count(b"\xff\xda")
     assert jpeg_module.count_scans(b"\xff\xd8\xff\xda\x00\x08") == 1  # cut short: counted, the decoder refuses it
     assert jpeg_module.count_scans(b"\xff\xd8") == jpeg_module.count_scans(b"not a jpeg") == 0
 
@@ -560,6 +560,17 @@ def test_given_a_jpeg_with_thousands_of_segments_when_rendering_then_it_is_refus
     with pytest.raises(ImageRejected) as caught:
         render(data)
     assert caught.value.code == "too_many_segments" and caught.value.message.endswith(".")
+
+
+@pytest.mark.parametrize("junk", [b"\x00", b"\x00" * 50, b"abc\xff\x00"])
+def test_given_junk_bytes_before_the_scans_when_rendering_then_the_scans_are_still_counted_and_refused(junk):
+    data = corpus.jpeg_with_many_scans(2000)
+    first_scan = next(start for marker, start, _ in corpus.jpeg_segments(data) if marker == 0xDA)
+    hidden = data[:first_scan] + junk + data[first_scan:]  # libjpeg skips such junk and decodes every scan
+    assert jpeg_module.walk(hidden).scans == jpeg_module.MAX_SCANS + 1
+    with pytest.raises(ImageRejected) as caught:
+        render(hidden)
+    assert caught.value.code == "too_many_scans"
 
 
 def test_given_a_hostile_jpeg_when_walking_with_limits_then_the_walk_stops_just_past_them():
