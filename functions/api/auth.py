@@ -48,7 +48,8 @@ def refresh(call):
 @route(api, "POST", "/auth/logout", summary="Sign out: revoke the session's refresh and access tokens",
        tag="auth", body=schemas.REFRESH, body_required=False, responses={204: ("Signed out", None)},
        description="Revokes the session of the access token used, and the session of the refresh token if one "
-                   "is given; with neither, every session of the caller. Access tokens of a revoked session are "
+                   "is given (an access token from before sessions were tracked, without a session, signs out "
+                   "every session of the caller). Access tokens of a revoked session are "
                    "refused from then on (by other server processes within SESSION_CHECK_CACHE_SECONDS).")
 def logout(call):
     revoked = accounts.logout(wiring.database(), call.user_id, (call.body or {}).get("refresh_token"),

@@ -42,6 +42,9 @@ class RevocationCache:
     def put(self, session_id, revoked):
         """Record what the database said about ``session_id`` just now."""
         with self._lock:
+            known = self._entries.get(session_id)
+            if known is not None and known[0] and not revoked:
+                return  # a read that began before a revocation here must not undo it: revocations are final
             self._entries[session_id] = (bool(revoked), self._clock())
             self._entries.move_to_end(session_id)
             while len(self._entries) > self._max_entries:

@@ -29,7 +29,7 @@ from functions.cli.progress import Bar, Stopper, TransferView
 
 BATCH_SIZE = 100  # the API's default MAX_BATCH_ITEMS; halved when a server answers too_many_items
 # Failures a new upload of the same bytes can cure; any other earlier outcome counts as "already uploaded".
-RETRYABLE = {"upload_expired", "processing_failed", "checksum_mismatch", "missing_original"}
+RETRYABLE = {"upload_expired", "processing_failed", "checksum_mismatch", "missing_original", "original_lost"}
 TERMINAL = ("done", "failed")
 
 

@@ -621,6 +621,15 @@ def test_given_a_revoked_session_then_the_cache_keeps_refusing_it_and_a_zero_win
     assert never.get(SESSION_ID) is None
 
 
+def test_given_a_read_that_began_before_a_logout_when_it_lands_after_then_the_session_stays_revoked():
+    from functions.auth.revocations import RevocationCache
+
+    cache = RevocationCache(ttl_seconds=60, clock=_Clock())
+    cache.mark_revoked([SESSION_ID])  # this process signed the session out ...
+    cache.put(SESSION_ID, False)      # ... while another request's database read was still in flight
+    assert cache.get(SESSION_ID) is True
+
+
 def test_given_more_sessions_than_the_cap_then_the_oldest_are_forgotten():
     from functions.auth.revocations import RevocationCache
 
