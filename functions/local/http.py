@@ -13,8 +13,11 @@ stay bounded however many clients come.
 """
 
 import concurrent.futures
+import io
 import json
+import socket
 import threading
+import time
 from http.server import HTTPServer
 from typing import Optional
 
@@ -30,6 +33,9 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 WORKERS = 32  # connections served at once; the rest wait in the listen backlog
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
 IDLE_SECONDS = 15
+# The whole of a request's headers and body must arrive within this, however slowly it trickles:
+# a per-read timeout alone lets a client that sends a byte every few seconds hold a worker forever.
+READ_SECONDS = 10
 
 
 class _Authorizer(LocalGatewayAuthorizer):
@@ -68,6 +74,12 @@ class _Handler(ChaliceRequestHandler):
         super(ChaliceRequestHandler, self).__init__(request, client_address, server)
 
     def _generic_handle(self):
+        try:
+            return self._handle_in_time()
+        finally:
+            self.server.reading_done(self.connection)
+
+    def _handle_in_time(self):
         raw_length = self.headers.get("content-length", "0")
         try:
             length = int(raw_length)
@@ -78,6 +90,13 @@ class _Handler(ChaliceRequestHandler):
         if length > MAX_BODY_BYTES:
             return self._refuse(413, "body_too_large",
                                 f"The request body is over {MAX_BODY_BYTES // (1024 * 1024)} MB.")
+        # Read the body here, under the read deadline; the app then reads it from memory.
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.close_connection = True
+            return None  # the client went away, or its time to send the request ran out
+        self.rfile = io.BytesIO(body)
+        self.server.reading_done(self.connection)
         return super()._generic_handle()
 
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
@@ -106,17 +125,48 @@ class _PooledServer(HTTPServer):
     def __init__(self, address, handler):
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="http")
         self._free_workers = threading.BoundedSemaphore(WORKERS)
+        self._stopping = threading.Event()
+        self._reading = {}  # connection -> when its request must have arrived
+        self._reading_lock = threading.Lock()
         super().__init__(address, handler)
+        threading.Thread(target=self._cut_slow_readers, name="http-deadlines", daemon=True).start()
 
     def get_request(self):
         # Accept the next connection only once a worker is free: until then clients wait in the
-        # kernel's listen backlog, so open sockets stay bounded too.
-        self._free_workers.acquire()
+        # kernel's listen backlog, so open sockets stay bounded too. Never wait past a shutdown.
+        while not self._free_workers.acquire(timeout=0.5):
+            if self._stopping.is_set():
+                raise OSError("the server is stopping")
         try:
-            return super().get_request()
+            request, address = super().get_request()
         except BaseException:
             self._free_workers.release()
             raise
+        with self._reading_lock:
+            self._reading[request] = time.monotonic() + READ_SECONDS
+        return request, address
+
+    def reading_done(self, connection):
+        """The request on ``connection`` has arrived whole: its read deadline no longer applies."""
+        with self._reading_lock:
+            self._reading.pop(connection, None)
+
+    def _cut_slow_readers(self):
+        while not self._stopping.wait(0.5):
+            now = time.monotonic()
+            with self._reading_lock:
+                late = [connection for connection, deadline in self._reading.items() if deadline < now]
+                for connection in late:
+                    del self._reading[connection]
+            for connection in late:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)  # its worker's blocked read returns at once
+                except OSError:
+                    pass
+
+    def shutdown(self):
+        self._stopping.set()
+        super().shutdown()
 
     def process_request(self, request, client_address):
         try:
@@ -132,6 +182,7 @@ class _PooledServer(HTTPServer):
         except Exception:
             self.handle_error(request, client_address)
         finally:
+            self.reading_done(request)
             self.shutdown_request(request)
             self._free_workers.release()
 
