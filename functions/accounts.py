@@ -6,6 +6,7 @@ blueprint turns into status codes.
 
 import dataclasses
 import datetime
+import ipaddress
 import math
 import time
 import uuid
@@ -69,6 +70,7 @@ def login(db, token_settings, email: str, password: str, *, refresh_ttl: int,
     gate = gate or DEFAULT_GATE
     now = time.time() if now is None else now
     normalized = emails.normalise_email(email)
+    source_ip = address_key(source_ip) if source_ip else None
     if not _count_account_attempt(db, normalized, now):
         raise Throttled("Too many failed sign-ins for this account. Try again later.",
                         retry_after=_account_wait(db, normalized, now), code="too_many_attempts")
@@ -135,6 +137,23 @@ def _account_wait(db, normalized: str, now: float) -> int:
 def _refund_account_attempt(db, normalized: str) -> None:
     db.execute("UPDATE login_failures SET failures = failures - 1 WHERE email_normalized = :e AND failures > 0",
                e=normalized)
+
+
+def address_key(source_ip: str) -> str:
+    """What the per-address limit counts under: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 subscriber holds a whole /64, so counting single addresses would let one client
+    rotate through billions of them; an IPv4-mapped IPv6 address counts as its IPv4 address.
+    """
+    try:
+        address = ipaddress.ip_address(source_ip)
+    except ValueError:
+        return source_ip[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def _count_source_attempt(db, source_ip: str, limit: int, now: float) -> bool:

@@ -666,3 +666,16 @@ def test_given_an_invalid_password_when_hashing_through_the_gate_then_refused_be
     with pytest.raises(InvalidInput):
         gate.hash_password("short")
     assert gate.max_in_flight == 0
+
+
+@pytest.mark.parametrize("seen, counted_as", [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"),  # the same subscriber's next address: the same counter
+    ("::ffff:203.0.113.7", "203.0.113.7"),
+    ("not an address", "not an address"),
+])
+def test_given_a_source_address_then_the_per_address_limit_counts_ipv6_by_its_64(seen, counted_as):
+    from functions.accounts import address_key
+
+    assert address_key(seen) == counted_as
