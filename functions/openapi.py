@@ -1,12 +1,14 @@
-"""The OpenAPI 3.1 document, built from the route declarations (``functions.api.routing.OPERATIONS``).
+"""The OpenAPI 3.1 document, built from the route declarations of the app's routes (``routing.operations``).
 
 Pure: operations in, a dict out. Every route is declared once with ``routing.route``; this module only
 translates those declarations, so the document says exactly what the routes enforce and cannot drift.
+Outgoing requests (the webhook POST) are described under ``webhooks``, as OpenAPI 3.1 provides.
 """
 
+import dataclasses
 import re
 from http import HTTPStatus
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from functions.api.schemas import ERROR
 
@@ -56,10 +58,21 @@ _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "dependent
 _PATH_PARAMETER = re.compile(r"{([^}]+)}")
 
 
+@dataclasses.dataclass(frozen=True)
+class Webhook:
+    """A request pixelflow sends to a URL the user gave: its body schema and the headers it carries."""
+
+    name: str
+    summary: str
+    description: str
+    body: Dict[str, Any]
+    headers: Tuple[Tuple[str, str], ...] = ()  # (name, description)
+
+
 def build_document(operations: Iterable[Any], *, title: str, version: str, server_url: Optional[str] = None,
-                   description: str = "", schemas: Optional[Mapping[str, Dict[str, Any]]] = None
-                   ) -> Dict[str, Any]:
-    """The OpenAPI 3.1 document for ``operations`` (``routing.Operation`` records).
+                   description: str = "", schemas: Optional[Mapping[str, Dict[str, Any]]] = None,
+                   webhooks: Iterable[Webhook] = ()) -> Dict[str, Any]:
+    """The OpenAPI 3.1 document for ``operations`` (``routing.Operation`` records) and ``webhooks``.
 
     ``schemas`` names shared schemas (``{"User": USER}``): wherever an equal schema appears it becomes
     a ``$ref`` to ``components.schemas``. The common error body is always the component ``Error``.
@@ -87,6 +100,9 @@ def build_document(operations: Iterable[Any], *, title: str, version: str, serve
         document["servers"] = [{"url": server_url}]
     document["tags"] = [{"name": tag} for tag in tags]
     document["paths"] = paths
+    hooks = {hook.name: {"post": _webhook(hook, refs)} for hook in webhooks}
+    if hooks:
+        document["webhooks"] = hooks
     document["components"] = {"schemas": refs.used(), "securitySchemes": {"bearer": BEARER}}
     return document
 
@@ -97,7 +113,8 @@ def _operation(operation: Any, refs: "_Components") -> Dict[str, Any]:
     if operation.description:
         result["description"] = operation.description
     result["security"] = [{"bearer": []}] if operation.auth else []
-    parameters = _path_parameters(operation.path) + _query_parameters(operation.query, refs)
+    parameters = _path_parameters(operation.path, getattr(operation, "ids", ())) + _query_parameters(
+        operation.query, refs)
     if parameters:
         result["parameters"] = parameters
     if operation.body is not None:
@@ -111,9 +128,21 @@ def _operation(operation: Any, refs: "_Components") -> Dict[str, Any]:
     return result
 
 
-def _path_parameters(path: str) -> List[Dict[str, Any]]:
-    return [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+def _path_parameters(path: str, ids: Iterable[str] = ()) -> List[Dict[str, Any]]:
+    return [{"name": name, "in": "path", "required": True,
+             "schema": {"type": "string", "format": "uuid"} if name in ids else {"type": "string", "minLength": 1}}
             for name in _PATH_PARAMETER.findall(path)]
+
+
+def _webhook(hook: Webhook, refs: "_Components") -> Dict[str, Any]:
+    return {
+        "operationId": hook.name, "summary": hook.summary, "description": hook.description,
+        "parameters": [{"name": name, "in": "header", "required": True, "description": text,
+                        "schema": {"type": "string"}} for name, text in hook.headers],
+        "requestBody": {"required": True, "content": {JSON: {"schema": refs.inline(hook.body)}}},
+        "responses": {"2XX": {"description": "Received. Any other answer (or none within the timeout) is "
+                                             "retried later with the same event id."}},
+    }
 
 
 def _query_parameters(query: Optional[Dict[str, Any]], refs: "_Components") -> List[Dict[str, Any]]:

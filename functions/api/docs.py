@@ -15,7 +15,7 @@ from chalice import Blueprint, Response
 from functions import errors
 from functions.api import routing, schemas
 from functions.api.routing import route
-from functions.openapi import build_document
+from functions.openapi import Webhook, build_document
 
 api = Blueprint(__name__)
 
@@ -41,6 +41,18 @@ ASSETS = {
 }
 # The page asks for ?v=<hash of the file>, so a week-long cache never serves an old file after an update.
 ASSET_CACHE = "public, max-age=604800, immutable"
+
+# What pixelflow POSTs to a callback_url (published under the document's webhooks).
+WEBHOOKS = (
+    Webhook(name="event", summary="An image or a batch settled",
+            description="Sent to the callback_url of an upload, import, generation or batch when the image is "
+                        "done or failed (image.done, image.failed) or every item of the batch is "
+                        "(batch.complete). Delivery is at least once: deduplicate on X-Pixelflow-Event-Id.",
+            body=schemas.WEBHOOK_EVENT,
+            headers=(("X-Pixelflow-Signature", "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with "
+                                               "the webhook secret from POST /auth/webhook-secret>"),
+                     ("X-Pixelflow-Event-Id", "The same on every retry of one event."))),
+)
 
 OPENAPI_DOCUMENT = {"type": "object", "required": ["openapi", "info", "paths"],
                     "properties": {"openapi": {"type": "string", "examples": ["3.1.0"]},
@@ -115,11 +127,9 @@ def swagger_asset(call, asset):
 
 
 def describe(app, server_url: str = "/") -> Dict[str, Any]:
-    """The OpenAPI document for the routes ``app`` serves (declared operations it did not register are left out)."""
-    served = [operation for operation in routing.OPERATIONS
-              if operation.method in app.routes.get(operation.path, {})]
-    return build_document(served, title=TITLE, version=API_VERSION, server_url=server_url,
-                          description=DESCRIPTION, schemas=shared_schemas())
+    """The OpenAPI document for the routes ``app`` serves, read from the declarations on their views."""
+    return build_document(routing.operations(app), title=TITLE, version=API_VERSION, server_url=server_url,
+                          description=DESCRIPTION, schemas=shared_schemas(), webhooks=WEBHOOKS)
 
 
 def shared_schemas() -> Mapping[str, Dict[str, Any]]:

@@ -1,21 +1,25 @@
-"""Route registration: one declaration per operation feeds Chalice, input validation and OpenAPI.
+"""Route declaration: one declaration per operation feeds Chalice, input validation and OpenAPI.
 
 ``@route(api, "POST", "/uploads", body=UPLOAD_SCHEMA, responses={201: ...})`` registers the
-Chalice route, validates the body and query against the declared schemas before the view
-runs, translates domain errors into HTTP status codes with one JSON error shape, and
-records the operation so the OpenAPI document is generated from the same declaration.
+Chalice route, validates the body, the query and the id path parameters before the view runs,
+translates domain errors into HTTP status codes with one JSON error shape, and attaches the
+``Operation`` to the registered view function. ``operations(app)`` reads them back from
+``app.routes``, so the OpenAPI document describes exactly what the app serves; there is no
+process-wide registry.
 """
 
 import dataclasses
 import functools
 import json
 import logging
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import uuid
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
 
 from chalice import Response
 
 from functions import errors
 from functions.api import schema as schemas
+from functions.api.guard import access_token
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +52,11 @@ class Operation:
     responses: Dict[int, Tuple[str, Optional[Dict[str, Any]]]]
     errors: Tuple[int, ...]
     description: str = ""
+    ids: Tuple[str, ...] = ()  # path parameters that are UUIDs
 
 
-OPERATIONS: List[Operation] = []
+# The attribute of a registered view function that holds its Operation.
+OPERATION = "operation"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,21 +98,28 @@ def route(api, method: str, path: str, *, summary: str, tag: str, auth: bool = T
           body: Optional[Dict[str, Any]] = None, query: Optional[Dict[str, Any]] = None,
           responses: Optional[Dict[int, Tuple[str, Optional[Dict[str, Any]]]]] = None,
           errors_: Tuple[int, ...] = (), description: str = "", authorizer=None,
-          body_required: bool = True) -> Callable:
-    """Register ``view(call, **path_params)`` on the blueprint ``api`` (see module docstring)."""
+          body_required: bool = True, ids: Optional[Mapping[str, Type[errors.NotFound]]] = None) -> Callable:
+    """Register ``view(call, **path_params)`` on the blueprint ``api`` (see module docstring).
+
+    ``ids`` maps each path parameter that is a UUID to the NotFound its domain raises for an unknown
+    one: anything else is answered with that error here, and the view gets the canonical form.
+    """
+    not_found = dict(ids or {})
+
     def decorator(view: Callable) -> Callable:
         operation = Operation(
             method=method, path=path, name=view.__name__, summary=summary, tag=tag, auth=auth,
             body=body, body_required=body_required, query=query, responses=responses or {200: ("OK", None)},
-            errors=tuple(sorted(set(errors_) | _implied_errors(auth, body, query))),
-            description=description or (view.__doc__ or "").strip(),
+            errors=tuple(sorted(set(errors_) | _implied_errors(auth, body, query, not_found))),
+            description=description or (view.__doc__ or "").strip(), ids=tuple(not_found),
         )
-        OPERATIONS.append(operation)
 
         @functools.wraps(view)
         def handle(**path_params: str) -> Response:
             request = api.current_request
             try:
+                for name, error in not_found.items():
+                    path_params[name] = _canonical_id(path_params[name], error)
                 call = Call(
                     body=_read_body(request, body, body_required),
                     query=_read_query(request, query),
@@ -121,19 +134,41 @@ def route(api, method: str, path: str, *, summary: str, tag: str, auth: bool = T
                 return Response(error_body("internal_error", "Something went wrong on our side."),
                                 status_code=500, headers={"Content-Type": JSON})
 
-        guard = authorizer if auth else None
-        if auth and guard is None:
-            from functions.api.guard import access_token  # the one authorizer every protected route uses
-            guard = access_token
+        setattr(handle, OPERATION, operation)
+        guard = (authorizer or access_token) if auth else None  # one authorizer for every protected route
         api.route(path, methods=[method], authorizer=guard)(handle)
         return view
     return decorator
 
 
-def _implied_errors(auth: bool, body, query) -> set:
+def operations(app) -> List[Operation]:
+    """The declared operation of every route ``app`` serves, in registration order.
+
+    Raises ValueError naming a route registered without ``route()``: it would be served undocumented.
+    """
+    found = []
+    for path, methods in app.routes.items():
+        for method, entry in methods.items():
+            operation = getattr(entry.view_function, OPERATION, None)
+            if operation is None:
+                raise ValueError(f"{method} {path} is registered without a route() declaration")
+            found.append(operation)
+    return found
+
+
+def _canonical_id(text: str, not_found: Type[errors.NotFound]) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise not_found() from None
+
+
+def _implied_errors(auth: bool, body, query, ids) -> set:
     implied = set()
     if auth:
         implied.add(401)
+    if ids:
+        implied.add(404)
     if body is not None:
         implied.update({400, 422})
     if query is not None:
@@ -168,8 +203,7 @@ def _read_body(request, schema: Optional[Dict[str, Any]], required: bool) -> Any
                                 code="json_too_deep") from None
     if schema.get("type") == "object" and not isinstance(value, dict):
         raise errors.BadRequest("The request body must be a JSON object.", code="invalid_json")
-    schemas.validate(value, schema)
-    return value
+    return schemas.validate(value, schema)
 
 
 def _read_query(request, schema: Optional[Dict[str, Any]]) -> Dict[str, Any]:
@@ -182,8 +216,7 @@ def _read_query(request, schema: Optional[Dict[str, Any]]) -> Dict[str, Any]:
         if name not in properties:
             continue  # unknown query parameters are ignored, as most APIs do
         values[name] = _convert(name, text, properties[name])
-    schemas.validate(values, {**schema, "additionalProperties": True})
-    return values
+    return schemas.validate(values, schema)
 
 
 def _convert(name: str, text: str, schema: Dict[str, Any]) -> Any:
@@ -203,20 +236,3 @@ def _shape(result: Any) -> Response:
         return Response(result.body if result.body is not None else "", status_code=result.status,
                         headers=headers)
     return Response(result, status_code=200, headers={"Content-Type": JSON})
-
-
-def markdown_routes(operations: List[Operation]) -> str:
-    """The README's routes table, generated from the registry so it cannot drift."""
-    lines = ["| method | path | auth | what it does |", "| --- | --- | --- | --- |"]
-    for op in sorted(operations, key=lambda op: (op.tag, op.path, op.method)):
-        lines.append(f"| {op.method} | `{op.path}` | {'bearer' if op.auth else 'no'} | {op.summary} |")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    import sys
-
-    import app  # noqa: F401  (registers every route)
-    from functions.api import routing  # the registry app filled, not this __main__ copy
-
-    sys.stdout.write(routing.markdown_routes(routing.OPERATIONS) + "\n")
