@@ -7,8 +7,9 @@ Outgoing requests (the webhook POST) are described under ``webhooks``, as OpenAP
 
 import dataclasses
 import re
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any
 
 from functions.api.schemas import ERROR
 
@@ -65,21 +66,21 @@ class Webhook:
     name: str
     summary: str
     description: str
-    body: Dict[str, Any]
-    headers: Tuple[Tuple[str, str], ...] = ()  # (name, description)
+    body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()  # (name, description)
 
 
-def build_document(operations: Iterable[Any], *, title: str, version: str, server_url: Optional[str] = None,
-                   description: str = "", schemas: Optional[Mapping[str, Dict[str, Any]]] = None,
-                   webhooks: Iterable[Webhook] = ()) -> Dict[str, Any]:
+def build_document(operations: Iterable[Any], *, title: str, version: str, server_url: str | None = None,
+                   description: str = "", schemas: Mapping[str, dict[str, Any]] | None = None,
+                   webhooks: Iterable[Webhook] = ()) -> dict[str, Any]:
     """The OpenAPI 3.1 document for ``operations`` (``routing.Operation`` records) and ``webhooks``.
 
     ``schemas`` names shared schemas (``{"User": USER}``): wherever an equal schema appears it becomes
     a ``$ref`` to ``components.schemas``. The common error body is always the component ``Error``.
     """
     refs = _Components({ERROR_COMPONENT: ERROR, **(schemas or {})})
-    paths: Dict[str, Dict[str, Any]] = {}
-    tags: List[str] = []
+    paths: dict[str, dict[str, Any]] = {}
+    tags: list[str] = []
     operation_ids = set()
     for operation in operations:
         method = operation.method.lower()
@@ -93,7 +94,7 @@ def build_document(operations: Iterable[Any], *, title: str, version: str, serve
             tags.append(operation.tag)
         item[method] = _operation(operation, refs)
 
-    document: Dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": {"title": title, "version": version}}
+    document: dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": {"title": title, "version": version}}
     if description:
         document["info"]["description"] = description
     if server_url is not None:
@@ -107,13 +108,13 @@ def build_document(operations: Iterable[Any], *, title: str, version: str, serve
     return document
 
 
-def _operation(operation: Any, refs: "_Components") -> Dict[str, Any]:
-    result: Dict[str, Any] = {"operationId": operation.name, "summary": operation.summary,
+def _operation(operation: Any, refs: "_Components") -> dict[str, Any]:
+    result: dict[str, Any] = {"operationId": operation.name, "summary": operation.summary,
                               "tags": [operation.tag]}
     if operation.description:
         result["description"] = operation.description
     result["security"] = [{"bearer": []}] if operation.auth else []
-    parameters = _path_parameters(operation.path, getattr(operation, "ids", ())) + _query_parameters(
+    parameters = _path_parameters(operation.path, operation.ids) + _query_parameters(
         operation.query, refs)
     if parameters:
         result["parameters"] = parameters
@@ -128,13 +129,13 @@ def _operation(operation: Any, refs: "_Components") -> Dict[str, Any]:
     return result
 
 
-def _path_parameters(path: str, ids: Iterable[str] = ()) -> List[Dict[str, Any]]:
+def _path_parameters(path: str, ids: Iterable[str] = ()) -> list[dict[str, Any]]:
     return [{"name": name, "in": "path", "required": True,
              "schema": {"type": "string", "format": "uuid"} if name in ids else {"type": "string", "minLength": 1}}
             for name in _PATH_PARAMETER.findall(path)]
 
 
-def _webhook(hook: Webhook, refs: "_Components") -> Dict[str, Any]:
+def _webhook(hook: Webhook, refs: "_Components") -> dict[str, Any]:
     return {
         "operationId": hook.name, "summary": hook.summary, "description": hook.description,
         "parameters": [{"name": name, "in": "header", "required": True, "description": text,
@@ -145,7 +146,7 @@ def _webhook(hook: Webhook, refs: "_Components") -> Dict[str, Any]:
     }
 
 
-def _query_parameters(query: Optional[Dict[str, Any]], refs: "_Components") -> List[Dict[str, Any]]:
+def _query_parameters(query: dict[str, Any] | None, refs: "_Components") -> list[dict[str, Any]]:
     if not query:
         return []
     required = set(query.get("required", ()))
@@ -158,8 +159,8 @@ def _query_parameters(query: Optional[Dict[str, Any]], refs: "_Components") -> L
     return parameters
 
 
-def _request_body(schema: Dict[str, Any], required: bool, refs: "_Components") -> Dict[str, Any]:
-    media: Dict[str, Any] = {"schema": refs.inline(schema)}
+def _request_body(schema: dict[str, Any], required: bool, refs: "_Components") -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": refs.inline(schema)}
     examples = schema.get("examples") or []
     if examples:
         # Media-type examples are what Swagger UI pre-fills "Try it out" with.
@@ -168,9 +169,9 @@ def _request_body(schema: Dict[str, Any], required: bool, refs: "_Components") -
     return {"required": required, "content": {JSON: media}}
 
 
-def _response(status: int, description: str, schema: Optional[Dict[str, Any]],
-              refs: "_Components") -> Dict[str, Any]:
-    response: Dict[str, Any] = {"description": description}
+def _response(status: int, description: str, schema: dict[str, Any] | None,
+              refs: "_Components") -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description}
     if status in REDIRECTS:
         response["headers"] = {"Location": {"description": "Where the answer is.", "required": True,
                                             "schema": {"type": "string", "format": "uri-reference"}}}
@@ -183,12 +184,12 @@ def _response(status: int, description: str, schema: Optional[Dict[str, Any]],
     return response
 
 
-def _error_response(status: int) -> Dict[str, Any]:
-    response: Dict[str, Any] = {"description": ERROR_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase}
+def _error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": ERROR_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase}
     if status == 429:
         response["headers"] = {"Retry-After": {"description": "Seconds to wait before trying again.",
                                                "required": True, "schema": {"type": "integer", "minimum": 0}}}
-    media: Dict[str, Any] = {"schema": {"$ref": _ref(ERROR_COMPONENT)}}
+    media: dict[str, Any] = {"schema": {"$ref": _ref(ERROR_COMPONENT)}}
     if status in ERROR_EXAMPLES:
         code, message, field = ERROR_EXAMPLES[status]
         error = {"code": code, "message": message, **({"field": field} if field else {})}
@@ -204,11 +205,11 @@ def _ref(name: str) -> str:
 class _Components:
     """Named schemas, replaced by $refs wherever an equal schema appears; remembers which were used."""
 
-    def __init__(self, named: Mapping[str, Dict[str, Any]]):
+    def __init__(self, named: Mapping[str, dict[str, Any]]):
         self._named = list(named.items())
-        self._used: Dict[str, Dict[str, Any]] = {}
+        self._used: dict[str, dict[str, Any]] = {}
 
-    def inline(self, schema: Any, own: Optional[str] = None) -> Any:
+    def inline(self, schema: Any, own: str | None = None) -> Any:
         """``schema`` with every named sub-schema (other than ``own``) replaced by its $ref."""
         if not isinstance(schema, dict):
             return schema
@@ -216,7 +217,7 @@ class _Components:
             if name != own and schema == named:
                 self._use(name)
                 return {"$ref": _ref(name)}
-        result: Dict[str, Any] = {}
+        result: dict[str, Any] = {}
         for key, value in schema.items():
             if key in _DATA_KEYWORDS:
                 result[key] = value
@@ -230,7 +231,7 @@ class _Components:
                 result[key] = value
         return result
 
-    def used(self) -> Dict[str, Dict[str, Any]]:
+    def used(self) -> dict[str, dict[str, Any]]:
         """The used components, Error first, then sorted by name."""
         self._use(ERROR_COMPONENT)
         return {name: self._used[name] for name in sorted(self._used, key=lambda n: (n != ERROR_COMPONENT, n))}

@@ -13,13 +13,15 @@ import functools
 import json
 import logging
 import uuid
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Type
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from chalice import Response
 
 from functions import errors
 from functions.api import schema as schemas
 from functions.api.guard import access_token
+from functions.openapi import JSON
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,6 @@ STATUS_BY_ERROR = (
     (errors.Unavailable, 503),
 )
 
-JSON = "application/json"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,13 +47,13 @@ class Operation:
     summary: str
     tag: str
     auth: bool
-    body: Optional[Dict[str, Any]]
+    body: dict[str, Any] | None
     body_required: bool
-    query: Optional[Dict[str, Any]]
-    responses: Dict[int, Tuple[str, Optional[Dict[str, Any]]]]
-    errors: Tuple[int, ...]
+    query: dict[str, Any] | None
+    responses: dict[int, tuple[str, dict[str, Any] | None]]
+    errors: tuple[int, ...]
     description: str = ""
-    ids: Tuple[str, ...] = ()  # path parameters that are UUIDs
+    ids: tuple[str, ...] = ()  # path parameters that are UUIDs
 
 
 # The attribute of a registered view function that holds its Operation.
@@ -65,7 +66,7 @@ class Reply:
 
     status: int
     body: Any = None
-    headers: Optional[Dict[str, str]] = None
+    headers: dict[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,14 +74,14 @@ class Call:
     """What a view receives: the validated body and query, the caller, and the raw request."""
 
     body: Any
-    query: Dict[str, Any]
-    user_id: Optional[str]
+    query: dict[str, Any]
+    user_id: str | None
     request: Any
 
 
-def error_body(code: str, message: str, field: Optional[str] = None) -> Dict[str, Any]:
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     """The one error shape every route answers with."""
-    error: Dict[str, Any] = {"code": code, "message": message}
+    error: dict[str, Any] = {"code": code, "message": message}
     if field:
         error["field"] = field
     return {"error": error}
@@ -95,10 +96,10 @@ def error_response(error: errors.PixelflowError) -> Response:
 
 
 def route(api, method: str, path: str, *, summary: str, tag: str, auth: bool = True,
-          body: Optional[Dict[str, Any]] = None, query: Optional[Dict[str, Any]] = None,
-          responses: Optional[Dict[int, Tuple[str, Optional[Dict[str, Any]]]]] = None,
-          errors_: Tuple[int, ...] = (), description: str = "", authorizer=None,
-          body_required: bool = True, ids: Optional[Mapping[str, Type[errors.NotFound]]] = None) -> Callable:
+          body: dict[str, Any] | None = None, query: dict[str, Any] | None = None,
+          responses: dict[int, tuple[str, dict[str, Any] | None]] | None = None,
+          errors_: tuple[int, ...] = (), description: str = "", authorizer=None,
+          body_required: bool = True, ids: Mapping[str, type[errors.NotFound]] | None = None) -> Callable:
     """Register ``view(call, **path_params)`` on the blueprint ``api`` (see module docstring).
 
     ``ids`` maps each path parameter that is a UUID to the NotFound its domain raises for an unknown
@@ -141,7 +142,7 @@ def route(api, method: str, path: str, *, summary: str, tag: str, auth: bool = T
     return decorator
 
 
-def operations(app) -> List[Operation]:
+def operations(app) -> list[Operation]:
     """The declared operation of every route ``app`` serves, in registration order.
 
     Raises ValueError naming a route registered without ``route()``: it would be served undocumented.
@@ -156,7 +157,7 @@ def operations(app) -> List[Operation]:
     return found
 
 
-def _canonical_id(text: str, not_found: Type[errors.NotFound]) -> str:
+def _canonical_id(text: str, not_found: type[errors.NotFound]) -> str:
     try:
         return str(uuid.UUID(text))
     except ValueError:
@@ -185,7 +186,7 @@ def _caller(request) -> str:
     return user_id
 
 
-def _read_body(request, schema: Optional[Dict[str, Any]], required: bool) -> Any:
+def _read_body(request, schema: dict[str, Any] | None, required: bool) -> Any:
     if schema is None:
         return None
     raw = request.raw_body or b""
@@ -206,12 +207,12 @@ def _read_body(request, schema: Optional[Dict[str, Any]], required: bool) -> Any
     return schemas.validate(value, schema)
 
 
-def _read_query(request, schema: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def _read_query(request, schema: dict[str, Any] | None) -> dict[str, Any]:
     raw = dict(request.query_params or {})
     if schema is None:
         return raw
     properties = schema.get("properties", {})
-    values: Dict[str, Any] = {}
+    values: dict[str, Any] = {}
     for name, text in raw.items():
         if name not in properties:
             continue  # unknown query parameters are ignored, as most APIs do
@@ -219,7 +220,7 @@ def _read_query(request, schema: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     return schemas.validate(values, schema)
 
 
-def _convert(name: str, text: str, schema: Dict[str, Any]) -> Any:
+def _convert(name: str, text: str, schema: dict[str, Any]) -> Any:
     if schema.get("type") == "integer":
         try:
             return int(text)

@@ -9,7 +9,8 @@ validator. The first broken rule becomes ``InvalidInput`` naming its field (``va
 import re
 import threading
 import uuid
-from typing import Any, Callable, Dict, Optional
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from functions.auth.emails import normalise_email
@@ -41,7 +42,7 @@ def _is_email(text: str) -> bool:
     return True
 
 
-FORMATS: Dict[str, Callable[[str], bool]] = {
+FORMATS: dict[str, Callable[[str], bool]] = {
     "email": _is_email,
     "uuid": _is_uuid,
     "uri": _is_http_url,
@@ -55,11 +56,11 @@ _FORMAT_WORDS = {
     "date-time": "an RFC 3339 date-time",
 }
 
-_compiled: Dict[int, Any] = {}
+_compiled: dict[int, Any] = {}
 _lock = threading.Lock()
 
 
-def validator(schema: Dict[str, Any]) -> Callable[[Any], Any]:
+def validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
     """The compiled check for ``schema`` (compiled on first use, then cached for the process)."""
     entry = _compiled.get(id(schema))
     if entry is None or entry[0] is not schema:
@@ -72,7 +73,7 @@ def validator(schema: Dict[str, Any]) -> Callable[[Any], Any]:
     return entry[1]
 
 
-def validate(value: Any, schema: Dict[str, Any]) -> Any:
+def validate(value: Any, schema: dict[str, Any]) -> Any:
     """Return ``value`` with defaults filled in (in place); raise InvalidInput naming the first bad field."""
     from fastjsonschema import JsonSchemaValueException
 
@@ -129,10 +130,10 @@ def _sentence(where: str, rule: str, limit: Any) -> str:
     return f"{where} is not acceptable ({rule})."
 
 
-def obj(properties: Dict[str, Any], required=(), *, description: Optional[str] = None,
-        example: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+def obj(properties: dict[str, Any], required=(), *, description: str | None = None,
+        example: dict[str, Any] | None = None) -> dict[str, Any]:
     """A closed object schema (unknown fields are refused)."""
-    schema: Dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
     if required:
         schema["required"] = list(required)
     if description:

@@ -17,6 +17,9 @@ ERROR = obj({
     }, ["code", "message"]),
 }, ["error"], example={"error": {"code": "invalid_input", "message": "email is required.", "field": "email"}})
 
+# A response that is an HTML page, not JSON.
+HTML_PAGE = {"type": "string", "contentMediaType": "text/html"}
+
 HEALTH = obj({
     "status": {"type": "string", "enum": ["ok", "unavailable"]},
     "failed": {"type": "array", "items": {"type": "string"}},
