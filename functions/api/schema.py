@@ -7,7 +7,6 @@ validator. The first broken rule becomes ``InvalidInput`` naming its field (``va
 """
 
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -56,8 +55,8 @@ _FORMAT_WORDS = {
     "date-time": "an RFC 3339 date-time",
 }
 
+# Two threads asking at once may both compile a schema; either result is right, one is kept.
 _compiled: dict[int, Any] = {}
-_lock = threading.Lock()
 
 
 def validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
@@ -66,10 +65,9 @@ def validator(schema: dict[str, Any]) -> Callable[[Any], Any]:
     if entry is None or entry[0] is not schema:
         import fastjsonschema  # on first use: a route without a body never pays for the compiler
 
-        with _lock:
-            # The schema is kept alongside its check, so its id cannot be reused by another dict.
-            entry = (schema, fastjsonschema.compile({**schema, "$schema": DRAFT}, formats=FORMATS))
-            _compiled[id(schema)] = entry
+        # The schema is kept alongside its check, so its id cannot be reused by another dict.
+        entry = (schema, fastjsonschema.compile({**schema, "$schema": DRAFT}, formats=FORMATS))
+        _compiled[id(schema)] = entry
     return entry[1]
 
 
@@ -103,31 +101,30 @@ def _join(name: str, key: str) -> str:
     return f"{parent}.{key}" if parent else key
 
 
+# The sentence for each broken rule; {where} is the field, {limit} the rule's value.
+_SENTENCES = {
+    "enum": "{where} must be one of: {limit}.",
+    "minLength": "{where} must be at least {limit} characters.",
+    "maxLength": "{where} must be at most {limit} characters.",
+    "pattern": "{where} has an invalid format.",
+    "minimum": "{where} must be at least {limit}.",
+    "maximum": "{where} must be at most {limit}.",
+    "multipleOf": "{where} must be a multiple of {limit}.",
+    "minItems": "{where} needs at least {limit} item(s).",
+    "maxItems": "{where} takes at most {limit} item(s).",
+}
+
+
 def _sentence(where: str, rule: str, limit: Any) -> str:
     if rule == "type":
-        names = limit if isinstance(limit, list) else [limit]
-        return f"{where} must be {' or '.join(names)}."
-    if rule == "enum":
-        return f"{where} must be one of: {', '.join(str(item) for item in limit)}."
-    if rule == "minLength":
-        return f"{where} must not be empty." if limit == 1 else f"{where} must be at least {limit} characters."
-    if rule == "maxLength":
-        return f"{where} must be at most {limit} characters."
-    if rule == "pattern":
-        return f"{where} has an invalid format."
+        return f"{where} must be {' or '.join(limit if isinstance(limit, list) else [limit])}."
     if rule == "format":
         return f"{where} must be {_FORMAT_WORDS.get(limit, limit)}."
-    if rule == "minimum":
-        return f"{where} must be at least {limit}."
-    if rule == "maximum":
-        return f"{where} must be at most {limit}."
-    if rule == "multipleOf":
-        return f"{where} must be a multiple of {limit}."
-    if rule == "minItems":
-        return f"{where} needs at least {limit} item(s)."
-    if rule == "maxItems":
-        return f"{where} takes at most {limit} item(s)."
-    return f"{where} is not acceptable ({rule})."
+    if rule == "minLength" and limit == 1:
+        return f"{where} must not be empty."
+    if rule == "enum":
+        limit = ", ".join(str(item) for item in limit)
+    return _SENTENCES.get(rule, "{where} is not acceptable.").format(where=where, limit=limit)
 
 
 def obj(properties: dict[str, Any], required=(), *, description: str | None = None,
