@@ -36,7 +36,6 @@ STATUS_BY_ERROR = (
 )
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Operation:
     """Everything the OpenAPI document says about one route and method."""
