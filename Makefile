@@ -48,10 +48,10 @@ bench: $(STAMP)
 	$(PY) bench/run_all.py
 
 routes-table: $(STAMP)
-	$(PY) -m functions.api.routing
+	$(PY) -m infra.readme_tables routes
 
 settings-table: $(STAMP)
-	$(PY) -m functions.settings
+	$(PY) -m infra.readme_tables settings
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) .pixelflow build .pytest_cache

@@ -10,7 +10,7 @@ import uuid
 from typing import Any, Dict, List, Optional, Sequence
 
 from functions import imaging, images, imports, webhooks
-from functions.errors import InvalidInput, NotFound, PixelflowError
+from functions.errors import BatchNotFound, InvalidInput, PixelflowError
 from functions.timestamps import iso
 
 STATUSES = ("awaiting_upload", "generating", "queued", "processing", "done", "failed")
@@ -158,14 +158,11 @@ def summary_fields(row: Dict[str, Any], counts: collections.Counter) -> Dict[str
 
 
 def _row(db, user_id: str, batch_id: str) -> Dict[str, Any]:
-    try:
-        uuid.UUID(batch_id)
-    except (ValueError, TypeError):
-        raise NotFound("No such batch.", code="batch_not_found") from None
+    # batch_id is a UUID: the route declares it, and answers BatchNotFound for anything else.
     # The owner is part of the lookup: someone else's batch is simply not found.
     row = db.one(f"{BATCH_SELECT} WHERE b.id = :id AND b.owner_id = :owner", id=batch_id, owner=user_id)
     if row is None:
-        raise NotFound("No such batch.", code="batch_not_found")
+        raise BatchNotFound()
     return row
 
 

@@ -42,6 +42,24 @@ class NotFound(PixelflowError):
     code = "not_found"
 
 
+class ImageNotFound(NotFound):
+    """No such image, or not the caller's (also what any id that is not a UUID gets)."""
+
+    code = "image_not_found"
+
+    def __init__(self, message="No such image.", **kwargs):
+        super().__init__(message, **kwargs)
+
+
+class BatchNotFound(NotFound):
+    """No such batch, or not the caller's (also what any id that is not a UUID gets)."""
+
+    code = "batch_not_found"
+
+    def __init__(self, message="No such batch.", **kwargs):
+        super().__init__(message, **kwargs)
+
+
 class Conflict(PixelflowError):
     """The request clashes with what is stored (HTTP 409)."""
 

@@ -16,7 +16,7 @@ import uuid
 from typing import Any, Dict, List, Optional
 
 from functions import imaging, leases, webhooks
-from functions.errors import InvalidInput, NotFound, PixelflowError, Unavailable
+from functions.errors import ImageNotFound, InvalidInput, NotFound, PixelflowError, Unavailable
 from functions.timestamps import iso
 
 log = logging.getLogger(__name__)
@@ -355,14 +355,11 @@ def give_up(db, key: str, reason: Optional[str] = None) -> bool:
 # --- reading ---------------------------------------------------------------------------
 
 def _row(db, user_id: str, image_id: str) -> Dict[str, Any]:
-    try:
-        uuid.UUID(image_id)
-    except (ValueError, TypeError):
-        raise NotFound("No such image.", code="image_not_found") from None
+    # image_id is a UUID: the route declares it, and answers ImageNotFound for anything else.
     # The owner is part of the lookup: someone else's image is simply not found.
     row = db.one(f"{IMAGE_SELECT} WHERE i.id = :id AND i.owner_id = :owner", id=image_id, owner=user_id)
     if row is None:
-        raise NotFound("No such image.", code="image_not_found")
+        raise ImageNotFound()
     return row
 
 

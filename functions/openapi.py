@@ -1,12 +1,15 @@
-"""The OpenAPI 3.1 document, built from the route declarations (``functions.api.routing.OPERATIONS``).
+"""The OpenAPI 3.1 document, built from the route declarations of the app's routes (``routing.operations``).
 
 Pure: operations in, a dict out. Every route is declared once with ``routing.route``; this module only
 translates those declarations, so the document says exactly what the routes enforce and cannot drift.
+Outgoing requests (the webhook POST) are described under ``webhooks``, as OpenAPI 3.1 provides.
 """
 
+import dataclasses
 import re
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any
 
 from functions.api.schemas import ERROR
 
@@ -56,17 +59,28 @@ _SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "dependent
 _PATH_PARAMETER = re.compile(r"{([^}]+)}")
 
 
-def build_document(operations: Iterable[Any], *, title: str, version: str, server_url: Optional[str] = None,
-                   description: str = "", schemas: Optional[Mapping[str, Dict[str, Any]]] = None
-                   ) -> Dict[str, Any]:
-    """The OpenAPI 3.1 document for ``operations`` (``routing.Operation`` records).
+@dataclasses.dataclass(frozen=True)
+class Webhook:
+    """A request pixelflow sends to a URL the user gave: its body schema and the headers it carries."""
+
+    name: str
+    summary: str
+    description: str
+    body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()  # (name, description)
+
+
+def build_document(operations: Iterable[Any], *, title: str, version: str, server_url: str | None = None,
+                   description: str = "", schemas: Mapping[str, dict[str, Any]] | None = None,
+                   webhooks: Iterable[Webhook] = ()) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for ``operations`` (``routing.Operation`` records) and ``webhooks``.
 
     ``schemas`` names shared schemas (``{"User": USER}``): wherever an equal schema appears it becomes
     a ``$ref`` to ``components.schemas``. The common error body is always the component ``Error``.
     """
     refs = _Components({ERROR_COMPONENT: ERROR, **(schemas or {})})
-    paths: Dict[str, Dict[str, Any]] = {}
-    tags: List[str] = []
+    paths: dict[str, dict[str, Any]] = {}
+    tags: list[str] = []
     operation_ids = set()
     for operation in operations:
         method = operation.method.lower()
@@ -80,24 +94,28 @@ def build_document(operations: Iterable[Any], *, title: str, version: str, serve
             tags.append(operation.tag)
         item[method] = _operation(operation, refs)
 
-    document: Dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": {"title": title, "version": version}}
+    document: dict[str, Any] = {"openapi": OPENAPI_VERSION, "info": {"title": title, "version": version}}
     if description:
         document["info"]["description"] = description
     if server_url is not None:
         document["servers"] = [{"url": server_url}]
     document["tags"] = [{"name": tag} for tag in tags]
     document["paths"] = paths
+    hooks = {hook.name: {"post": _webhook(hook, refs)} for hook in webhooks}
+    if hooks:
+        document["webhooks"] = hooks
     document["components"] = {"schemas": refs.used(), "securitySchemes": {"bearer": BEARER}}
     return document
 
 
-def _operation(operation: Any, refs: "_Components") -> Dict[str, Any]:
-    result: Dict[str, Any] = {"operationId": operation.name, "summary": operation.summary,
+def _operation(operation: Any, refs: "_Components") -> dict[str, Any]:
+    result: dict[str, Any] = {"operationId": operation.name, "summary": operation.summary,
                               "tags": [operation.tag]}
     if operation.description:
         result["description"] = operation.description
     result["security"] = [{"bearer": []}] if operation.auth else []
-    parameters = _path_parameters(operation.path) + _query_parameters(operation.query, refs)
+    parameters = _path_parameters(operation.path, operation.ids) + _query_parameters(
+        operation.query, refs)
     if parameters:
         result["parameters"] = parameters
     if operation.body is not None:
@@ -111,12 +129,24 @@ def _operation(operation: Any, refs: "_Components") -> Dict[str, Any]:
     return result
 
 
-def _path_parameters(path: str) -> List[Dict[str, Any]]:
-    return [{"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+def _path_parameters(path: str, ids: Iterable[str] = ()) -> list[dict[str, Any]]:
+    return [{"name": name, "in": "path", "required": True,
+             "schema": {"type": "string", "format": "uuid"} if name in ids else {"type": "string", "minLength": 1}}
             for name in _PATH_PARAMETER.findall(path)]
 
 
-def _query_parameters(query: Optional[Dict[str, Any]], refs: "_Components") -> List[Dict[str, Any]]:
+def _webhook(hook: Webhook, refs: "_Components") -> dict[str, Any]:
+    return {
+        "operationId": hook.name, "summary": hook.summary, "description": hook.description,
+        "parameters": [{"name": name, "in": "header", "required": True, "description": text,
+                        "schema": {"type": "string"}} for name, text in hook.headers],
+        "requestBody": {"required": True, "content": {JSON: {"schema": refs.inline(hook.body)}}},
+        "responses": {"2XX": {"description": "Received. Any other answer (or none within the timeout) is "
+                                             "retried later with the same event id."}},
+    }
+
+
+def _query_parameters(query: dict[str, Any] | None, refs: "_Components") -> list[dict[str, Any]]:
     if not query:
         return []
     required = set(query.get("required", ()))
@@ -129,8 +159,8 @@ def _query_parameters(query: Optional[Dict[str, Any]], refs: "_Components") -> L
     return parameters
 
 
-def _request_body(schema: Dict[str, Any], required: bool, refs: "_Components") -> Dict[str, Any]:
-    media: Dict[str, Any] = {"schema": refs.inline(schema)}
+def _request_body(schema: dict[str, Any], required: bool, refs: "_Components") -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": refs.inline(schema)}
     examples = schema.get("examples") or []
     if examples:
         # Media-type examples are what Swagger UI pre-fills "Try it out" with.
@@ -139,9 +169,9 @@ def _request_body(schema: Dict[str, Any], required: bool, refs: "_Components") -
     return {"required": required, "content": {JSON: media}}
 
 
-def _response(status: int, description: str, schema: Optional[Dict[str, Any]],
-              refs: "_Components") -> Dict[str, Any]:
-    response: Dict[str, Any] = {"description": description}
+def _response(status: int, description: str, schema: dict[str, Any] | None,
+              refs: "_Components") -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description}
     if status in REDIRECTS:
         response["headers"] = {"Location": {"description": "Where the answer is.", "required": True,
                                             "schema": {"type": "string", "format": "uri-reference"}}}
@@ -154,12 +184,12 @@ def _response(status: int, description: str, schema: Optional[Dict[str, Any]],
     return response
 
 
-def _error_response(status: int) -> Dict[str, Any]:
-    response: Dict[str, Any] = {"description": ERROR_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase}
+def _error_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": ERROR_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase}
     if status == 429:
         response["headers"] = {"Retry-After": {"description": "Seconds to wait before trying again.",
                                                "required": True, "schema": {"type": "integer", "minimum": 0}}}
-    media: Dict[str, Any] = {"schema": {"$ref": _ref(ERROR_COMPONENT)}}
+    media: dict[str, Any] = {"schema": {"$ref": _ref(ERROR_COMPONENT)}}
     if status in ERROR_EXAMPLES:
         code, message, field = ERROR_EXAMPLES[status]
         error = {"code": code, "message": message, **({"field": field} if field else {})}
@@ -175,11 +205,11 @@ def _ref(name: str) -> str:
 class _Components:
     """Named schemas, replaced by $refs wherever an equal schema appears; remembers which were used."""
 
-    def __init__(self, named: Mapping[str, Dict[str, Any]]):
+    def __init__(self, named: Mapping[str, dict[str, Any]]):
         self._named = list(named.items())
-        self._used: Dict[str, Dict[str, Any]] = {}
+        self._used: dict[str, dict[str, Any]] = {}
 
-    def inline(self, schema: Any, own: Optional[str] = None) -> Any:
+    def inline(self, schema: Any, own: str | None = None) -> Any:
         """``schema`` with every named sub-schema (other than ``own``) replaced by its $ref."""
         if not isinstance(schema, dict):
             return schema
@@ -187,7 +217,7 @@ class _Components:
             if name != own and schema == named:
                 self._use(name)
                 return {"$ref": _ref(name)}
-        result: Dict[str, Any] = {}
+        result: dict[str, Any] = {}
         for key, value in schema.items():
             if key in _DATA_KEYWORDS:
                 result[key] = value
@@ -201,7 +231,7 @@ class _Components:
                 result[key] = value
         return result
 
-    def used(self) -> Dict[str, Dict[str, Any]]:
+    def used(self) -> dict[str, dict[str, Any]]:
         """The used components, Error first, then sorted by name."""
         self._use(ERROR_COMPONENT)
         return {name: self._used[name] for name in sorted(self._used, key=lambda n: (n != ERROR_COMPONENT, n))}

@@ -7,7 +7,6 @@ argument (``Settings.from_env(env={...})``) always beats the process environment
 
 import dataclasses
 import os
-import sys
 from typing import Callable, Mapping, Optional
 
 
@@ -285,17 +284,3 @@ class Settings:
     def visibility_timeout(self) -> int:
         """Queue visibility timeout: six times the consumer's timeout, as AWS advises."""
         return self.function_timeout * 6
-
-
-
-def markdown_table() -> str:
-    """The README's configuration table, generated so it cannot drift."""
-    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
-    for setting in SETTINGS:
-        default = f"`{setting.default}`" if setting.default else "(empty)"
-        lines.append(f"| `{setting.env}` | {default} | {setting.doc} |")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    sys.stdout.write(markdown_table() + "\n")

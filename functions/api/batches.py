@@ -3,6 +3,7 @@
 from chalice import Blueprint
 
 from functions import batches, wiring
+from functions.errors import BatchNotFound
 from functions.api import schemas
 from functions.api.routing import Reply, route
 
@@ -25,11 +26,11 @@ def create_batch(call):
 @route(api, "GET", "/batches", summary="The caller's batches, newest first", tag="batches",
        query=schemas.IMAGE_LIST_QUERY, responses={200: ("One page, without items", schemas.BATCH_PAGE)})
 def list_batches(call):
-    return batches.list_batches(wiring.database(), call.user_id, limit=call.query.get("limit", 20),
+    return batches.list_batches(wiring.database(), call.user_id, limit=call.query["limit"],
                                 cursor=call.query.get("cursor"))
 
 
 @route(api, "GET", "/batches/{batch_id}", summary="One batch: every item's status, counts and progress",
-       tag="batches", responses={200: ("The batch", schemas.BATCH)}, errors_=(404,))
+       tag="batches", responses={200: ("The batch", schemas.BATCH)}, ids={"batch_id": BatchNotFound})
 def get_batch(call, batch_id):
     return batches.get_batch(wiring.database(), call.user_id, batch_id)

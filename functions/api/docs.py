@@ -8,14 +8,15 @@ import functools
 import hashlib
 import html
 from pathlib import Path
-from typing import Any, Dict, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from chalice import Blueprint, Response
 
 from functions import errors
 from functions.api import routing, schemas
 from functions.api.routing import route
-from functions.openapi import build_document
+from functions.openapi import JSON, Webhook, build_document
 
 api = Blueprint(__name__)
 
@@ -42,10 +43,21 @@ ASSETS = {
 # The page asks for ?v=<hash of the file>, so a week-long cache never serves an old file after an update.
 ASSET_CACHE = "public, max-age=604800, immutable"
 
+# What pixelflow POSTs to a callback_url (published under the document's webhooks).
+WEBHOOKS = (
+    Webhook(name="event", summary="An image or a batch settled",
+            description="Sent to the callback_url of an upload, import, generation or batch when the image is "
+                        "done or failed (image.done, image.failed) or every item of the batch is "
+                        "(batch.complete). Delivery is at least once: deduplicate on X-Pixelflow-Event-Id.",
+            body=schemas.WEBHOOK_EVENT,
+            headers=(("X-Pixelflow-Signature", "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with "
+                                               "the webhook secret from POST /auth/webhook-secret>"),
+                     ("X-Pixelflow-Event-Id", "The same on every retry of one event."))),
+)
+
 OPENAPI_DOCUMENT = {"type": "object", "required": ["openapi", "info", "paths"],
                     "properties": {"openapi": {"type": "string", "examples": ["3.1.0"]},
                                    "info": {"type": "object"}, "paths": {"type": "object"}}}
-HTML_PAGE = {"type": "string", "contentMediaType": "text/html"}
 
 # The page's URLs are relative to <base href> (the API's root: / locally, /api/ under an API Gateway stage).
 PAGE = """<!DOCTYPE html>
@@ -91,11 +103,11 @@ PAGE_HEADERS = {
 def openapi_document(call):
     """Built on every call from the declarations of the routes the app serves."""
     document = describe(api.current_app, server_url=_base_path(call.request) or "/")
-    return Response(document, headers={"Content-Type": routing.JSON, "Cache-Control": "no-cache"})
+    return Response(document, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
 
 
 @route(api, "GET", "/docs", summary="Swagger UI for this API", tag="docs", auth=False,
-       responses={200: ("An HTML page showing /openapi.json", HTML_PAGE)})
+       responses={200: ("An HTML page showing /openapi.json", schemas.HTML_PAGE)})
 def swagger_ui(call):
     """The page loads its stylesheet and script from /docs/{asset}, never from a CDN."""
     page = PAGE.format(base=html.escape(_base_path(call.request) + "/", quote=True), title=TITLE,
@@ -114,15 +126,13 @@ def swagger_asset(call, asset):
                                                  "X-Content-Type-Options": "nosniff"})
 
 
-def describe(app, server_url: str = "/") -> Dict[str, Any]:
-    """The OpenAPI document for the routes ``app`` serves (declared operations it did not register are left out)."""
-    served = [operation for operation in routing.OPERATIONS
-              if operation.method in app.routes.get(operation.path, {})]
-    return build_document(served, title=TITLE, version=API_VERSION, server_url=server_url,
-                          description=DESCRIPTION, schemas=shared_schemas())
+def describe(app, server_url: str = "/") -> dict[str, Any]:
+    """The OpenAPI document for the routes ``app`` serves, read from the declarations on their views."""
+    return build_document(routing.operations(app), title=TITLE, version=API_VERSION, server_url=server_url,
+                          description=DESCRIPTION, schemas=shared_schemas(), webhooks=WEBHOOKS)
 
 
-def shared_schemas() -> Mapping[str, Dict[str, Any]]:
+def shared_schemas() -> Mapping[str, dict[str, Any]]:
     """The object schemas of functions.api.schemas by component name: USER_ENVELOPE -> UserEnvelope."""
     return {name.title().replace("_", ""): value for name, value in vars(schemas).items()
             if name.isupper() and isinstance(value, dict) and value.get("type") == "object"}

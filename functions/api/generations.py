@@ -18,8 +18,8 @@ def create_generation(call):
     body = call.body
     ticket = generations.start_generation(
         wiring.database(), wiring.queues(), wiring.provider(), wiring.settings(), call.user_id,
-        prompt=body["prompt"], style=body.get("style"), width=body.get("width", 1024),
-        height=body.get("height", 1024), negative_prompt=body.get("negative_prompt"), variants=body.get("variants"),
+        prompt=body["prompt"], style=body.get("style"), width=body["width"],
+        height=body["height"], negative_prompt=body.get("negative_prompt"), variants=body.get("variants"),
         callback_url=body.get("callback_url"))
     return Reply(202, ticket)
 

@@ -3,6 +3,7 @@
 from chalice import Blueprint
 
 from functions import images, wiring
+from functions.errors import ImageNotFound
 from functions.api import schemas
 from functions.api.routing import Reply, route
 
@@ -29,7 +30,7 @@ def create_upload(call):
                    "status keeps one state. Both combine with limit and cursor.")
 def list_images(call):
     return images.list_images(wiring.database(), wiring.storage(), wiring.settings(), call.user_id,
-                              limit=call.query.get("limit", 20), cursor=call.query.get("cursor"),
+                              limit=call.query["limit"], cursor=call.query.get("cursor"),
                               sha256=call.query.get("sha256"), status=call.query.get("status"))
 
 
@@ -40,22 +41,22 @@ def latest_image(call):
 
 
 @route(api, "GET", "/images/{image_id}", summary="One image: status, dimensions, variants and links",
-       tag="images", responses={200: ("The image", schemas.IMAGE)}, errors_=(404,))
+       tag="images", responses={200: ("The image", schemas.IMAGE)}, ids={"image_id": ImageNotFound})
 def get_image(call, image_id):
     return images.get_image(wiring.database(), wiring.storage(), wiring.settings(), call.user_id, image_id)
 
 
 @route(api, "GET", "/images/{image_id}/download", summary="Redirect to a short-lived download link",
        tag="images", query=schemas.DOWNLOAD_QUERY, responses={302: ("Location is a presigned GET", None)},
-       errors_=(404,))
+       ids={"image_id": ImageNotFound})
 def download_image(call, image_id):
     url = images.download_link(wiring.database(), wiring.storage(), wiring.settings(), call.user_id, image_id,
-                               call.query.get("variant", "original"))
+                               call.query["variant"])
     return Reply(302, None, {"Location": url, "Cache-Control": "no-store"})
 
 
 @route(api, "DELETE", "/images/{image_id}", summary="Delete an image and every stored object of it",
-       tag="images", responses={204: ("Deleted", None)}, errors_=(404,))
+       tag="images", responses={204: ("Deleted", None)}, ids={"image_id": ImageNotFound})
 def delete_image(call, image_id):
     images.delete_image(wiring.database(), wiring.storage(), call.user_id, image_id)
     return Reply(204)

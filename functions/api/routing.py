@@ -1,21 +1,27 @@
-"""Route registration: one declaration per operation feeds Chalice, input validation and OpenAPI.
+"""Route declaration: one declaration per operation feeds Chalice, input validation and OpenAPI.
 
 ``@route(api, "POST", "/uploads", body=UPLOAD_SCHEMA, responses={201: ...})`` registers the
-Chalice route, validates the body and query against the declared schemas before the view
-runs, translates domain errors into HTTP status codes with one JSON error shape, and
-records the operation so the OpenAPI document is generated from the same declaration.
+Chalice route, validates the body, the query and the id path parameters before the view runs,
+translates domain errors into HTTP status codes with one JSON error shape, and attaches the
+``Operation`` to the registered view function. ``operations(app)`` reads them back from
+``app.routes``, so the OpenAPI document describes exactly what the app serves; there is no
+process-wide registry.
 """
 
 import dataclasses
 import functools
 import json
 import logging
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from chalice import Response
 
 from functions import errors
 from functions.api import schema as schemas
+from functions.api.guard import access_token
+from functions.openapi import JSON
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +35,6 @@ STATUS_BY_ERROR = (
     (errors.Unavailable, 503),
 )
 
-JSON = "application/json"
-
 
 @dataclasses.dataclass(frozen=True)
 class Operation:
@@ -42,15 +46,17 @@ class Operation:
     summary: str
     tag: str
     auth: bool
-    body: Optional[Dict[str, Any]]
+    body: dict[str, Any] | None
     body_required: bool
-    query: Optional[Dict[str, Any]]
-    responses: Dict[int, Tuple[str, Optional[Dict[str, Any]]]]
-    errors: Tuple[int, ...]
+    query: dict[str, Any] | None
+    responses: dict[int, tuple[str, dict[str, Any] | None]]
+    errors: tuple[int, ...]
     description: str = ""
+    ids: tuple[str, ...] = ()  # path parameters that are UUIDs
 
 
-OPERATIONS: List[Operation] = []
+# The attribute of a registered view function that holds its Operation.
+OPERATION = "operation"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +65,7 @@ class Reply:
 
     status: int
     body: Any = None
-    headers: Optional[Dict[str, str]] = None
+    headers: dict[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,14 +73,14 @@ class Call:
     """What a view receives: the validated body and query, the caller, and the raw request."""
 
     body: Any
-    query: Dict[str, Any]
-    user_id: Optional[str]
+    query: dict[str, Any]
+    user_id: str | None
     request: Any
 
 
-def error_body(code: str, message: str, field: Optional[str] = None) -> Dict[str, Any]:
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
     """The one error shape every route answers with."""
-    error: Dict[str, Any] = {"code": code, "message": message}
+    error: dict[str, Any] = {"code": code, "message": message}
     if field:
         error["field"] = field
     return {"error": error}
@@ -89,24 +95,31 @@ def error_response(error: errors.PixelflowError) -> Response:
 
 
 def route(api, method: str, path: str, *, summary: str, tag: str, auth: bool = True,
-          body: Optional[Dict[str, Any]] = None, query: Optional[Dict[str, Any]] = None,
-          responses: Optional[Dict[int, Tuple[str, Optional[Dict[str, Any]]]]] = None,
-          errors_: Tuple[int, ...] = (), description: str = "", authorizer=None,
-          body_required: bool = True) -> Callable:
-    """Register ``view(call, **path_params)`` on the blueprint ``api`` (see module docstring)."""
+          body: dict[str, Any] | None = None, query: dict[str, Any] | None = None,
+          responses: dict[int, tuple[str, dict[str, Any] | None]] | None = None,
+          errors_: tuple[int, ...] = (), description: str = "", authorizer=None,
+          body_required: bool = True, ids: Mapping[str, type[errors.NotFound]] | None = None) -> Callable:
+    """Register ``view(call, **path_params)`` on the blueprint ``api`` (see module docstring).
+
+    ``ids`` maps each path parameter that is a UUID to the NotFound its domain raises for an unknown
+    one: anything else is answered with that error here, and the view gets the canonical form.
+    """
+    not_found = dict(ids or {})
+
     def decorator(view: Callable) -> Callable:
         operation = Operation(
             method=method, path=path, name=view.__name__, summary=summary, tag=tag, auth=auth,
             body=body, body_required=body_required, query=query, responses=responses or {200: ("OK", None)},
-            errors=tuple(sorted(set(errors_) | _implied_errors(auth, body, query))),
-            description=description or (view.__doc__ or "").strip(),
+            errors=tuple(sorted(set(errors_) | _implied_errors(auth, body, query, not_found))),
+            description=description or (view.__doc__ or "").strip(), ids=tuple(not_found),
         )
-        OPERATIONS.append(operation)
 
         @functools.wraps(view)
         def handle(**path_params: str) -> Response:
             request = api.current_request
             try:
+                for name, error in not_found.items():
+                    path_params[name] = _canonical_id(path_params[name], error)
                 call = Call(
                     body=_read_body(request, body, body_required),
                     query=_read_query(request, query),
@@ -121,19 +134,41 @@ def route(api, method: str, path: str, *, summary: str, tag: str, auth: bool = T
                 return Response(error_body("internal_error", "Something went wrong on our side."),
                                 status_code=500, headers={"Content-Type": JSON})
 
-        guard = authorizer if auth else None
-        if auth and guard is None:
-            from functions.api.guard import access_token  # the one authorizer every protected route uses
-            guard = access_token
+        setattr(handle, OPERATION, operation)
+        guard = (authorizer or access_token) if auth else None  # one authorizer for every protected route
         api.route(path, methods=[method], authorizer=guard)(handle)
         return view
     return decorator
 
 
-def _implied_errors(auth: bool, body, query) -> set:
+def operations(app) -> list[Operation]:
+    """The declared operation of every route ``app`` serves, in registration order.
+
+    Raises ValueError naming a route registered without ``route()``: it would be served undocumented.
+    """
+    found = []
+    for path, methods in app.routes.items():
+        for method, entry in methods.items():
+            operation = getattr(entry.view_function, OPERATION, None)
+            if operation is None:
+                raise ValueError(f"{method} {path} is registered without a route() declaration")
+            found.append(operation)
+    return found
+
+
+def _canonical_id(text: str, not_found: type[errors.NotFound]) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise not_found() from None
+
+
+def _implied_errors(auth: bool, body, query, ids) -> set:
     implied = set()
     if auth:
         implied.add(401)
+    if ids:
+        implied.add(404)
     if body is not None:
         implied.update({400, 422})
     if query is not None:
@@ -150,7 +185,7 @@ def _caller(request) -> str:
     return user_id
 
 
-def _read_body(request, schema: Optional[Dict[str, Any]], required: bool) -> Any:
+def _read_body(request, schema: dict[str, Any] | None, required: bool) -> Any:
     if schema is None:
         return None
     raw = request.raw_body or b""
@@ -168,25 +203,23 @@ def _read_body(request, schema: Optional[Dict[str, Any]], required: bool) -> Any
                                 code="json_too_deep") from None
     if schema.get("type") == "object" and not isinstance(value, dict):
         raise errors.BadRequest("The request body must be a JSON object.", code="invalid_json")
-    schemas.validate(value, schema)
-    return value
+    return schemas.validate(value, schema)
 
 
-def _read_query(request, schema: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+def _read_query(request, schema: dict[str, Any] | None) -> dict[str, Any]:
     raw = dict(request.query_params or {})
     if schema is None:
         return raw
     properties = schema.get("properties", {})
-    values: Dict[str, Any] = {}
+    values: dict[str, Any] = {}
     for name, text in raw.items():
         if name not in properties:
             continue  # unknown query parameters are ignored, as most APIs do
         values[name] = _convert(name, text, properties[name])
-    schemas.validate(values, {**schema, "additionalProperties": True})
-    return values
+    return schemas.validate(values, schema)
 
 
-def _convert(name: str, text: str, schema: Dict[str, Any]) -> Any:
+def _convert(name: str, text: str, schema: dict[str, Any]) -> Any:
     if schema.get("type") == "integer":
         try:
             return int(text)
@@ -203,20 +236,3 @@ def _shape(result: Any) -> Response:
         return Response(result.body if result.body is not None else "", status_code=result.status,
                         headers=headers)
     return Response(result, status_code=200, headers={"Content-Type": JSON})
-
-
-def markdown_routes(operations: List[Operation]) -> str:
-    """The README's routes table, generated from the registry so it cannot drift."""
-    lines = ["| method | path | auth | what it does |", "| --- | --- | --- | --- |"]
-    for op in sorted(operations, key=lambda op: (op.tag, op.path, op.method)):
-        lines.append(f"| {op.method} | `{op.path}` | {'bearer' if op.auth else 'no'} | {op.summary} |")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    import sys
-
-    import app  # noqa: F401  (registers every route)
-    from functions.api import routing  # the registry app filled, not this __main__ copy
-
-    sys.stdout.write(routing.markdown_routes(routing.OPERATIONS) + "\n")

@@ -1,6 +1,13 @@
-"""Request and response schemas shared by the routes and the OpenAPI document."""
+"""Request and response schemas shared by the routes and the OpenAPI document.
+
+Limits that domain code also enforces are quoted from it (variant specs, password and e-mail
+lengths), so each rule is declared once.
+"""
 
 from functions.api.schema import obj
+from functions.auth.emails import MAX_EMAIL_LENGTH
+from functions.auth.password_policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from functions.imaging import specs
 
 ERROR = obj({
     "error": obj({
@@ -9,6 +16,9 @@ ERROR = obj({
         "field": {"type": "string", "description": "The request field concerned, when there is one."},
     }, ["code", "message"]),
 }, ["error"], example={"error": {"code": "invalid_input", "message": "email is required.", "field": "email"}})
+
+# A response that is an HTML page, not JSON.
+HTML_PAGE = {"type": "string", "contentMediaType": "text/html"}
 
 HEALTH = obj({
     "status": {"type": "string", "enum": ["ok", "unavailable"]},
@@ -20,17 +30,19 @@ HEALTH = obj({
     }, ["ok", "ms"])},
 }, ["status", "checks"])
 
-EMAIL = {"type": "string", "format": "email", "minLength": 3, "maxLength": 254, "examples": ["ada@example.com"]}
+EMAIL = {"type": "string", "format": "email", "minLength": 3, "maxLength": MAX_EMAIL_LENGTH,
+         "examples": ["ada@example.com"]}
 
 CREDENTIALS = obj({
     "email": EMAIL,
-    "password": {"type": "string", "minLength": 1, "maxLength": 128, "examples": ["correct horse battery"]},
+    "password": {"type": "string", "minLength": 1, "maxLength": MAX_PASSWORD_LENGTH,
+                 "examples": ["correct horse battery"]},
 }, ["email", "password"], example={"email": "ada@example.com", "password": "correct horse battery"})
 
 REGISTRATION = obj({
     "email": EMAIL,
-    "password": {"type": "string", "minLength": 10, "maxLength": 128,
-                 "description": "10 to 128 characters; never truncated."},
+    "password": {"type": "string", "minLength": MIN_PASSWORD_LENGTH, "maxLength": MAX_PASSWORD_LENGTH,
+                 "description": f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters; never truncated."},
 }, ["email", "password"], example={"email": "ada@example.com", "password": "correct horse battery"})
 
 REFRESH = obj({
@@ -53,18 +65,22 @@ TOKENS = obj({
 }, ["access_token", "token_type", "expires_in", "refresh_token"])
 
 VARIANT_REQUEST = obj({
-    "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$",
-             "description": "Lower-case letters, digits, - and _; not thumbnail, webp or original."},
-    "width": {"type": "integer", "minimum": 1, "maximum": 8192},
-    "height": {"type": "integer", "minimum": 1, "maximum": 8192},
-    "fit": {"type": "string", "enum": ["cover", "contain", "fill", "inside"], "default": "inside"},
-    "format": {"type": "string", "enum": ["jpeg", "png", "webp", "avif"], "default": "webp"},
-    "quality": {"type": "integer", "minimum": 1, "maximum": 100, "default": 80},
+    "name": {"type": "string", "pattern": f"^{specs.NAME_PATTERN}$",
+             "description": "Lower-case letters, digits, - and _; not "
+                            f"{', '.join(specs.RESERVED_NAMES[:-1])} or {specs.RESERVED_NAMES[-1]}."},
+    "width": {"type": "integer", "minimum": 1, "maximum": specs.MAX_SIDE},
+    "height": {"type": "integer", "minimum": 1, "maximum": specs.MAX_SIDE},
+    "fit": {"type": "string", "enum": list(specs.FITS), "default": specs.VariantSpec.fit},
+    "format": {"type": "string", "enum": list(specs.FORMATS), "default": specs.VariantSpec.format},
+    "quality": {"type": "integer", "minimum": specs.MIN_QUALITY, "maximum": specs.MAX_QUALITY,
+                "default": specs.VariantSpec.quality},
 }, ["name"], description="An extra variant; give width, height or both.",
     example={"name": "card", "width": 600, "height": 400, "fit": "cover", "format": "jpeg", "quality": 85})
 
-VARIANT_REQUESTS = {"type": "array", "maxItems": 10, "items": VARIANT_REQUEST,
-                    "description": "Extra variants on top of thumbnail (128x128) and webp (full size, q80)."}
+VARIANT_REQUESTS = {"type": "array", "maxItems": specs.MAX_REQUESTED, "items": VARIANT_REQUEST,
+                    "description": "Extra variants on top of " + " and ".join(
+                        f"{spec.name} ({spec.width}x{spec.height})" if not spec.is_full_size
+                        else f"{spec.name} (full size, q{spec.quality})" for spec in specs.STANDARD_VARIANTS) + "."}
 
 CALLBACK_URL = {"type": "string", "format": "uri", "minLength": 1, "maxLength": 2048,
                 "description": "Absolute http(s) URL that gets a signed POST when the image (or batch) is done or "

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from chalice import Blueprint, Response
 
 from functions import errors, wiring
+from functions.api import schemas
 from functions.api.routing import route
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,11 @@ ASSETS = {
 }
 # Names carry no version (no build step), so browsers revalidate every time and get a 304 when unchanged.
 REVALIDATE = "no-cache"
-HTML_PAGE = {"type": "string", "contentMediaType": "text/html"}
 BASE_HREF = "{{base_href}}"
 
 
 @route(api, "GET", "/", summary="The web page: sign in, upload, import, generate, browse", tag="web",
-       auth=False, responses={200: ("The page", HTML_PAGE), 304: ("Unchanged since the ETag sent", None)})
+       auth=False, responses={200: ("The page", schemas.HTML_PAGE), 304: ("Unchanged since the ETag sent", None)})
 def index(call):
     """Loads its modules from /static/{name}; every call it makes goes to this API with a bearer token."""
     page = _read_asset("index.html").replace(BASE_HREF, html.escape(_base_href(call.request), quote=True))

@@ -18,10 +18,8 @@ import unicodedata
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from functions.auth.password_policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from functions.errors import InvalidInput, Throttled
-
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 128
 
 # OWASP Password Storage Cheat Sheet, argon2id option "m=19456 (19 MiB), t=2, p=1".
 # p=1 because a Lambda invocation hashes one password at a time on one vCPU.

@@ -12,8 +12,11 @@ FORMATS = ("jpeg", "png", "webp", "avif")
 MAX_SIDE = 8192
 MAX_REQUESTED = 10
 RESERVED_NAMES = ("thumbnail", "webp", "original")
+NAME_PATTERN = r"[a-z0-9][a-z0-9_-]{0,31}"
+MIN_QUALITY, MAX_QUALITY = 1, 100
+# The API's request schema (functions/api/schemas.py) is derived from these rules and VariantSpec's defaults.
 
-_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_NAME = re.compile(NAME_PATTERN)
 _KEYS = ("name", "width", "height", "fit", "format", "quality")
 
 
@@ -109,11 +112,12 @@ def _parse_one(item, where: str) -> VariantSpec:
     height = _side(item.get("height"), f"{where}.height")
     if width is None and height is None:
         raise InvalidInput("Give a width, a height or both.", field=f"{where}.width")
-    fit = _choice(item.get("fit", "inside"), FITS, f"{where}.fit", "Fit")
-    fmt = _choice(item.get("format", "webp"), FORMATS, f"{where}.format", "Format")
-    quality = item.get("quality", 80)
-    if not _is_int(quality) or not 1 <= quality <= 100:
-        raise InvalidInput("Quality must be a whole number from 1 to 100.", field=f"{where}.quality")
+    fit = _choice(item.get("fit", VariantSpec.fit), FITS, f"{where}.fit", "Fit")
+    fmt = _choice(item.get("format", VariantSpec.format), FORMATS, f"{where}.format", "Format")
+    quality = item.get("quality", VariantSpec.quality)
+    if not _is_int(quality) or not MIN_QUALITY <= quality <= MAX_QUALITY:
+        raise InvalidInput(f"Quality must be a whole number from {MIN_QUALITY} to {MAX_QUALITY}.",
+                           field=f"{where}.quality")
     return VariantSpec(name, width, height, fit=fit, format=fmt, quality=quality)
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from functions.settings import SETTINGS, Settings, SettingsError, markdown_table
+from functions.settings import SETTINGS, Settings, SettingsError
+from infra.readme_tables import settings_table
 from pathlib import Path
 
 
@@ -37,4 +38,4 @@ def test_given_the_readme_when_read_then_it_lists_every_setting():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [setting.env for setting in SETTINGS if f"`{setting.env}`" not in readme]
     assert missing == []
-    assert markdown_table().count("\n") == len(SETTINGS) + 1
+    assert settings_table().count("\n") == len(SETTINGS) + 1
