@@ -8,19 +8,16 @@ real resolver on this machine can give without asking the internet.
 """
 
 import datetime
-import http.server
 import ipaddress
 import socket
-import socketserver
 import ssl
-import threading
 import time
-from dataclasses import dataclass
-from email.message import Message
 
 import pytest
 
-from functions.fetcher import FetchPolicy, Fetched, FetchRefused, check_url, fetch, is_forbidden_address
+from functions.fetcher import FetchPolicy, Fetched, FetchRefused, fetch
+from functions.fetcher.addresses import check_url, is_forbidden_address
+from tests.fakes.loopback import Answer, LoopbackServer, Raw
 
 IMAGE = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # the fetcher only moves bytes; sniffing comes later
 
@@ -84,109 +81,25 @@ def guard(monkeypatch):
 # --- Local servers -------------------------------------------------------------------------------
 
 
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: Message
-    body: bytes
-
-
-class _QuietHTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def server_bind(self):
-        socketserver.TCPServer.server_bind(self)  # skips HTTPServer's reverse DNS lookup
-        self.server_name, self.server_port = self.server_address[:2]
-
-
-class _RouteHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.seen.append(Seen(self.command, self.path, self.headers, body))
-        route = self.server.routes.get(self.path.split("?", 1)[0], reply(404, b"not found", "text/plain"))
-        try:
-            route(self)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the fetcher hung up, which is what several tests want
-        self.close_connection = True
-
-    do_POST = do_HEAD = do_PUT = do_GET
-
-
-class LoopbackServer:
-    """An HTTP(S) server on 127.0.0.1 answering from a table of path -> route."""
-
-    def __init__(self, tls_context: ssl.SSLContext | None = None):
-        self._httpd = _QuietHTTPServer(("127.0.0.1", 0), _RouteHandler)
-        if tls_context is not None:
-            self._httpd.socket = tls_context.wrap_socket(self._httpd.socket, server_side=True)
-        self._httpd.routes = self.routes = {}
-        self._httpd.seen = self.seen = []
-        self._httpd.stopping = self.stopping = threading.Event()
-        self.port = self._httpd.server_address[1]
-        self.host = f"127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def url(self, path: str, scheme: str = "http", host: str = "127.0.0.1") -> str:
-        return f"{scheme}://{host}:{self.port}{path}"
-
-    def stop(self):
-        self.stopping.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-
-class Canary:
-    """A loopback server never put on the allow list: every connection it accepts is a leak."""
-
-    def __init__(self):
-        self.hits = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
-            self.hits += 1
-            with conn:
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: 6\r\n\r\ncanary")
-
-    def close(self):
-        self._listener.close()
-
-
 @pytest.fixture
 def remote():
     """The site being fetched from (named so as not to shadow the app's ``server`` fixture)."""
-    srv = LoopbackServer()
-    yield srv
-    srv.stop()
+    with LoopbackServer() as srv:
+        yield srv
 
 
 @pytest.fixture
 def other_remote():
-    srv = LoopbackServer()
-    yield srv
-    srv.stop()
+    with LoopbackServer() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
 def canary():
-    trap = Canary()
-    yield trap
-    trap.close()
+    """A loopback server never put on the allow list: every connection it accepts is a leak."""
+    with LoopbackServer() as trap:
+        trap.routes["/"] = Answer(200, {"Content-Type": "image/png"}, b"canary")
+        yield trap
 
 
 def allowing(*servers, **limits) -> FetchPolicy:
@@ -200,79 +113,59 @@ def allowing(*servers, **limits) -> FetchPolicy:
 
 
 def reply(status=200, body=b"", content_type="image/png", headers=()):
-    def route(h):
-        h.send_response(status)
-        if content_type is not None:
-            h.send_header("Content-Type", content_type)
-        for name, value in headers:
-            h.send_header(name, value)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        if h.command != "HEAD":
-            h.wfile.write(body)
-
-    return route
+    return Answer(status, {**({"Content-Type": content_type} if content_type else {}), **dict(headers)}, body)
 
 
 def redirect(location, status=302):
     return reply(status, b"", None, headers=[("Location", location)])
 
 
-def trickle_body(interval):
-    def route(h):
-        h.send_response(200)
-        h.send_header("Content-Type", "image/png")
-        h.send_header("Content-Length", "100000")
-        h.end_headers()
-        for _ in range(int(5 / interval)):  # bounded, so a fetcher that ignores the deadline fails instead of hanging
-            if h.server.stopping.wait(interval):
-                return
-            h.wfile.write(b"x")
+def _head(content_length=None, extra=b""):
+    length = b"" if content_length is None else b"Content-Length: %d\r\n" % content_length
+    return b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n" + length + extra + b"\r\n"
 
-    return route
+
+def trickle_body(interval):
+    def write(out, stopping):
+        out.write(_head(100000))
+        for _ in range(int(5 / interval)):  # bounded, so a fetcher that ignores the deadline fails instead of hanging
+            if stopping.wait(interval):
+                return
+            out.write(b"x")
+
+    return Raw(write)
 
 
 def trickle_headers(interval):
-    def route(h):
-        h.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    def write(out, stopping):
+        out.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
         for _ in range(int(5 / interval)):
-            if h.server.stopping.wait(interval):
+            if stopping.wait(interval):
                 return
-            h.wfile.write(b"a")
+            out.write(b"a")
 
-    return route
+    return Raw(write)
 
 
 def stall_after_headers(content_length, sent=b""):
-    def route(h):
-        h.send_response(200)
-        h.send_header("Content-Type", "image/png")
-        h.send_header("Content-Length", str(content_length))
-        h.end_headers()
-        h.wfile.write(sent)
-        h.server.stopping.wait(10)
+    def write(out, stopping):
+        out.write(_head(content_length) + sent)
+        stopping.wait(10)
 
-    return route
+    return Raw(write)
 
 
 def endless(chunked):
-    def route(h):
-        h.send_response(200)
-        h.send_header("Content-Type", "image/png")
-        if chunked:
-            h.send_header("Transfer-Encoding", "chunked")
-        else:
-            h.send_header("Connection", "close")
-        h.end_headers()
+    def write(out, stopping):
+        out.write(_head(extra=b"Transfer-Encoding: chunked\r\n" if chunked else b"Connection: close\r\n"))
         piece = b"x" * 16384
         for _ in range(4096):  # 64 MiB, far past any cap in these tests, so never truly endless
-            h.wfile.write(b"4000\r\n" + piece + b"\r\n" if chunked else piece)
+            out.write(b"4000\r\n" + piece + b"\r\n" if chunked else piece)
 
-    return route
+    return Raw(write)
 
 
-def not_http(h):
-    h.wfile.write(b"HELLO THIS IS NOT HTTP\r\n\r\n")
+not_http = Raw(lambda out, stopping: out.write(b"HELLO THIS IS NOT HTTP\r\n\r\n"))
 
 
 # --- SSRF catalogue ------------------------------------------------------------------------------
@@ -679,17 +572,9 @@ def test_given_a_content_length_over_the_cap_when_fetched_then_refused_without_r
 @pytest.mark.parametrize("announced", [True, False], ids=["content-length", "until-close"])
 def test_given_a_body_of_exactly_the_cap_when_fetched_then_accepted_and_one_more_byte_refused(announced, remote):
     def body_of(size):
-        headers = [] if announced else [("Connection", "close")]
-
-        def route(h):
-            h.send_response(200)
-            h.send_header("Content-Type", "image/png")
-            for name, value in headers + ([("Content-Length", str(size))] if announced else []):
-                h.send_header(name, value)
-            h.end_headers()
-            h.wfile.write(b"x" * size)
-
-        return route
+        # Without Content-Length the body runs until the server closes the connection.
+        framing = {"Content-Length": str(size)} if announced else {"Connection": "close"}
+        return Answer(200, {"Content-Type": "image/png", **framing}, [b"x" * size])
 
     remote.routes["/fits"] = body_of(1000)
     remote.routes["/over"] = body_of(1001)
@@ -818,10 +703,9 @@ def tls_remote(tls_files):
     context.load_cert_chain(tls_files / "leaf.pem")
     server_names = []
     context.sni_callback = lambda sock, name, ctx: server_names.append(name)
-    srv = LoopbackServer(tls_context=context)
-    srv.server_names = server_names
-    yield srv
-    srv.stop()
+    with LoopbackServer(tls_context=context) as srv:
+        srv.server_names = server_names
+        yield srv
 
 
 def test_given_https_with_a_trusted_certificate_when_fetched_then_sni_and_verification_use_the_url_host(
