@@ -14,9 +14,8 @@ import requests
 
 from functions.local.stack import free_port
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import bearer, sign_up, wait_for
+from tests.integration.helpers import bearer, sign_up, upload, wait_for
 from tests.integration.serve_process import ServeProcess, answers
-from tests.integration.test_pipeline import upload
 
 # Short saves and leases, so the tests wait on seconds, not minutes.
 ENV = {"PIXELFLOW_SNAPSHOT_SECONDS": "1", "FUNCTION_TIMEOUT_SECONDS": "10", "RUNNER_WAIT_SECONDS": "1"}

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from functions.fetcher import FetchPolicy, Fetched, FetchRefused, fetch
+from functions.fetcher import Fetched, FetchPolicy, FetchRefused, fetch
 from functions.fetcher.addresses import check_url, is_forbidden_address
 from tests.fakes.loopback import Answer, LoopbackServer, Raw
 
