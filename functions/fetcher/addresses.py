@@ -15,7 +15,7 @@ import threading
 from urllib.parse import SplitResult
 
 from functions.fetcher.policy import FetchPolicy, FetchRefused
-from functions.fetcher.url_forms import normalise, origin, port
+from functions.fetcher.url_forms import host, normalise, origin, port
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -79,17 +79,17 @@ def check_url(
     ``timeout`` bounds the DNS lookup (default ``policy.connect_timeout``).
     """
     parsed = normalise(url)
-    host, port_number = parsed.hostname, port(parsed)
-    allowed = _is_allowed(host, port_number, policy)
-    literal = _ip_literal(host)
+    host_name, port_number = host(parsed), port(parsed)
+    allowed = _is_allowed(host_name, port_number, policy)
+    literal = _ip_literal(host_name)
     if literal is not None:
         addresses = [literal]
-    elif not allowed and _names_this_machine(host):
+    elif not allowed and _names_this_machine(host_name):
         raise FetchRefused(
             "url_forbidden", f"{origin(parsed)} names this machine; only public addresses can be fetched."
         )
     else:
-        addresses = resolve(host, port_number, policy.connect_timeout if timeout is None else timeout, parsed)
+        addresses = resolve(host_name, port_number, policy.connect_timeout if timeout is None else timeout, parsed)
     if not allowed and any(is_forbidden_address(ip) for ip in addresses):
         raise FetchRefused(
             "url_forbidden",

@@ -18,7 +18,7 @@ from urllib.parse import SplitResult
 
 from functions.fetcher.addresses import IPAddress
 from functions.fetcher.policy import Fetched, FetchPolicy, FetchRefused, deadline_message
-from functions.fetcher.url_forms import origin, port
+from functions.fetcher.url_forms import host, origin, port
 
 _READ_CHUNK = 64 * 1024
 
@@ -32,10 +32,8 @@ class Exchange:
         self._policy = policy
         self._clock = clock
         opener = _SocketOpener(addresses, port(parsed), policy, clock, self._origin)
-        if parsed.scheme == "https":
-            self._connection = _PinnedHTTPSConnection(parsed.hostname, port(parsed), opener=opener)
-        else:
-            self._connection = _PinnedHTTPConnection(parsed.hostname, port(parsed), opener=opener)
+        pinned = _PinnedHTTPSConnection if parsed.scheme == "https" else _PinnedHTTPConnection
+        self._connection: http.client.HTTPConnection = pinned(host(parsed), port(parsed), opener=opener)
         self._response: http.client.HTTPResponse | None = None
 
     def __enter__(self) -> Exchange:
@@ -55,6 +53,8 @@ class Exchange:
 
     def finish(self, accept_status: Container[int], expect_image: bool) -> Fetched:
         response = self._response
+        if response is None:
+            raise RuntimeError("finish() comes after send()")
         if response.status not in accept_status:
             raise FetchRefused(
                 "url_unreachable", f"{self._origin} answered with HTTP {response.status}.", status=response.status
@@ -74,7 +74,8 @@ class Exchange:
         return Fetched(url=self._parsed.geturl(), status=response.status, content_type=content_type, body=body)
 
     def _read_body(self, response: http.client.HTTPResponse, limit: int) -> bytes:
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         while True:
             # Ask for one byte past the cap so an oversized body is noticed, never more.
             chunk = response.read(min(_READ_CHUNK, limit + 1 - size))
@@ -98,9 +99,9 @@ class _FailureTranslation:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, error, traceback) -> bool:
+    def __exit__(self, kind, error, traceback) -> None:
         if error is None or isinstance(error, FetchRefused):
-            return False
+            return
         origin = self._origin
         if isinstance(error, DeadlineExceeded) or (isinstance(error, TimeoutError) and self._clock.expired()):
             raise FetchRefused("url_timeout", deadline_message(origin, self._policy)) from None
@@ -116,7 +117,6 @@ class _FailureTranslation:
             raise FetchRefused("url_unreachable", f"{origin} sent an invalid HTTP response.") from None
         if isinstance(error, OSError):
             raise FetchRefused("url_unreachable", f"The connection to {origin} failed.") from None
-        return False
 
 
 class Clock:
@@ -188,14 +188,15 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """HTTPS over a socket to a checked address, verifying the certificate for the URL's host."""
 
     def __init__(self, host: str, port: int, *, opener: _SocketOpener):
-        super().__init__(host, port, context=ssl.create_default_context())
+        self._tls = ssl.create_default_context()
+        super().__init__(host, port, context=self._tls)
         self._opener = opener
 
     def connect(self) -> None:
         raw = self._opener.open()
         try:
             raw.settimeout(self._opener.handshake_budget())  # bounds the whole handshake
-            tls = self._context.wrap_socket(raw, server_hostname=self.host)
+            tls = self._tls.wrap_socket(raw, server_hostname=self.host)
         except BaseException:
             raw.close()
             raise

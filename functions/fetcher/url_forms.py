@@ -118,6 +118,11 @@ def _normalise_host(host: str) -> str:
     return name
 
 
+def host(parsed: SplitResult) -> str:
+    """The host of a normalised URL (``normalise`` refuses URLs without one)."""
+    return parsed.hostname or ""
+
+
 def port(parsed: SplitResult) -> int:
     """The port a normalised URL connects to."""
     return parsed.port or DEFAULT_PORTS[parsed.scheme]
