@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from functions import imaging, images, imports, webhooks
 from functions.errors import BatchNotFound, InvalidInput, PixelflowError
+from functions.fetcher import url_forms
 from functions.timestamps import iso
 
 STATUSES = ("awaiting_upload", "generating", "queued", "processing", "done", "failed")
@@ -32,7 +33,7 @@ def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence
         raise InvalidInput(f"A batch takes at most {settings.max_batch_items} files and URLs together; "
                            f"this one has {total}.", code="too_many_items", field="urls" if urls else "files")
     uploads = [_checked_file(settings, index, item) for index, item in enumerate(files)]
-    urls = [webhooks.validate_url(url, f"urls[{index}]") for index, url in enumerate(urls)]
+    urls = [url_forms.validate_url(url, f"urls[{index}]") for index, url in enumerate(urls)]
     requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     batch_id = str(uuid.uuid4())

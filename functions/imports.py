@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from functions import fetcher, imaging, images, leases, webhooks
 from functions.errors import InvalidInput, PixelflowError
+from functions.fetcher import url_forms
 from functions.settings import IMPORT_JOBS_QUEUE
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ RENEW_CLAIM = ("UPDATE images SET claimed_at = now() WHERE id = :id AND claim_to
 def start_import(db, queues, settings, user_id: str, *, url: str, variants: Any = None,
                  callback_url: Optional[str] = None) -> Dict[str, Any]:
     """Record the image (queued) and queue its fetch."""
-    url = webhooks.validate_url(url, "url")
+    url = url_forms.validate_url(url, "url")
     requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())

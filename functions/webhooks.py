@@ -24,16 +24,15 @@ import secrets
 import time
 import uuid
 from typing import Any, Dict, Optional
-from urllib.parse import urlsplit
 
 from functions import fetcher
 from functions.errors import InvalidInput
+from functions.fetcher import url_forms
 from functions.settings import WEBHOOK_DELIVERIES_QUEUE
 from functions.timestamps import iso
 
 log = logging.getLogger(__name__)
 
-MAX_URL_LENGTH = 2048
 SIGNATURE_HEADER = "X-Pixelflow-Signature"
 EVENT_ID_HEADER = "X-Pixelflow-Event-Id"
 EVENT_TYPE_HEADER = "X-Pixelflow-Event"
@@ -45,40 +44,13 @@ RESPONSE_BYTES = 64 * 1024  # what a receiver may answer; more is not read
 PERMANENT = frozenset({"url_forbidden", "url_invalid"})
 
 
-# --- URLs and secrets ------------------------------------------------------------------
-
-def validate_url(value: Any, field: str) -> str:
-    """An absolute http(s) URL of at most 2048 characters, or InvalidInput naming ``field``.
-
-    Only the form is checked here; where it points is checked when it is fetched (DNS can change).
-    """
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{field} must not be empty.", field=field)
-    url = value.strip()
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidInput(f"{field} must be at most {MAX_URL_LENGTH} characters.", code="url_invalid", field=field)
-    if "\\" in url or any(char.isspace() or not char.isprintable() for char in url):
-        raise InvalidInput(f"{field} contains characters that are not allowed in a URL.", code="url_invalid",
-                           field=field)
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
-    except ValueError:
-        raise InvalidInput(f"{field} is not a valid URL.", code="url_invalid", field=field) from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidInput(f"{field} must be an http or https URL.", code="url_forbidden", field=field)
-    if "@" in parts.netloc:
-        raise InvalidInput(f"{field} must not contain a user name or password.", code="url_forbidden", field=field)
-    if not parts.hostname:
-        raise InvalidInput(f"{field} has no host.", code="url_invalid", field=field)
-    return url
-
+# --- callbacks and secrets -------------------------------------------------------------
 
 def check_callback(db, user_id: str, callback_url: Optional[str]) -> Optional[str]:
     """The cleaned callback URL (or None); refused while the user has no secret to sign with."""
     if callback_url is None:
         return None
-    url = validate_url(callback_url, "callback_url")
+    url = url_forms.validate_url(callback_url, "callback_url")
     if db.one("SELECT 1 AS found FROM webhook_secrets WHERE user_id = :user", user=user_id) is None:
         raise InvalidInput("callback_url needs a webhook secret: create a webhook secret first "
                            "(POST /auth/webhook-secret).", code="webhook_secret_required", field="callback_url")

@@ -324,9 +324,10 @@ def test_given_a_prompt_when_generating_with_the_local_provider_then_the_image_a
 @pytest.fixture
 def picture_origin():
     """A web server on loopback serving one photo, on the import allow list while the test runs."""
-    from tests.integration.test_imports import PHOTO, Answer, LoopbackServer, allow
-
     from functions import wiring
+    from tests.fakes.loopback import Answer, LoopbackServer
+    from tests.integration.helpers import allow
+    from tests.integration.images_corpus import PHOTO
 
     with LoopbackServer() as origin:
         origin.routes["/harbour.jpg"] = Answer(200, {"Content-Type": "image/jpeg"}, PHOTO)

@@ -92,3 +92,6 @@ def animated_gif() -> bytes:
     out = io.BytesIO()
     frames[0].save(out, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     return out.getvalue()
+
+
+PHOTO = photo(640, 480)  # what the loopback origins serve for imports

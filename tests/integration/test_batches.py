@@ -1,32 +1,23 @@
 """Batches end to end: files and URLs in one request, each through its own path, followed as one."""
 
 import dataclasses
-import time
 
 import pytest
 import requests
 
 from functions import wiring
+from tests.fakes.loopback import Answer
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import bearer, sign_up, wait_for
-from tests.integration.test_imports import PHOTO, Answer, LoopbackServer, allow
-from tests.integration.test_pipeline import fetch_variant, image
+from tests.integration.helpers import bearer, fetch_variant, image, sign_up, wait_for, wait_until_handled
+from tests.integration.images_corpus import PHOTO
 
 VARIANTS = [{"name": "card", "width": 300, "height": 200, "fit": "cover", "format": "jpeg"}]
 
 
 @pytest.fixture(scope="module")
-def origin():
-    with LoopbackServer() as server:
-        server.routes["/harbour.jpg"] = Answer(200, {"Content-Type": "image/jpeg"}, PHOTO)
-        original = allow(server.host)
-        yield server
-        wiring.configure(original)
-
-
-@pytest.fixture(scope="module")
-def user(server, runner, origin):
-    return sign_up(server.url)
+def origin(origin):
+    origin.routes["/harbour.jpg"] = Answer(200, {"Content-Type": "image/jpeg"}, PHOTO)
+    return origin
 
 
 def create(server, tokens, **body):
@@ -114,7 +105,7 @@ def test_given_a_duplicated_terminal_event_when_the_batch_is_complete_then_compl
     wiring.queues().send("image-events", {"Records": [{"eventName": "ObjectCreated:Put", "s3": {
         "bucket": {"name": wiring.settings().bucket}, "object": {"key": key, "size": 1}}}]})
     wiring.queues().send("import-jobs", {"image_id": item["image_id"]})
-    time.sleep(2)  # let both be handled
+    wait_until_handled("import-jobs", "image-events")
     assert batch(server, user, ticket["batch_id"])["completed_at"] == first["completed_at"]
 
 

@@ -12,13 +12,7 @@ from PIL import Image
 from functions import wiring
 from tests.fakes.fusionbrain_server import FakeFusionBrain
 from tests.fakes.openai_images_server import FakeOpenAIImages
-from tests.integration.helpers import bearer, sign_up
-from tests.integration.test_pipeline import fetch_variant, finished
-
-
-@pytest.fixture(scope="module")
-def user(server, runner):
-    return sign_up(server.url)
+from tests.integration.helpers import bearer, fetch_variant, finished
 
 
 def generate(server, tokens, **body):

@@ -9,13 +9,7 @@ from PIL import Image
 
 from functions import wiring
 from tests.fakes.fusionbrain_server import FakeFusionBrain
-from tests.integration.helpers import bearer, sign_up, wait_for
-from tests.integration.test_pipeline import fetch_variant, finished, image
-
-
-@pytest.fixture(scope="module")
-def user(server, runner):
-    return sign_up(server.url)
+from tests.integration.helpers import bearer, fetch_variant, finished, image, wait_for
 
 
 def generate(server, tokens, **body):

@@ -5,120 +5,36 @@ test must: loopback is otherwise refused). A second loopback server, the canary,
 allow list: every forbidden URL points at it where it can, and it must never see a request.
 """
 
-import dataclasses
 import json
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
 from functions import wiring
+from tests.fakes.loopback import Answer, LoopbackServer, Raw
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import bearer, sign_up, wait_for
-from tests.integration.test_pipeline import fetch_variant, finished, image
-
-
-@dataclasses.dataclass
-class Answer:
-    """What a route of a ``LoopbackServer`` answers: status, headers, body (bytes or chunks), delay first."""
-
-    status: int = 200
-    headers: dict = dataclasses.field(default_factory=dict)
-    body: object = b""
-    delay: float = 0.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Received:
-    method: str
-    path: str
-    headers: dict
-    body: bytes
-
-
-class LoopbackServer:
-    """A web server on 127.0.0.1 with scripted answers per path; records every request it gets.
-
-    ``routes[path]`` is an ``Answer`` or a callable taking the ``Received`` request and returning one.
-    Unknown paths answer 404.
-    """
-
-    def __init__(self):
-        self.routes = {}
-        self.requests = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                owner._handle(self)
-
-            do_POST = do_PUT = do_HEAD = do_GET
-
-            def log_message(self, *args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        self.host = f"127.0.0.1:{self.port}"
-
-    def url(self, path: str = "/") -> str:
-        return f"http://{self.host}{path}"
-
-    def received(self, path: str = None):
-        with self._lock:
-            return [item for item in self.requests if path is None or item.path == path]
-
-    def __enter__(self):
-        threading.Thread(target=self._server.serve_forever, name=f"loopback-{self.port}", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _handle(self, handler):
-        length = int(handler.headers.get("Content-Length") or 0)
-        request = Received(handler.command, handler.path, dict(handler.headers.items()),
-                           handler.rfile.read(length) if length else b"")
-        with self._lock:
-            self.requests.append(request)
-            route = self.routes.get(handler.path.split("?")[0], Answer(404, {"Content-Type": "text/plain"}, b"no"))
-        answer = route(request) if callable(route) else route
-        if answer.delay and self._stopping.wait(answer.delay):
-            return
-        try:
-            handler.send_response(answer.status)
-            for name, value in answer.headers.items():
-                handler.send_header(name, value)
-            chunks = [answer.body] if isinstance(answer.body, bytes) else answer.body
-            if isinstance(answer.body, bytes) and "Content-Length" not in answer.headers:
-                handler.send_header("Content-Length", str(len(answer.body)))
-            handler.end_headers()
-            for chunk in chunks:
-                handler.wfile.write(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client stopped reading, as a capped fetch does
-
-
-PHOTO = corpus.photo(640, 480)
+from tests.integration.helpers import (
+    allow,
+    bearer,
+    fetch_variant,
+    finished,
+    image,
+    sign_up,
+    wait_for,
+    wait_until_handled,
+)
+from tests.integration.images_corpus import PHOTO
 
 
 @pytest.fixture(scope="module")
-def origin():
+def origin(origin):
     """The allowed image server, with a few routes every test can use."""
-    with LoopbackServer() as server:
-        server.routes.update({
-            "/photos/beach.jpg": Answer(200, {"Content-Type": "image/jpeg"}, PHOTO),
-            "/page.html": Answer(200, {"Content-Type": "text/html"}, b"<!doctype html><p>not an image</p>"),
-            "/missing.jpg": Answer(404, {"Content-Type": "text/plain"}, b"gone"),
-        })
-        yield server
+    origin.routes.update({
+        "/photos/beach.jpg": Answer(200, {"Content-Type": "image/jpeg"}, PHOTO),
+        "/page.html": Answer(200, {"Content-Type": "text/html"}, b"<!doctype html><p>not an image</p>"),
+        "/missing.jpg": Answer(404, {"Content-Type": "text/plain"}, b"gone"),
+    })
+    return origin
 
 
 @pytest.fixture(scope="module")
@@ -127,25 +43,6 @@ def canary():
     with LoopbackServer() as server:
         server.routes["/"] = Answer(200, {"Content-Type": "image/png"}, corpus.photo(10, 10, "PNG"))
         yield server
-
-
-def allow(*hosts):
-    """Swap in settings whose allow list names ``hosts``; return the settings to restore."""
-    original = wiring.settings()
-    wiring.configure(dataclasses.replace(original, import_allowed_hosts=frozenset(hosts)))
-    return original
-
-
-@pytest.fixture(scope="module")
-def allowed(origin):
-    original = allow(origin.host)
-    yield origin
-    wiring.configure(original)
-
-
-@pytest.fixture(scope="module")
-def user(server, runner, allowed):
-    return sign_up(server.url)
 
 
 def start_import(server, tokens, url, **body):
@@ -184,7 +81,7 @@ def test_given_a_duplicated_import_message_when_both_are_handled_then_the_url_is
     item = finished(server, user, image_id)
     assert item["status"] == "done", item["error"]
     queues.send("import-jobs", {"image_id": image_id})  # long after: the image is no longer queued
-    time.sleep(2)
+    wait_until_handled("import-jobs")
     assert len(origin.received("/slowish.jpg")) == 1
     row = wiring.database().one("SELECT processing_attempts FROM images WHERE id = :id", id=image_id)
     assert row["processing_attempts"] == 1
@@ -204,11 +101,15 @@ def test_given_a_stored_original_when_a_late_import_message_claims_it_then_nothi
     assert len(origin.received("/late.jpg")) == 1
 
 
-def _slow_chunks(stop_after: float):
-    started = time.monotonic()
-    while time.monotonic() - started < stop_after:
-        yield b"\xff" * 1024
-        time.sleep(0.2)
+def _trickle(seconds: float):
+    """Headers at once, then a kilobyte every 0.2 s for ``seconds``: never silent long enough for a read timeout."""
+    def write(out, stopping):
+        out.write(b"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nConnection: close\r\n\r\n")
+        for _ in range(int(seconds / 0.2)):
+            out.write(b"\xff" * 1024)
+            if stopping.wait(0.2):
+                return
+    return Raw(write)
 
 
 FAILURES = {
@@ -221,7 +122,7 @@ FAILURES = {
     "streamed too large": (Answer(200, {"Content-Type": "image/jpeg"},
                                   (b"\xff" * 65536 for _ in range(200))), "url_too_large"),
     "silent server": (Answer(200, {"Content-Type": "image/jpeg"}, PHOTO, delay=15), "url_timeout"),
-    "trickling body": (Answer(200, {"Content-Type": "image/jpeg"}, _slow_chunks(15)), "url_timeout"),
+    "trickling body": (_trickle(15), "url_timeout"),
 }
 
 

@@ -13,8 +13,7 @@ import pytest
 from functions import images, leases, wiring
 from functions.local.runner import EventRunner
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import sign_up, wait_for
-from tests.integration.test_pipeline import finished, upload
+from tests.integration.helpers import finished, sign_up, upload, wait_for
 
 # Big enough that processing takes seconds on one core (a 24 MP photo, its full-size WebP and one more).
 SLOW_VARIANTS = [{"name": "large", "width": 6000, "height": 4000, "fit": "contain", "format": "webp"}]

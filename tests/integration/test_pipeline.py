@@ -16,54 +16,8 @@ from PIL import Image
 from functions import images, wiring
 from functions.imaging import jpeg
 from tests.integration import images_corpus as corpus
+from tests.integration.helpers import bearer, fetch_variant, finished, image, post_again, sign_up, upload, wait_for
 from tests.unit import imaging_corpus
-from tests.integration.helpers import bearer, sign_up, wait_for
-
-
-@pytest.fixture(scope="module")
-def user(server, runner):
-    return sign_up(server.url)
-
-
-def upload(server, tokens, data: bytes, *, filename="photo.jpg", content_type="image/jpeg", variants=None,
-           with_ticket=False, sha256=None):
-    """Ask for a presigned POST and post the file to storage as a browser form would."""
-    body = {"filename": filename, "content_type": content_type, "size": len(data) or 1}
-    if variants is not None:
-        body["variants"] = variants
-    if sha256 is not None:
-        body["sha256"] = sha256
-    ticket = requests.post(f"{server.url}/uploads", json=body, headers=bearer(tokens), timeout=10)
-    assert ticket.status_code == 201, ticket.text
-    ticket = ticket.json()
-    post_again(ticket, data, filename=filename, content_type=content_type)
-    return (ticket["image_id"], ticket) if with_ticket else ticket["image_id"]
-
-
-def post_again(ticket, data: bytes, *, filename="photo.jpg", content_type="image/jpeg"):
-    posted = requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
-                           files={"file": (filename, data, content_type)}, timeout=30)
-    assert posted.status_code in (200, 201, 204), posted.text
-
-
-def image(server, tokens, image_id):
-    answer = requests.get(f"{server.url}/images/{image_id}", headers=bearer(tokens), timeout=10)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def finished(server, tokens, image_id, timeout=60):
-    found = wait_for(lambda: (lambda item: item if item["status"] in ("done", "failed") else None)(
-        image(server, tokens, image_id)), timeout=timeout)
-    assert found, f"image {image_id} did not finish: {image(server, tokens, image_id)}"
-    return found
-
-
-def fetch_variant(item, name):
-    [variant] = [variant for variant in item["variants"] if variant["name"] == name]
-    answer = requests.get(variant["url"], timeout=10)
-    assert answer.status_code == 200
-    return variant, answer.content
 
 
 def test_given_a_browser_style_upload_when_processed_then_variants_decode_to_the_promised_sizes(server, user):

@@ -8,8 +8,7 @@ import time
 from functions import wiring
 from functions.local.runner import EventRunner
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import sign_up, wait_for
-from tests.integration.test_pipeline import finished, upload
+from tests.integration.helpers import finished, sign_up, upload, wait_for
 
 
 def _status(image_id):

@@ -10,8 +10,7 @@ import requests
 
 from functions import wiring
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import bearer, sign_up
-from tests.integration.test_pipeline import finished, image
+from tests.integration.helpers import bearer, finished, image, sign_up
 
 
 @pytest.fixture(scope="module")

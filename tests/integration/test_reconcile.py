@@ -1,18 +1,11 @@
 """Start-up reconciliation against the real stack: rows that storage no longer backs are repaired."""
 
-import pytest
 import requests
 
 from functions import wiring
 from functions.reconcile import reconcile
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import sign_up
-from tests.integration.test_pipeline import finished, upload
-
-
-@pytest.fixture(scope="module")
-def user(server, runner):
-    return sign_up(server.url)
+from tests.integration.helpers import finished, upload
 
 
 def _row(image_id):

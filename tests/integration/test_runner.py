@@ -6,7 +6,6 @@ import queue
 import signal
 import subprocess
 import sys
-import time
 
 import boto3
 import pytest
@@ -18,6 +17,7 @@ from functions.local.stack import LOCAL_CREDENTIALS, MotoServer
 from functions.s3_events import created_objects
 from functions.settings import Settings
 from infra.deploy_local import deploy
+from tests.integration.helpers import wait_for
 
 REGION = "us-east-1"
 
@@ -46,15 +46,6 @@ def _queue_pair(sqs, name, *, visibility=1, max_receive=5):
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive}),
     })["QueueUrl"]
     return url, dlq
-
-
-def _wait(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_given_a_provisioned_bucket_when_an_object_lands_under_originals_then_the_handler_gets_its_decoded_key(aws):
@@ -109,7 +100,7 @@ def test_given_a_handler_that_raises_when_it_keeps_failing_then_the_message_is_r
         def reached_dlq():
             dead.extend(sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages", []))
             return bool(dead)
-        moved = _wait(reached_dlq, timeout=30)
+        moved = wait_for(reached_dlq, timeout=30)
     finally:
         runner.stop()
     assert moved, f"message never reached the DLQ; attempts={attempts}"
@@ -137,7 +128,7 @@ def test_given_a_batch_when_the_handler_reports_item_failures_then_only_those_co
 
     runner = EventRunner(app, sqs, region=REGION, wait_seconds=1, concurrency=1, isolation="thread").start()
     try:
-        came_back = _wait(lambda: deliveries.count("fail-1") >= 2 and deliveries.count("fail-2") >= 2, 20)
+        came_back = wait_for(lambda: deliveries.count("fail-1") >= 2 and deliveries.count("fail-2") >= 2, 20)
     finally:
         runner.stop()
     assert came_back, f"failed items were not redelivered: {deliveries}"
@@ -242,7 +233,7 @@ def test_given_worker_processes_when_a_message_arrives_then_a_warm_worker_outsid
         workers = runner.worker_pids
         for index in range(4):
             sqs.send_message(QueueUrl=url, MessageBody=f"pid:{private_dir / str(index)}")
-        assert _wait(lambda: runner.handled == 4), runner.handled
+        assert wait_for(lambda: runner.handled == 4), runner.handled
         pids = {int((private_dir / str(index)).read_text()) for index in range(4)}
     finally:
         runner.stop()
@@ -269,10 +260,10 @@ def test_given_a_handler_past_its_timeout_when_invoked_then_its_worker_is_killed
         def reached_dlq():
             dead.extend(sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=0).get("Messages", []))
             return bool(dead)
-        moved = _wait(reached_dlq, timeout=30)
+        moved = wait_for(reached_dlq, timeout=30)
         # The pool is whole again and still serves.
         sqs.send_message(QueueUrl=url, MessageBody=f"pid:{private_dir / 'after'}")
-        assert _wait(lambda: (private_dir / "after").exists()), "a replacement worker serves the next message"
+        assert wait_for(lambda: (private_dir / "after").exists()), "a replacement worker serves the next message"
     finally:
         runner.stop()
     assert moved, f"the timed-out message never reached the DLQ (timeouts: {runner.timed_out})"
@@ -287,12 +278,12 @@ def test_given_a_runner_process_when_it_is_killed_then_its_worker_processes_end_
     runner = subprocess.Popen([sys.executable, "-m", "functions.local.runner"], env=dict(os.environ),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert _wait(lambda: len(_children(runner.pid)) >= 2, timeout=60), _children(runner.pid)
+        assert wait_for(lambda: len(_children(runner.pid)) >= 2, timeout=60), _children(runner.pid)
         workers = _children(runner.pid)
         assert all("functions.local.workers" in open(f"/proc/{pid}/cmdline").read() for pid in workers)
         runner.send_signal(signal.SIGKILL)
         runner.wait(10)
-        assert _wait(lambda: not any(_alive(pid) for pid in workers), timeout=20), \
+        assert wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=20), \
             [pid for pid in workers if _alive(pid)]
     finally:
         if runner.poll() is None:
@@ -313,12 +304,12 @@ def test_given_a_runner_whose_workers_are_busy_when_the_runner_is_killed_then_th
         for index in range(2):
             sqs.send_message(QueueUrl=url, MessageBody=f"hang:{private_dir / str(index)}")
         # Both workers are inside a handler that never returns: only their parent's death can end them.
-        assert _wait(lambda: all((private_dir / str(index)).exists() for index in range(2)), timeout=60)
+        assert wait_for(lambda: all((private_dir / str(index)).exists() for index in range(2)), timeout=60)
         busy = [int((private_dir / str(index)).read_text()) for index in range(2)]
         assert set(busy) <= set(_children(runner.pid))
         runner.send_signal(signal.SIGKILL)
         runner.wait(10)
-        assert _wait(lambda: not any(_alive(pid) for pid in busy), timeout=20), [p for p in busy if _alive(p)]
+        assert wait_for(lambda: not any(_alive(pid) for pid in busy), timeout=20), [p for p in busy if _alive(p)]
     finally:
         if runner.poll() is None:
             runner.kill()

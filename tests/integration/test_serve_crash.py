@@ -14,9 +14,8 @@ import requests
 
 from functions.local.stack import free_port
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import bearer, sign_up, wait_for
+from tests.integration.helpers import image, sign_up, upload, wait_for
 from tests.integration.serve_process import ServeProcess, answers
-from tests.integration.test_pipeline import upload
 
 # Short saves and leases, so the tests wait on seconds, not minutes.
 ENV = {"PIXELFLOW_SNAPSHOT_SECONDS": "1", "FUNCTION_TIMEOUT_SECONDS": "10", "RUNNER_WAIT_SECONDS": "1"}
@@ -27,18 +26,12 @@ class _Server:
         self.url = url
 
 
-def _image(run, tokens, image_id):
-    answer = requests.get(f"{run.url}/images/{image_id}", headers=bearer(tokens), timeout=10)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
 def _all_finished(run, tokens, ids, timeout=120):
     def settled():
-        items = {image_id: _image(run, tokens, image_id) for image_id in ids}
+        items = {image_id: image(run, tokens, image_id) for image_id in ids}
         return items if all(item["status"] in ("done", "failed") for item in items.values()) else None
     items = wait_for(settled, timeout=timeout, interval=0.3)
-    assert items, {image_id: _image(run, tokens, image_id)["status"] for image_id in ids}
+    assert items, {image_id: image(run, tokens, image_id)["status"] for image_id in ids}
     return items
 
 

@@ -7,12 +7,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.integration.helpers import bearer, sign_up, wait_for
-
-
-@pytest.fixture(scope="module")
-def user(server, runner):
-    return sign_up(server.url)
+from tests.integration.helpers import bearer, finished, sign_up, upload
 
 
 def png(seed: int) -> bytes:
@@ -21,24 +16,8 @@ def png(seed: int) -> bytes:
     return out.getvalue()
 
 
-def upload(server, tokens, data: bytes, **extra) -> str:
-    ticket = requests.post(f"{server.url}/uploads", headers=bearer(tokens), timeout=10, json={
-        "filename": "shot.png", "content_type": "image/png", "size": len(data), **extra})
-    assert ticket.status_code == 201, ticket.text
-    ticket = ticket.json()
-    posted = requests.post(ticket["upload"]["url"], data=ticket["upload"]["fields"],
-                           files={"file": ("shot.png", data, "image/png")}, timeout=30)
-    assert posted.status_code in (200, 201, 204), posted.text
-    return ticket["image_id"]
-
-
-def settled(server, tokens, image_id):
-    def view():
-        answer = requests.get(f"{server.url}/images/{image_id}", headers=bearer(tokens), timeout=10).json()
-        return answer if answer["status"] in ("done", "failed") else None
-    found = wait_for(view, timeout=60)
-    assert found, f"image {image_id} did not settle"
-    return found
+def upload_png(server, tokens, data: bytes, **extra) -> str:
+    return upload(server, tokens, data, filename="shot.png", content_type="image/png", **extra)
 
 
 def find(server, tokens, **query):
@@ -50,8 +29,8 @@ def find(server, tokens, **query):
 def test_given_the_right_sha256_when_processed_then_done_and_found_by_it(server, user):
     data = png(1)
     digest = hashlib.sha256(data).hexdigest()
-    image_id = upload(server, user, data, sha256=digest.upper())  # hex is case-insensitive, stored lower-case
-    image = settled(server, user, image_id)
+    image_id = upload_png(server, user, data, sha256=digest.upper())  # hex is case-insensitive, stored lower-case
+    image = finished(server, user, image_id)
     assert image["status"] == "done" and image["sha256"] == digest
     assert find(server, user, sha256=digest) == [image_id]
     assert find(server, user, sha256=digest, status="failed") == []
@@ -60,7 +39,7 @@ def test_given_the_right_sha256_when_processed_then_done_and_found_by_it(server,
 def test_given_another_sha256_when_processed_then_failed_checksum_mismatch_with_a_sentence(server, user):
     data = png(2)
     declared = hashlib.sha256(b"some other file").hexdigest()
-    image = settled(server, user, upload(server, user, data, sha256=declared))
+    image = finished(server, user, upload_png(server, user, data, sha256=declared))
     assert image["status"] == "failed"
     assert image["error"]["code"] == "checksum_mismatch"
     assert hashlib.sha256(data).hexdigest() in image["error"]["message"]
@@ -69,8 +48,8 @@ def test_given_another_sha256_when_processed_then_failed_checksum_mismatch_with_
 
 def test_given_no_sha256_when_processed_then_the_computed_one_is_recorded_and_findable(server, user):
     data = png(3)
-    image_id = upload(server, user, data)
-    assert settled(server, user, image_id)["sha256"] == hashlib.sha256(data).hexdigest()
+    image_id = upload_png(server, user, data)
+    assert finished(server, user, image_id)["sha256"] == hashlib.sha256(data).hexdigest()
     assert find(server, user, sha256=hashlib.sha256(data).hexdigest()) == [image_id]
 
 
@@ -85,7 +64,7 @@ def test_given_a_batch_file_with_sha256_then_it_is_findable_before_the_file_arri
 
 def test_given_another_users_sha256_then_nothing_is_found(server, user):
     data = png(4)
-    settled(server, user, upload(server, user, data))
+    finished(server, user, upload_png(server, user, data))
     assert find(server, sign_up(server.url), sha256=hashlib.sha256(data).hexdigest()) == []
 
 

@@ -8,7 +8,6 @@ it verifies X-Pixelflow-Signature with the secret POST /auth/webhook-secret gave
 import dataclasses
 import json
 import threading
-import time
 from collections import Counter
 
 import pytest
@@ -17,10 +16,14 @@ import requests
 from functions import webhooks, wiring
 from functions.api import schemas
 from functions.api.schema import validate
+from tests.fakes.loopback import Answer, LoopbackServer
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import bearer, sign_up, wait_for
-from tests.integration.test_imports import PHOTO, Answer, LoopbackServer, allow
-from tests.integration.test_pipeline import image
+from tests.integration.helpers import bearer, image, sign_up, wait_for, wait_until_handled
+from tests.integration.images_corpus import PHOTO
+
+
+# Where an event travels, in order: once all are empty, no further attempt can arrive.
+EVENT_QUEUES = ("import-jobs", "image-events", "webhook-deliveries")
 
 
 class Receiver:
@@ -62,13 +65,10 @@ class Receiver:
 
 
 @pytest.fixture(scope="module")
-def origin():
+def origin(origin):
     """One loopback server for both roles: image origin (/photo.jpg) and webhook receiver (/hooks)."""
-    with LoopbackServer() as server:
-        server.routes["/photo.jpg"] = Answer(200, {"Content-Type": "image/jpeg"}, PHOTO)
-        original = allow(server.host)
-        yield server
-        wiring.configure(original)
+    origin.routes["/photo.jpg"] = Answer(200, {"Content-Type": "image/jpeg"}, PHOTO)
+    return origin
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +77,10 @@ def receiver(origin):
 
 
 @pytest.fixture(scope="module")
-def user(server, runner, receiver):
-    tokens = sign_up(server.url)
-    receiver.secrets[tokens["user"]["id"]] = new_secret(server, tokens)
-    return tokens
+def user(user, server, receiver):
+    """The module's account, with a webhook secret the receiver verifies its events with."""
+    receiver.secrets[user["user"]["id"]] = new_secret(server, user)
+    return user
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +126,7 @@ def test_given_an_upload_with_a_callback_when_done_then_exactly_one_signed_event
     assert (item["webhook"]["status"], item["webhook"]["attempts"], item["webhook"]["last_status_code"]) == (
         "delivered", 1, 204)
     assert item["callback_url"] == receiver.url("upload")
-    time.sleep(1.5)
+    wait_until_handled(*EVENT_QUEUES)
     assert len(receiver.events_for(image_id)) == 1 and receiver.attempts[event_id] == 1
 
 
@@ -153,7 +153,7 @@ def test_given_a_receiver_that_fails_the_first_attempt_when_retried_then_it_acce
     assert (item["webhook"]["status"], item["webhook"]["attempts"], item["webhook"]["last_status_code"]) == (
         "delivered", 2, 204)
     assert item["webhook"]["last_error"] is None and item["webhook"]["delivered_at"]
-    time.sleep(2)
+    wait_until_handled(*EVENT_QUEUES)
     assert len(receiver.events_for(image_id)) == 1 and receiver.attempts[event_id] == 2
 
 
@@ -169,7 +169,7 @@ def test_given_a_done_image_when_its_events_and_delivery_messages_are_replayed_t
             "bucket": {"name": wiring.settings().bucket}, "object": {"key": key, "size": 1}}}]})
     for attempt in (1, 2):
         queues.send("webhook-deliveries", {"delivery_id": event_id, "attempt": attempt})
-    time.sleep(3)
+    wait_until_handled(*EVENT_QUEUES)
     assert len(receiver.events_for(image_id)) == 1 and receiver.attempts[event_id] == 1
     rows = wiring.database().rows("SELECT attempts, status FROM webhook_deliveries WHERE subject_id = :id",
                                   id=image_id)
@@ -225,7 +225,7 @@ def test_given_a_batch_with_a_callback_when_every_item_settles_then_one_batch_co
     assert [item["status"] for item in batch["items"]] == ["done", "done", "failed"]
     for item in ticket["imports"]:
         assert receiver.events_for(item["image_id"]) == []
-    time.sleep(1.5)
+    wait_until_handled(*EVENT_QUEUES)
     assert len(receiver.events_for(ticket["batch_id"])) == 1
     view = requests.get(f"{server.url}/batches/{ticket['batch_id']}", headers=bearer(user), timeout=10).json()
     assert view["webhook"]["type"] == "batch.complete" and view["webhook"]["status"] == "delivered"
