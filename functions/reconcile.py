@@ -79,7 +79,7 @@ def reconcile(db, storage, queues, settings, *, messages_lost: bool = False, pre
         for row in rows:
             report.checked += 1
             try:
-                _check(db, queues, settings, row, stored, report, announce)
+                _check(db, storage, queues, settings, row, stored, report, announce)
             except Exception:
                 log.exception("reconcile: image %s could not be checked", row["id"])
                 report.failures.append(str(row["id"]))
@@ -121,7 +121,7 @@ def _announce_unfinished(db, queues, settings, stored: set, report: ReconcileRep
             report.failures.append(str(row["id"]))
 
 
-def _check(db, queues, settings, row, stored: set, report: ReconcileReport, announce) -> None:
+def _check(db, storage, queues, settings, row, stored: set, report: ReconcileReport, announce) -> None:
     image_id, original = str(row["id"]), row["storage_key"]
     # Not in the listing may mean stored after it: only a HEAD that finds nothing counts as gone.
     missing = [variant.get("key") for variant in (row["variants"] or [])
