@@ -47,6 +47,7 @@ class Keeper:
         self.stopping = threading.Event()
         self._s3 = None
         self._last = 0.0   # when the last periodic save started (monotonic)
+        self._last_error = None
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
@@ -118,11 +119,15 @@ class Keeper:
         try:
             counts = self.snapshot.save(self._client(), self.bucket)
         except Exception as error:   # the next save tries again; the previous snapshot stays whole
-            log.error("keeper: saving the bucket failed: %s", error)
+            # Periodic saves log each distinct error once; the last save always says why.
+            (log.debug if quiet and str(error) == self._last_error else log.error)("keeper: saving the bucket failed: %s", error)
+            self._last_error = str(error)
             return False
+        self._last_error = None
         if not quiet or counts["copied"] or counts["dropped"] or counts["failed"]:
-            log.info("keeper: kept %d stored object(s) in %s (%d copied, %d dropped, %d could not be saved)",
-                     counts["objects"], self.snapshot.folder, counts["copied"], counts["dropped"], counts["failed"])
+            log.info("keeper: kept %d stored object(s) in %s (%d copied, %d dropped%s)", counts["objects"],
+                     self.snapshot.folder, counts["copied"], counts["dropped"],
+                     f", {counts['failed']} could not be saved (see above)" if counts["failed"] else "")
         if not quiet:
             print(f"kept {counts['objects']} stored object(s) in {self.snapshot.folder}", flush=True)
         return True   # an object that could not be copied is logged and counted; the rest is saved
