@@ -120,7 +120,8 @@ class Keeper:
             counts = self.snapshot.save(self._client(), self.bucket)
         except Exception as error:   # the next save tries again; the previous snapshot stays whole
             # Periodic saves log each distinct error once; the last save always says why.
-            (log.debug if quiet and str(error) == self._last_error else log.error)("keeper: saving the bucket failed: %s", error)
+            report = log.debug if quiet and str(error) == self._last_error else log.error
+            report("keeper: saving the bucket failed: %s", error)
             self._last_error = str(error)
             return False
         self._last_error = None
