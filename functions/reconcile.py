@@ -5,11 +5,18 @@ objects that are gone. This looks at every ``done`` image once, against one list
 bucket: one whose variants are missing but whose original is there goes back to ``queued``
 and its original is announced again to image-events (as housekeeping's redrive does); one
 whose original is gone ends ``failed`` with ``original_lost``. Both changes are conditional
-updates, so a run racing a worker, or two runs at once, change each row once.
+updates, so a run racing a worker, or two runs at once, change each row once. The listing is
+taken once, before the rows are read: an object missing from it is looked up again (HEAD) before
+its image is failed or sent back, since it may have been stored after the listing.
 
 When the queues' messages were lost too (a new emulator: its SQS is in memory), images still
 ``queued`` or ``processing`` whose original is stored are announced again, each delayed until
 its worker's lease has run out, so the event can take it over.
+
+At a start after a previous run (``previous_run_ended``: nothing processes images yet), an image
+left ``processing`` had its attempt ended by that run's end, not by the time limit: the attempt
+is recorded as ended with an error, so taking it over does not count as a stall (two stalls
+fail an image ``too_slow``).
 """
 
 import dataclasses
@@ -23,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ORIGINAL_LOST_MESSAGE = ("The stored original of this image was lost (the storage it was kept in "
                          "was not saved before it stopped). Upload it again.")
+INTERRUPTED_ERROR = "The previous make run ended while this image was being processed."
 # Rows read per query: bounded memory whatever the table's size.
 PAGE = 500
 
@@ -36,6 +44,7 @@ class ReconcileReport:
     reprocessed: List[str] = dataclasses.field(default_factory=list)
     lost: List[str] = dataclasses.field(default_factory=list)
     failures: List[str] = dataclasses.field(default_factory=list)
+    interrupted: int = 0
 
     def summary(self) -> str:
         text = (f"{self.checked} finished image(s) checked against storage, {len(self.reprocessed)} sent back "
@@ -47,14 +56,17 @@ class ReconcileReport:
         return text
 
 
-def reconcile(db, storage, queues, settings, *, messages_lost: bool = False,
+def reconcile(db, storage, queues, settings, *, messages_lost: bool = False, previous_run_ended: bool = False,
               announce: Optional[Callable[[str], None]] = None) -> ReconcileReport:
     """Check every ``done`` image against one listing of the bucket and repair what does not match.
 
     ``messages_lost``: the queues are new, so unfinished images have no event any more.
+    ``previous_run_ended``: no worker runs, so an image still ``processing`` was cut off by the run's end.
     ``announce(image_id)`` publishes an image's new terminal state (pipeline.announce: webhook, batch).
     """
     report = ReconcileReport()
+    if previous_run_ended:
+        _forgive_interrupted(db, report)
     stored = set(storage.list_keys("originals/")) | set(storage.list_keys("variants/"))
     if messages_lost:
         _announce_unfinished(db, queues, settings, stored, report)
@@ -67,13 +79,28 @@ def reconcile(db, storage, queues, settings, *, messages_lost: bool = False,
         for row in rows:
             report.checked += 1
             try:
-                _check(db, queues, settings, row, stored, report, announce)
+                _check(db, storage, queues, settings, row, stored, report, announce)
             except Exception:
                 log.exception("reconcile: image %s could not be checked", row["id"])
                 report.failures.append(str(row["id"]))
         if len(rows) < PAGE:
             return report
         last_id = rows[-1]["id"]
+
+
+def _stored(storage, listed: set, key: Optional[str]) -> bool:
+    return bool(key) and (key in listed or storage.head(key) is not None)
+
+
+def _forgive_interrupted(db, report: ReconcileReport) -> None:
+    # Conditional on the attempt still being the one left behind (a claim since counts a new attempt).
+    report.interrupted = db.execute(
+        "UPDATE images SET last_error = :error, last_error_attempt = processing_attempts"
+        " WHERE status = 'processing' AND last_error_attempt IS DISTINCT FROM processing_attempts",
+        error=INTERRUPTED_ERROR)
+    if report.interrupted:
+        log.warning("reconcile: %d image(s) were being processed when the previous run ended; "
+                    "that attempt does not count as a stall", report.interrupted)
 
 
 def _announce_unfinished(db, queues, settings, stored: set, report: ReconcileReport) -> None:
@@ -94,10 +121,12 @@ def _announce_unfinished(db, queues, settings, stored: set, report: ReconcileRep
             report.failures.append(str(row["id"]))
 
 
-def _check(db, queues, settings, row, stored: set, report: ReconcileReport, announce) -> None:
+def _check(db, storage, queues, settings, row, stored: set, report: ReconcileReport, announce) -> None:
     image_id, original = str(row["id"]), row["storage_key"]
-    missing = [variant["key"] for variant in (row["variants"] or []) if variant.get("key") not in stored]
-    if original not in stored:
+    # Not in the listing may mean stored after it: only a HEAD that finds nothing counts as gone.
+    missing = [variant.get("key") for variant in (row["variants"] or [])
+               if not _stored(storage, stored, variant.get("key"))]
+    if not _stored(storage, stored, original):
         # Conditional on the row being the one we read: a worker that finished it since keeps its result.
         if db.execute(
                 "UPDATE images SET status = 'failed', error_code = 'original_lost', error_message = :message,"

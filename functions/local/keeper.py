@@ -6,6 +6,10 @@ state folder every ``PIXELFLOW_SNAPSHOT_SECONDS`` (only changed objects). When s
 for whatever reason, or asks it to stop (SIGTERM, after the runner has drained), it saves the
 bucket a last time, stops the emulator, and, if serve is gone, stops PostgreSQL too. If the
 emulator itself dies, it tells serve to stop (SIGTERM): what it held since the last save is lost.
+
+It acts only on the emulator recorded when it started: if that last save fails, it leaves the
+emulator running and recorded (the next start reuses it) and exits with ``SAVE_FAILED``; and it
+clears ``stack.json`` only while the record still names its own serve and emulator.
 """
 
 import argparse
@@ -17,10 +21,12 @@ import threading
 import time
 from pathlib import Path
 
-from functions.local.stack import (LOCAL_CREDENTIALS, BucketSnapshot, StackRecord, end_process, process_alive,
+from functions.local.stack import (BucketSnapshot, StackRecord, end_process, local_s3_client, process_alive,
                                    stop_postgres)
 
 log = logging.getLogger("pixelflow.keeper")
+# Exit status when the last save failed and the emulator was left running (serve must not stop it).
+SAVE_FAILED = 3
 
 
 class Keeper:
@@ -28,7 +34,12 @@ class Keeper:
         self.state_dir = Path(state_dir)
         self.record = StackRecord(self.state_dir)
         self.serve_pid = serve_pid
-        self.serve_created = self.record.read().get("serve_created")
+        record = self.record.read()
+        self.serve_created = record.get("serve_created")
+        # The emulator of this run, read once: a later run's record never makes this keeper touch its emulator.
+        self.emulator_pid = record.get("emulator_pid")
+        self.emulator_created = record.get("emulator_created")
+        self.emulator_port = record.get("emulator_port")
         self.bucket = bucket
         self.every = every
         self.region = region
@@ -36,6 +47,7 @@ class Keeper:
         self.stopping = threading.Event()
         self._s3 = None
         self._last = 0.0   # when the last periodic save started (monotonic)
+        self._last_error = None
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
@@ -46,16 +58,16 @@ class Keeper:
                 log.warning("keeper: make run (pid %d) ended without stopping; saving and stopping what it started",
                             self.serve_pid)
                 break
-            record = self.record.read()
-            if record.get("emulator_pid") and not process_alive(record["emulator_pid"], record.get("emulator_created")):
+            if self.emulator_pid and not self._emulator_alive():
                 log.error("keeper: the storage emulator (pid %d) ended; objects stored since the last save "
                           "(at most %g s ago) are lost. Stopping make run; start it again.",
-                          record["emulator_pid"], self.every)
+                          self.emulator_pid, self.every)
                 emulator_lost = True
                 os.kill(self.serve_pid, signal.SIGTERM)
                 break
             if self._due():
                 self.save(quiet=True)
+        saved = True
         if emulator_lost:
             # Serve stops itself now; if it dies instead (or is already dying), what it started is ours to stop.
             deadline = time.monotonic() + 180
@@ -63,12 +75,30 @@ class Keeper:
                    and time.monotonic() < deadline):
                 time.sleep(0.2)
         else:
-            self.save(quiet=False)
-        self.stop_emulator()
-        if not process_alive(self.serve_pid, self.serve_created):
+            saved = self.save(quiet=False)
+        if saved:
+            self.stop_emulator()
+        else:
+            log.error("keeper: the last save failed; the storage emulator (pid %d) is left running with what it "
+                      "holds, and the next `make run` on %s reuses it", self.emulator_pid, self.state_dir)
+            print(f"the last save failed: the storage emulator (pid {self.emulator_pid}) is left running; "
+                  "the next start reuses it", flush=True)
+        if not process_alive(self.serve_pid, self.serve_created) and self._record_is_ours():
             stop_postgres(self.state_dir / "pgdata")
-            self.record.clear()
-        return 0
+            if saved:
+                self.record.clear()
+            else:
+                self.record.update(serve_pid=None, keeper_pid=None)
+        return 0 if saved else SAVE_FAILED
+
+    def _emulator_alive(self) -> bool:
+        return process_alive(self.emulator_pid, self.emulator_created)
+
+    def _record_is_ours(self) -> bool:
+        """Whether stack.json still describes this keeper's run (a later run may have written its own)."""
+        record = self.record.read()
+        return (record.get("serve_pid") in (None, self.serve_pid)
+                and record.get("emulator_pid") in (None, self.emulator_pid))
 
     def _due(self) -> bool:
         now = time.monotonic()
@@ -77,38 +107,41 @@ class Keeper:
             return True
         return False
 
-    def save(self, *, quiet: bool) -> None:
+    def save(self, *, quiet: bool) -> bool:
+        """Save the bucket; False when the save failed as a whole (the emulator did not answer)."""
         record = self.record.read()
-        # Only an emulator that holds the snapshot's objects may overwrite it (a fresh one is empty until restored).
-        if not record.get("restored") or not process_alive(record.get("emulator_pid"), record.get("emulator_created")):
-            return
+        # Only an emulator that holds the snapshot's objects may overwrite it (a fresh one is empty until
+        # restored), and only this run's.
+        if not self.emulator_pid or not self._emulator_alive():
+            return True
+        if not (record.get("restored") and record.get("emulator_pid") == self.emulator_pid):
+            return True
         try:
-            counts = self.snapshot.save(self._client(record["emulator_port"]), self.bucket)
+            counts = self.snapshot.save(self._client(), self.bucket)
         except Exception as error:   # the next save tries again; the previous snapshot stays whole
-            log.error("keeper: saving the bucket failed: %s", error)
-            return
-        if not quiet or counts["copied"] or counts["dropped"]:
-            log.info("keeper: kept %d stored object(s) in %s (%d copied, %d dropped)",
-                     counts["objects"], self.snapshot.folder, counts["copied"], counts["dropped"])
+            # Periodic saves log each distinct error once; the last save always says why.
+            report = log.debug if quiet and str(error) == self._last_error else log.error
+            report("keeper: saving the bucket failed: %s", error)
+            self._last_error = str(error)
+            return False
+        self._last_error = None
+        if not quiet or counts["copied"] or counts["dropped"] or counts["failed"]:
+            log.info("keeper: kept %d stored object(s) in %s (%d copied, %d dropped%s)", counts["objects"],
+                     self.snapshot.folder, counts["copied"], counts["dropped"],
+                     f", {counts['failed']} could not be saved (see above)" if counts["failed"] else "")
         if not quiet:
             print(f"kept {counts['objects']} stored object(s) in {self.snapshot.folder}", flush=True)
+        return True   # an object that could not be copied is logged and counted; the rest is saved
 
     def stop_emulator(self) -> None:
-        record = self.record.read()
-        if record.get("emulator_pid"):
-            end_process(record["emulator_pid"], record.get("emulator_created"))
-            self.record.update(emulator_pid=None, restored=False)
+        if self.emulator_pid:
+            end_process(self.emulator_pid, self.emulator_created)
+            if self.record.read().get("emulator_pid") == self.emulator_pid:
+                self.record.update(emulator_pid=None, restored=False)
 
-    def _client(self, port: int):
+    def _client(self):
         if self._s3 is None:
-            import boto3
-            from botocore.config import Config
-
-            self._s3 = boto3.session.Session().client(
-                "s3", region_name=self.region, endpoint_url=f"http://127.0.0.1:{port}",
-                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}))
+            self._s3 = local_s3_client(self.emulator_port, self.region)
         return self._s3
 
 

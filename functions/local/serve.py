@@ -22,6 +22,7 @@ import threading
 import time
 from pathlib import Path
 
+from functions.local import keeper as keeper_module
 from functions.local.stack import STATE_DIR, BucketSnapshot, EmbeddedStack, StackBusy, process_created
 
 log = logging.getLogger("pixelflow.serve")
@@ -73,7 +74,9 @@ def main(argv=None) -> int:
 
     from functions.settings import Settings
 
-    stack = EmbeddedStack(state_dir=state_dir, emulator=Settings.from_env().emulator, keep_state=True)
+    configured = Settings.from_env()
+    stack = EmbeddedStack(state_dir=state_dir, emulator=configured.emulator, keep_state=True,
+                          bucket=configured.bucket, region=configured.region)
     try:
         os.environ.update(stack.start())
     except StackBusy as busy:
@@ -111,6 +114,7 @@ def main(argv=None) -> int:
 
         found = reconcile(wiring.database(), wiring.storage(), wiring.queues(), settings,
                           messages_lost=bool(stack.emulator) and not stack.reused,
+                          previous_run_ended=bool(stack.postgres),
                           announce=lambda image_id: pipeline.announce(image_id=image_id))
         from app import app
 
@@ -140,20 +144,27 @@ Ctrl-C stops everything started here.
             server.stop()
         if runner:
             runner.stop(timeout=max(10, settings.function_timeout if settings else 10))
+        emulator_left = False
         if keeper:
             keeper.terminate()
             try:
-                keeper.wait(120)
+                # The keeper's last save failed: it left the emulator running and recorded for the next start.
+                emulator_left = keeper.wait(120) == keeper_module.SAVE_FAILED
             except subprocess.TimeoutExpired:
-                log.error("the keeper did not finish saving within 120 s; stopping it")
+                # Its save is cut short, not the emulator: the next start reuses it with what it holds.
+                log.error("the keeper did not finish saving within 120 s; the storage emulator is left running "
+                          "and the next start reuses it")
                 keeper.kill()
-            if stack.emulator:
+                emulator_left = True
+            if stack.emulator and not emulator_left:
                 stack.emulator.stop()   # already stopped by the keeper: this only reaps our child
         else:
             stack.stop()
         if stack.postgres:
             stack.postgres.stop()
-        if stack.emulator or stack.postgres:
+        if emulator_left:
+            stack.record.update(serve_pid=None, keeper_pid=None)
+        elif stack.emulator or stack.postgres:
             stack.record.clear()
 
 

@@ -10,8 +10,11 @@ AWS imports this module.
 
 import contextlib
 import ctypes
+import hashlib
 import json
+import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,8 +30,12 @@ STATE_DIR = PROJECT / ".pixelflow"   # git-ignored
 LOCALSTACK_VENV = PROJECT / ".venv-localstack"   # git-ignored, made by `make install`
 EMULATORS = ("localstack", "moto")
 
+log = logging.getLogger("pixelflow.stack")
+
 # The emulators accept any credentials; these only keep boto3 from searching for real ones.
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+# How long a previous run's emulator may take to answer before it is counted as not answering.
+READY_RETRY_SECONDS = 10.0
 
 
 def free_port() -> int:
@@ -78,6 +85,29 @@ def end_process(pid: int, created: Optional[float], timeout: float = 15.0) -> No
         deadline = time.monotonic() + wait
         while process_alive(pid, created) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+def local_s3_client(port: int, region: str = "us-east-1", timeout: float = 60):
+    """An S3 client for the emulator on ``port`` (path-style, the emulator's credentials)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3", region_name=region, endpoint_url=f"http://127.0.0.1:{port}",
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2},
+                      connect_timeout=min(timeout, 10), read_timeout=timeout))
 
 
 class EmbeddedPostgres:
@@ -313,7 +343,8 @@ class EmbeddedStack:
     """
 
     def __init__(self, state_dir: Path = STATE_DIR, moto_port: Optional[int] = None,
-                 emulator: Optional[str] = None, keep_state: bool = False):
+                 emulator: Optional[str] = None, keep_state: bool = False, bucket: Optional[str] = None,
+                 region: str = "us-east-1"):
         self.state_dir = Path(state_dir)
         self.kind = emulator or os.environ.get("PIXELFLOW_EMULATOR") or "localstack"
         emulator_class(self.kind)   # fail early on a bad name
@@ -323,6 +354,7 @@ class EmbeddedStack:
         self.record = StackRecord(self.state_dir)
         self._port = moto_port
         self._keep_state = keep_state
+        self._bucket, self._region = bucket, region   # to save a previous emulator before ending it
 
     @property
     def moto(self) -> Optional[Emulator]:
@@ -354,19 +386,25 @@ class EmbeddedStack:
         deadline = time.monotonic() + wait_for_keeper
         while process_alive(record.get("keeper_pid"), record.get("keeper_created")) and time.monotonic() < deadline:
             time.sleep(0.2)
+        if process_alive(record.get("keeper_pid"), record.get("keeper_created")):
+            raise StackBusy(f"the previous `make run`'s keeper (pid {record['keeper_pid']}) is still saving the "
+                            f"bucket to {self.state_dir / 's3'} after {wait_for_keeper:.0f}s; start again once it "
+                            "has ended")
 
     def _start_emulator(self) -> str:
         cls = emulator_class(self.kind)
         record = self.record.read() if self._keep_state else {}
-        if (record.get("emulator") == self.kind
-                and process_alive(record.get("emulator_pid"), record.get("emulator_created"))):
+        alive = process_alive(record.get("emulator_pid"), record.get("emulator_created"))
+        if alive and record.get("emulator") == self.kind:
             candidate = cls(record["emulator_port"], log_path=self.state_dir / f"{self.kind}.log",
                             state_dir=self.state_dir, own_session=True)
-            if candidate.ready():
+            # A busy machine may keep it from answering at once.
+            if wait_until(candidate.ready, READY_RETRY_SECONDS):
                 self.emulator, self.reused = candidate, True
                 return candidate.adopt(record["emulator_pid"], record["emulator_created"])
-        if record.get("emulator_pid"):
-            # Another kind, or not answering: it holds nothing we can use (the snapshot has it all).
+        if alive:
+            # Another kind, or not answering: keep what it holds before ending it.
+            self._save_previous(record)
             end_process(record["emulator_pid"], record.get("emulator_created"))
         self.emulator = cls(self._port, log_path=self.state_dir / f"{self.kind}.log", state_dir=self.state_dir,
                             own_session=self._keep_state)
@@ -376,6 +414,19 @@ class EmbeddedStack:
                                emulator_created=self.emulator.created, emulator_port=self.emulator.port,
                                restored=False)
         return url
+
+    def _save_previous(self, record: Dict) -> None:
+        """Save the bucket of the previous run's emulator (it holds the snapshot's objects once restored)."""
+        if not (record.get("restored") and record.get("emulator_port") and self._bucket):
+            return
+        try:
+            counts = BucketSnapshot(self.state_dir / "s3").save(
+                local_s3_client(record["emulator_port"], self._region, timeout=10), self._bucket)
+            log.info("kept %d stored object(s) of the previous %s before ending it", counts["objects"],
+                     record.get("emulator"))
+        except Exception as error:
+            log.error("the previous %s (pid %s) could not be saved before ending it: %s; objects stored "
+                      "since its last save are lost", record.get("emulator"), record.get("emulator_pid"), error)
 
     def stop(self) -> None:
         if self.emulator:
@@ -387,37 +438,54 @@ class EmbeddedStack:
 class BucketSnapshot:
     """Keeps the embedded bucket's objects across restarts and crashes (the emulators hold them in memory).
 
-    ``save`` copies to ``folder`` only the objects whose ETag changed since the last save and
-    drops the files of deleted ones, then replaces ``index.json`` (key -> ETag and content
-    type) in one rename, so a crash mid-save leaves the previous snapshot usable. ``restore``
-    puts every object back; restored originals raise ObjectCreated events again, and
-    processing skips them because their images are already finished.
+    Only keys under ``originals/`` and ``variants/`` (what pixelflow writes) are kept. Each object
+    is stored as ``objects/<sha256 of its key>``: a key never becomes a path, so no key (``..``,
+    one ending in ``/``, both ``K`` and ``K/z``) can reach outside the folder or collide with
+    another. ``index.json`` maps each key to its ETag and content type.
+
+    ``save`` copies only the objects whose ETag changed since the last save, one at a time (an
+    object that cannot be copied is logged, counted and skipped, its previous copy kept), drops
+    the files of deleted ones, then replaces ``index.json`` in one rename, so a crash mid-save
+    leaves the previous snapshot usable. ``restore`` puts every object back; restored originals
+    raise ObjectCreated events again, and processing skips them because their images are
+    already finished.
     """
+
+    PREFIXES = ("originals/", "variants/")
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
         self.index = self.folder / "index.json"
+        self.objects = self.folder / "objects"
+
+    @classmethod
+    def keeps(cls, key: str) -> bool:
+        return key.startswith(cls.PREFIXES)
 
     def entries(self) -> Dict[str, Dict[str, str]]:
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             raw = json.loads(self.index.read_text())
             # The first format mapped key -> content type, without ETags.
             return {key: value if isinstance(value, dict) else {"etag": "", "content_type": value}
-                    for key, value in raw.items()}
+                    for key, value in raw.items() if self.keeps(key)}
         return {}
 
     def save(self, s3, bucket: str) -> Dict[str, int]:
-        """Bring the snapshot up to date; return how many objects it holds and how many were copied or dropped.
+        """Bring the snapshot up to date; return how many objects it holds, were copied, dropped, or failed.
 
-        Raises when the bucket cannot be listed: an unreachable emulator never empties the snapshot.
+        Raises when the bucket cannot be listed or the emulator stops answering: an unreachable
+        emulator never empties the snapshot. ``failed`` counts objects that could not be copied.
         """
+        from botocore.exceptions import BotoCoreError
+
         before = self.entries()
         listed: Dict[str, str] = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
-                listed[item["Key"]] = item.get("ETag", "")
+                if self.keeps(item["Key"]):
+                    listed[item["Key"]] = item.get("ETag", "")
         after: Dict[str, Dict[str, str]] = {}
-        copied = 0
+        copied = failed = 0
         for key, etag in listed.items():
             known = before.get(key)
             if known and known.get("etag") == etag and etag and self._path(key).is_file():
@@ -425,9 +493,17 @@ class BucketSnapshot:
                 continue
             try:
                 answer = s3.get_object(Bucket=bucket, Key=key)
+                self._write(key, answer["Body"].read())
             except s3.exceptions.NoSuchKey:
                 continue   # deleted since the listing
-            self._write(key, answer["Body"].read())
+            except BotoCoreError:
+                raise      # the emulator stopped answering: the previous index stays as it was
+            except Exception as error:   # this object only; the others are still saved
+                log.error("snapshot: could not save %r: %s", key, error)
+                failed += 1
+                if known and self._path(key).is_file():
+                    after[key] = known   # its previous copy is kept
+                continue
             after[key] = {"etag": answer.get("ETag", etag),
                           "content_type": answer.get("ContentType", "application/octet-stream")}
             copied += 1
@@ -436,19 +512,42 @@ class BucketSnapshot:
         for key in dropped:
             with contextlib.suppress(OSError):
                 self._path(key).unlink()
-        return {"objects": len(after), "copied": copied, "dropped": len(dropped)}
+        if not failed:
+            self._forget_old_layout()
+        return {"objects": len(after), "copied": copied, "dropped": len(dropped), "failed": failed}
 
     def restore(self, s3, bucket: str) -> int:
         restored = 0
         for key, entry in self.entries().items():
             path = self._path(key)
-            if path.is_file():
+            if not path.is_file():
+                path = self._old_path(key)
+            if path is not None and path.is_file():
                 s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=entry["content_type"])
                 restored += 1
         return restored
 
     def _path(self, key: str) -> Path:
-        return self.folder / "objects" / key
+        return self.objects / hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+    def _old_path(self, key: str) -> Optional[Path]:
+        """Where the previous version kept ``key`` (objects/<key>), only if that stays inside objects/<prefix>."""
+        parts = key.split("/")
+        if not self.keeps(key) or any(part in ("", ".", "..") for part in parts) or "\\" in key or "\0" in key:
+            return None
+        path = self.objects.joinpath(*parts)
+        with contextlib.suppress(OSError, ValueError):
+            root = self.objects.resolve()
+            if path.resolve().is_relative_to(root / parts[0]) and not path.is_symlink():
+                return path
+        return None
+
+    def _forget_old_layout(self) -> None:
+        # The previous version's files: the index now names every object by its new file.
+        for prefix in self.PREFIXES:
+            old = self.objects / prefix.rstrip("/")
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
 
     def _write(self, key: str, data: bytes) -> None:
         path = self._path(key)

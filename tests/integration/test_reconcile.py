@@ -2,7 +2,8 @@
 
 import requests
 
-from functions import wiring
+from functions import images, wiring
+from functions.adapters.storage import Storage
 from functions.reconcile import reconcile
 from tests.integration import images_corpus as corpus
 from tests.integration.helpers import finished, upload
@@ -66,3 +67,52 @@ def test_given_an_unfinished_image_whose_event_was_lost_with_the_queues_when_rec
     assert image_id in report.requeued
     item = finished(server, user, image_id, timeout=60)
     assert item["status"] == "done" and _downloadable(item)
+
+
+class _StoredDuringTheListing(Storage):
+    """The real adapter; right after the originals are listed, a late upload lands (as a worker racing the start)."""
+
+    def __init__(self, storage, late_key, data):
+        super().__init__(storage._s3, storage.bucket)
+        self.late_key, self.data = late_key, data
+
+    def list_keys(self, prefix):
+        keys = super().list_keys(prefix)
+        if prefix == "originals/":
+            self.put(self.late_key, self.data, content_type="image/jpeg")
+        return keys
+
+
+def test_given_an_original_stored_after_the_listing_when_reconciled_then_its_image_is_not_failed(server, user):
+    storage = wiring.storage()
+    image_id = upload(server, user, corpus.photo(240, 180))
+    assert finished(server, user, image_id)["status"] == "done"
+    key = f"originals/{user['user']['id']}/{image_id}"
+    data = storage.get(key)
+    storage.delete([key])
+
+    report = reconcile(wiring.database(), _StoredDuringTheListing(storage, key, data), wiring.queues(),
+                       wiring.settings())
+
+    assert image_id not in report.lost + report.reprocessed and not report.failures
+    assert _row(image_id)["status"] == "done"
+
+
+def test_given_a_run_that_ended_twice_mid_processing_when_started_again_then_the_image_is_not_failed_too_slow(
+        server, user):
+    db, storage, settings = wiring.database(), wiring.storage(), wiring.settings()
+    image_id = upload(server, user, corpus.photo(220, 160))
+    assert finished(server, user, image_id)["status"] == "done"
+    key = f"originals/{user['user']['id']}/{image_id}"
+    db.execute("UPDATE images SET status = 'queued', variants = '[]'::jsonb WHERE id = :id", id=image_id)
+    for _ in range(images.MAX_STALLED_ATTEMPTS):
+        # A worker claims it, then `make run` is killed (no error recorded) long enough for its lease to run out.
+        assert images._claim(db, key, lease_seconds=settings.function_timeout)["id"]
+        db.execute("UPDATE images SET claimed_at = now() - interval '1 hour' WHERE id = :id", id=image_id)
+        report = _reconcile(previous_run_ended=True)
+        assert report.interrupted >= 1
+
+    outcome = images.process_original(db, storage, settings, key)
+
+    assert outcome.status == "done", outcome
+    assert db.one("SELECT stalled_attempts FROM images WHERE id = :id", id=image_id)["stalled_attempts"] == 0

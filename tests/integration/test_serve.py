@@ -6,7 +6,7 @@ terminal runs it, and Ctrl-C is SIGINT to that whole group, the way a terminal s
 
 import requests
 
-from functions.local.stack import free_port
+from functions.local.stack import free_port, process_alive
 from tests.integration.serve_process import ServeProcess, answers
 
 
@@ -55,3 +55,33 @@ def test_given_make_run_is_running_when_a_second_one_starts_on_the_same_folder_t
     finally:
         run.ctrl_c()
     assert run.process.returncode == 0
+
+
+def test_given_the_last_save_fails_when_ctrl_c_is_pressed_then_the_emulator_is_left_recorded_and_reused(private_dir):
+    run = ServeProcess(private_dir / "state", free_port(), private_dir / "run.log",
+                       {"PIXELFLOW_SNAPSHOT_SECONDS": "1"})
+    run.start()
+    # A real refusal: a folder where the snapshot's new index is written, so every save fails as a whole.
+    blocker = run.state_dir / "s3" / "index.saving"
+    blocker.mkdir(parents=True)
+    try:
+        endpoint, bucket = run.endpoint()
+        run.s3().put_object(Bucket=bucket, Key="variants/someone/unsaved.txt", Body=b"only in the emulator")
+    finally:
+        stopped = run.ctrl_c()
+    assert run.process.returncode == 0, stopped[-3000:]
+    assert "the last save failed" in stopped, stopped[-3000:]
+    record = run.record()
+    assert record.get("emulator_pid") and process_alive(record["emulator_pid"], record.get("emulator_created"))
+    assert answers(endpoint), "the emulator holding unsaved objects was stopped"
+
+    blocker.rmdir()
+    output = run.start()
+    try:
+        assert "(reused, still running)" in output and run.endpoint()[0] == endpoint, output[-2000:]
+        assert run.s3().get_object(Bucket=bucket, Key="variants/someone/unsaved.txt")["Body"].read() \
+            == b"only in the emulator"
+    finally:
+        stopped = run.ctrl_c()
+    assert "kept 1 stored object(s)" in stopped, stopped[-3000:]
+    assert not answers(endpoint) and run.everything_stopped(timeout=5)

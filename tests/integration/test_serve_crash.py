@@ -169,3 +169,25 @@ def _index(run):
         return json.loads((run.state_dir / "s3" / "index.json").read_text())
     except (OSError, ValueError):
         return {}
+
+
+def test_given_a_left_running_emulator_of_another_kind_when_make_run_starts_then_its_objects_are_saved_first(
+        private_dir):
+    # No periodic save: what the first emulator holds exists nowhere else.
+    run = ServeProcess(private_dir / "state", free_port(), private_dir / "run.log",
+                       {**ENV, "PIXELFLOW_SNAPSHOT_SECONDS": "3600", "PIXELFLOW_EMULATOR": "moto"})
+    run.start()
+    endpoint, bucket = run.endpoint()
+    run.s3().put_object(Bucket=bucket, Key="variants/someone/unsaved.txt", Body=b"only in moto")
+    os.kill(run.record()["keeper_pid"], signal.SIGKILL)
+    run.kill()
+    assert answers(endpoint)
+    run.env["PIXELFLOW_EMULATOR"] = "localstack"
+    output = run.start()
+    try:
+        assert "1 stored object(s) restored" in output and run.endpoint()[0] != endpoint, output[-2000:]
+        assert run.s3().get_object(Bucket=bucket, Key="variants/someone/unsaved.txt")["Body"].read() \
+            == b"only in moto"
+    finally:
+        run.ctrl_c()
+    assert not answers(endpoint) and run.everything_stopped(timeout=5)
