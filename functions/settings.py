@@ -104,6 +104,9 @@ SETTINGS = (
     Setting("storage_public_url", "STORAGE_PUBLIC_ENDPOINT_URL", "", _optional_text,
             "Endpoint written into presigned links when browsers reach storage at another address than "
             "the app does (docker compose: http://127.0.0.1:4566). Empty: AWS_ENDPOINT_URL."),
+    Setting("storage_signing_secret", "STORAGE_SIGNING_SECRET", "", _text,
+            "Embedded stack: the secret key presigned links are signed with, which its storage gate checks "
+            "(the emulator's own key is well known). Set by the stack; empty: the AWS credentials."),
     Setting("database_url", "DATABASE_URL", "", _optional_text,
             "PostgreSQL URL (postgresql://user:pass@host:port/db, or ?host=/socket/dir). "
             "`make run` starts an embedded server when unset."),
@@ -218,6 +221,7 @@ class Settings:
     region: str
     endpoint_url: Optional[str]
     storage_public_url: Optional[str]
+    storage_signing_secret: str
     database_url: Optional[str]
     database_password: str
     bucket: str

@@ -319,6 +319,7 @@ class EmbeddedStack:
         emulator_class(self.kind)   # fail early on a bad name
         self.postgres: Optional[EmbeddedPostgres] = None
         self.emulator: Optional[Emulator] = None
+        self.gate = None          # functions/local/gate.py StorageGate: what browsers reach instead of the emulator
         self.reused = False       # the emulator was a previous run's, still holding its objects
         self.record = StackRecord(self.state_dir)
         self._port = moto_port
@@ -343,7 +344,21 @@ class EmbeddedStack:
             for key, value in LOCAL_CREDENTIALS.items():
                 if not env.get(key):
                     started[key] = value
+            started.update(self._start_gate(started["AWS_ENDPOINT_URL"], env))
         return started
+
+    def _start_gate(self, upstream: str, env: Dict[str, str]) -> Dict[str, str]:
+        # Presigned links name the gate and are signed with a secret of this run: the emulator
+        # checks no signature, and its own credentials are well known.
+        import secrets
+
+        from functions.local.gate import StorageGate
+        from functions.settings import Settings
+
+        secret = secrets.token_urlsafe(32)
+        limit = Settings.from_env({key: env[key] for key in ("MAX_UPLOAD_BYTES",) if env.get(key)}).max_upload_bytes
+        self.gate = StorageGate(upstream, secret, limit).start()
+        return {"STORAGE_PUBLIC_ENDPOINT_URL": self.gate.url, "STORAGE_SIGNING_SECRET": secret}
 
     def _settle_previous_run(self, wait_for_keeper: float) -> None:
         record = self.record.read()
@@ -378,6 +393,9 @@ class EmbeddedStack:
         return url
 
     def stop(self) -> None:
+        if self.gate:
+            self.gate.stop()
+            self.gate = None
         if self.emulator:
             self.emulator.stop()
         if self.postgres:
