@@ -207,8 +207,8 @@ SETTINGS = (
             "How long the authorizer trusts its in-process answer that a session is not revoked; a logout in "
             "another process (Lambda container) takes effect there at most this much later (0: ask every time)."),
     Setting("emulator", "PIXELFLOW_EMULATOR", "localstack", _emulator,
-            "S3/SQS emulator the embedded stack starts when AWS_ENDPOINT_URL is unset: localstack (enforces "
-            "the upload POST policy) or moto (does not: for a single user)."),
+            "S3/SQS emulator the embedded stack starts when AWS_ENDPOINT_URL is unset: localstack or moto "
+            "(either behind the storage gate, which checks upload policies and link signatures)."),
     Setting("snapshot_seconds", "PIXELFLOW_SNAPSHOT_SECONDS", "10", _positive_int,
             "Embedded stack: seconds between saves of the emulator's bucket to the state folder (only changed "
             "objects are copied); a crash of the emulator itself loses at most this much."),

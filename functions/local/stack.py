@@ -208,7 +208,7 @@ class Emulator:
 
 
 class MotoServer(Emulator):
-    """moto in server mode (S3 + SQS + bucket notifications). It does not enforce POST policies."""
+    """moto in server mode (S3 + SQS + bucket notifications). It checks no POST policy: the storage gate does."""
 
     kind = "moto"
 
@@ -222,7 +222,7 @@ class MotoServer(Emulator):
 class LocalStackServer(Emulator):
     """LocalStack community 3.8 in host mode (no Docker), S3 + SQS only, from ``.venv-localstack``.
 
-    It enforces presigned POST policies (size range, key, content type, expiry). Its own
+    It checks a presigned POST policy's conditions but not its signature (the storage gate checks both). Its own
     persistence is a paid feature, so state is in memory, as with moto.
     """
 
