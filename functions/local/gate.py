@@ -54,8 +54,8 @@ MEDIA_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+/=; -]{0,200}$")
 UNCOVERED_FIELDS = {"policy", "x-amz-signature", "file"}
 FORWARDED_HEADERS = ("Origin", "Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since",
                      "Access-Control-Request-Method", "Access-Control-Request-Headers", "Accept", "User-Agent")
-HOP_BY_HOP = {"server", "date", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authenticate",
-              "proxy-authorization", "content-length"}
+HOP_BY_HOP = {"server", "date", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+              "proxy-authenticate", "proxy-authorization", "content-length"}
 
 
 class Refused(Exception):
@@ -105,7 +105,8 @@ class PostPolicy:
         if fields["x-amz-algorithm"] != ALGORITHM:
             raise Refused(400, "InvalidArgument", f"Only {ALGORITHM} is accepted.")
         _, date, region = _scope(fields["x-amz-credential"])
-        expected = hmac.new(signing_key(self.secret, date, region), fields["policy"].encode(), hashlib.sha256).hexdigest()
+        key = signing_key(self.secret, date, region)
+        expected = hmac.new(key, fields["policy"].encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, fields["x-amz-signature"].lower()):
             raise Refused(403, "SignatureDoesNotMatch",
                           "The request signature we calculated does not match the signature you provided.")
@@ -140,16 +141,19 @@ class PostPolicy:
                 except (TypeError, ValueError):
                     raise Refused(400, "InvalidPolicyDocument", "content-length-range needs two integers.") from None
                 continue
-            elif (isinstance(condition, list) and len(condition) == 3 and str(condition[0]).lower() in ("eq", "starts-with")
+            elif (isinstance(condition, list) and len(condition) == 3
+                  and str(condition[0]).lower() in ("eq", "starts-with")
                   and str(condition[1]).startswith("$")):
                 operator, name, expected = str(condition[0]).lower(), str(condition[1])[1:].lower(), condition[2]
             else:
-                raise Refused(400, "InvalidPolicyDocument", f"The policy has a condition S3 does not know: {condition!r}.")
+                raise Refused(400, "InvalidPolicyDocument",
+                              f"The policy has a condition S3 does not know: {condition!r}.")
             covered.add(name)
             actual = values.get(name, "")
             if not isinstance(expected, str) or not (
                     actual == expected if operator == "eq" else actual.startswith(expected)):
-                raise Refused(403, "AccessDenied", f"Invalid according to Policy: Policy Condition failed: {condition!r}.")
+                raise Refused(403, "AccessDenied",
+                              f"Invalid according to Policy: Policy Condition failed: {condition!r}.")
         extra = sorted(name for name in self.fields
                        if name not in covered and name not in UNCOVERED_FIELDS and not name.startswith("x-ignore-"))
         if extra:
@@ -385,6 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, method, path, *, body, length=None, content_type=None):
         upstream = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port,
                                               timeout=UPSTREAM_SECONDS)
+        answered = False
         try:
             upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             # The browser's Host: links are signed over it, and the emulators route on it as on S3.
@@ -403,6 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
                     upstream.send(chunk)
                 upstream.send(tail)
             answer = upstream.getresponse()
+            answered = True
             self.send_response(answer.status, answer.reason)
             for name, value in answer.getheaders():
                 if name.lower() not in HOP_BY_HOP:
@@ -414,7 +420,9 @@ class _Handler(BaseHTTPRequestHandler):
             if method != "HEAD":
                 shutil.copyfileobj(answer, self.wfile, 256 * 1024)
         except OSError:
-            self._refuse(Refused(503, "ServiceUnavailable", "Storage is not answering."))
+            if not answered:   # afterwards the client has the status line: dropping the connection tells it
+                self._refuse(Refused(503, "ServiceUnavailable", "Storage is not answering."))
+            self.close_connection = True
         finally:
             upstream.close()
 

@@ -124,7 +124,7 @@ pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(change
 {restored} stored object(s) restored)
   app        {server.url}/   (health: {server.url}/health, docs: {server.url}/docs)
   S3 + SQS   {settings.endpoint_url}   bucket {settings.bucket}   {emulator}
-  browsers   {settings.storage_public_url or settings.endpoint_url}{'   storage gate: checks signatures' if stack.gate else ''}
+  browsers   {settings.storage_public_url or settings.endpoint_url}{'   (storage gate)' if stack.gate else ''}
   PostgreSQL {'embedded, data in ' + str(state_dir / 'pgdata') if stack.postgres else 'DATABASE_URL'}
   events     {', '.join(source.queue for source in runner.sources())}
   schedules  {', '.join(schedule.name for schedule in runner.schedules()) or 'none'}

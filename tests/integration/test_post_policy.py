@@ -83,7 +83,8 @@ def test_given_a_policy_signed_with_the_emulators_well_known_key_when_posted_the
         server, users, victims_image):
     theirs, original = victims_image
     # What anyone can compute: the emulator's credentials are in this repository.
-    s3 = boto3.client("s3", region_name=wiring.settings().region, endpoint_url=theirs["upload"]["url"].rsplit("/", 1)[0],
+    gate = theirs["upload"]["url"].rsplit("/", 1)[0]
+    s3 = boto3.client("s3", region_name=wiring.settings().region, endpoint_url=gate,
                       aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                       aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                       config=Config(s3={"addressing_style": "path"}))
@@ -180,7 +181,8 @@ def test_given_requests_that_are_not_presigned_when_sent_to_the_gate_then_refuse
     bucket_url = theirs["upload"]["url"].rstrip("/")
     key = theirs["upload"]["fields"]["key"]
     for method, url in (("GET", f"{bucket_url}/{key}"), ("GET", bucket_url), ("GET", f"{bucket_url}?list-type=2"),
-                        ("PUT", f"{bucket_url}/{key}"), ("DELETE", f"{bucket_url}/{key}"), ("HEAD", f"{bucket_url}/{key}")):
+                        ("PUT", f"{bucket_url}/{key}"), ("DELETE", f"{bucket_url}/{key}"),
+                        ("HEAD", f"{bucket_url}/{key}")):
         answer = requests.request(method, url, data=b"x" if method == "PUT" else None, timeout=10)
         assert answer.status_code == 403, (method, url, answer.status_code)
     answer = requests.post(bucket_url, data=b"<Delete/>", headers={"Content-Type": "application/xml"}, timeout=10)
