@@ -30,7 +30,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Dict, List, Optional, Tuple
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote_plus, urlsplit
 from xml.sax.saxutils import escape
 
 from werkzeug.http import parse_options_header
@@ -199,7 +199,9 @@ def check_presigned_query(method: str, host: str, path: str, query: str, secret:
         raise Refused(403, "AccessDenied", "Request has expired")
     # Recompute with the signer that made the link, fed the link's own date and expiry.
     signer = S3SigV4QueryAuth(Credentials(access_key, secret), "s3", region, expires=expires)
-    operation_query = "&".join(f"{name}={value}" for name, value in pairs if name in params)
+    # The link's own encoded segments, minus the auth ones: the signer decodes them once, as it did when signing.
+    operation_query = "&".join(segment for segment in query.split("&")
+                               if segment and unquote_plus(segment.split("=", 1)[0]) in params)
     request = AWSRequest(method=method, url=f"http://{host}{path}" + (f"?{operation_query}" if operation_query else ""),
                          headers={"host": host})
     request.context["timestamp"] = auth["X-Amz-Date"]

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from functions.adapters.disposition import attachment_disposition
 from functions.local.gate import PostPolicy, Refused, check_presigned_query
 
 SECRET = "run-secret"
@@ -80,8 +81,10 @@ def _link(key="originals/u1/i1", secret=SECRET, **params):
     return parts.netloc, parts.path, parts.query
 
 
-def test_given_a_presigned_link_then_it_passes_for_its_method_and_host_only():
-    host, path, query = _link(ResponseContentDisposition='attachment; filename="a b.png"')
+@pytest.mark.parametrize("name", ["a b.png", "100% done, (final).gif", "фото.jpg"])
+def test_given_a_presigned_download_link_then_it_passes_for_its_method_and_host_only(name):
+    # Percent signs inside an encoded value must be decoded once, as the signer did.
+    host, path, query = _link(ResponseContentDisposition=attachment_disposition(name))
     check_presigned_query("GET", host, path, query, SECRET, NOW)
     for method, other_host in (("HEAD", host), ("GET", "127.0.0.1:1")):
         with pytest.raises(Refused):
