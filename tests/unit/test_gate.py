@@ -103,3 +103,58 @@ def test_given_a_link_pointed_at_another_key_or_signed_elsewhere_or_expired_then
         check_presigned_query("GET", host, path, query, SECRET, NOW + datetime.timedelta(seconds=120))
     with pytest.raises(Refused):
         check_presigned_query("GET", host, path, "", SECRET, NOW)
+
+
+@pytest.fixture(scope="module")
+def gate():
+    """A gate whose upstream does not exist: everything here must be refused before anything is forwarded."""
+    from functions.local.gate import StorageGate
+    from functions.local.stack import free_port
+
+    running = StorageGate(f"http://127.0.0.1:{free_port()}", SECRET, max_upload_bytes=1000).start()
+    yield running
+    running.stop()
+
+
+def _raw(gate, request: bytes) -> bytes:
+    import socket
+
+    host, port = gate.url.rsplit("/", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_given_a_declared_body_over_the_limit_then_refused_without_reading_it(gate):
+    answer = _raw(gate, b"POST /bucket HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                        b"Content-Length: 1000000000000\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 400") and b"<Code>EntityTooLarge</Code>" in answer
+
+
+@pytest.mark.parametrize("body", [
+    b'--b\r\nContent-Disposition: form-data; name="file"; filename="x"\r\n\r\nDATA\r\n'
+    b'--b\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n--b--\r\n',          # a field after the file
+    b'--b\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n'
+    b'--b\r\nContent-Disposition: form-data; name="KEY"\r\n\r\nj\r\n--b--\r\n',          # a repeated field
+    b'--b\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n--b--\r\n',          # no file
+    b"not a form at all",
+])
+def test_given_a_form_that_two_parsers_could_read_differently_then_refused(gate, body):
+    head = (f"POST /bucket HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    answer = _raw(gate, head + body)
+    assert answer.startswith(b"HTTP/1.0 400"), answer[:200]
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "GET"])
+def test_given_an_unsigned_request_then_refused_in_s3s_shape(gate, method):
+    import requests
+
+    answer = requests.request(method, f"{gate.url}/bucket/originals/x", data=b"x" if method == "PUT" else None,
+                              headers={"Origin": "http://127.0.0.1:1"}, timeout=10)
+    assert answer.status_code == 403 and "<Code>AccessDenied</Code>" in answer.text
+    # The page reads the code, so the refusal must be readable cross-origin.
+    assert answer.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:1"
