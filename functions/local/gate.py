@@ -255,6 +255,15 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = IDLE_SECONDS
     server_version = "pixelflow-gate"
 
+    def parse_request(self):
+        if not super().parse_request():
+            return False
+        if not self.path.startswith("/") or self.path.startswith("//"):
+            # Only origin-form targets: what is checked is then exactly what is forwarded.
+            self._refuse(Refused(400, "InvalidURI", "Couldn't parse the specified URI."))
+            return False
+        return True
+
     def do_OPTIONS(self):
         self._forward("OPTIONS", self.path, body=None)
 

@@ -158,3 +158,8 @@ def test_given_an_unsigned_request_then_refused_in_s3s_shape(gate, method):
     assert answer.status_code == 403 and "<Code>AccessDenied</Code>" in answer.text
     # The page reads the code, so the refusal must be readable cross-origin.
     assert answer.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:1"
+
+
+def test_given_an_absolute_form_target_then_refused(gate):
+    answer = _raw(gate, b"GET http://elsewhere/bucket/key HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.0 400") and b"InvalidURI" in answer
