@@ -103,6 +103,9 @@ SETTINGS = (
     Setting("storage_public_url", "STORAGE_PUBLIC_ENDPOINT_URL", "", _optional_text,
             "Endpoint written into presigned links when browsers reach storage at another address than "
             "the app does (docker compose: http://127.0.0.1:4566). Empty: AWS_ENDPOINT_URL."),
+    Setting("storage_signing_secret", "STORAGE_SIGNING_SECRET", "", _text,
+            "Embedded stack: the secret key presigned links are signed with, which its storage gate checks "
+            "(the emulator's own key is well known). Set by the stack; empty: the AWS credentials."),
     Setting("database_url", "DATABASE_URL", "", _optional_text,
             "PostgreSQL URL (postgresql://user:pass@host:port/db, or ?host=/socket/dir). "
             "`make run` starts an embedded server when unset."),
@@ -203,8 +206,8 @@ SETTINGS = (
             "How long the authorizer trusts its in-process answer that a session is not revoked; a logout in "
             "another process (Lambda container) takes effect there at most this much later (0: ask every time)."),
     Setting("emulator", "PIXELFLOW_EMULATOR", "localstack", _emulator,
-            "S3/SQS emulator the embedded stack starts when AWS_ENDPOINT_URL is unset: localstack (enforces "
-            "the upload POST policy) or moto (does not: for a single user)."),
+            "S3/SQS emulator the embedded stack starts when AWS_ENDPOINT_URL is unset: localstack or moto "
+            "(either behind the storage gate, which checks upload policies and link signatures)."),
     Setting("snapshot_seconds", "PIXELFLOW_SNAPSHOT_SECONDS", "10", _positive_int,
             "Embedded stack: seconds between saves of the emulator's bucket to the state folder (only changed "
             "objects are copied); a crash of the emulator itself loses at most this much."),
@@ -217,6 +220,7 @@ class Settings:
     region: str
     endpoint_url: Optional[str]
     storage_public_url: Optional[str]
+    storage_signing_secret: str
     database_url: Optional[str]
     database_password: str
     bucket: str

@@ -42,8 +42,11 @@ def _once(name, build):
         return _built[name]
 
 
-def boto3_client(service: str, endpoint_url: Optional[str] = None):
-    """An S3 or SQS client for the configured region and endpoint (boto3 clients are thread-safe)."""
+def boto3_client(service: str, endpoint_url: Optional[str] = None, secret_key: Optional[str] = None):
+    """An S3 or SQS client for the configured region and endpoint (boto3 clients are thread-safe).
+
+    ``secret_key`` replaces the secret of the usual credentials (the embedded stack's link signer).
+    """
     def build():
         import boto3
         from botocore.config import Config
@@ -54,10 +57,13 @@ def boto3_client(service: str, endpoint_url: Optional[str] = None):
         if endpoint:
             # Emulators answer on an IP or localhost, where virtual-hosted bucket names cannot resolve.
             options["s3"] = {"addressing_style": "path"}
-        return boto3.session.Session().client(
-            service, region_name=config.region, endpoint_url=endpoint, config=Config(**options)
-        )
-    return _once(f"client:{service}:{endpoint_url or ''}", build)
+        session = boto3.session.Session()
+        keys = {}
+        if secret_key:
+            keys = {"aws_access_key_id": session.get_credentials().access_key, "aws_secret_access_key": secret_key}
+        return session.client(service, region_name=config.region, endpoint_url=endpoint, config=Config(**options),
+                              **keys)
+    return _once(f"client:{service}:{endpoint_url or ''}:{'signer' if secret_key else ''}", build)
 
 
 def database():
@@ -78,7 +84,8 @@ def storage():
         from functions.adapters.storage import Storage
 
         config = settings()
-        presigner = boto3_client("s3", config.storage_public_url) if config.storage_public_url else None
+        presigner = (boto3_client("s3", config.storage_public_url, config.storage_signing_secret or None)
+                     if config.storage_public_url else None)
         return Storage(boto3_client("s3"), config.bucket, presigner)
     return _once("storage", build)
 

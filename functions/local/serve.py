@@ -128,6 +128,7 @@ pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(change
 {restored} stored object(s) restored)
   app        {server.url}/   (health: {server.url}/health, docs: {server.url}/docs)
   S3 + SQS   {settings.endpoint_url}   bucket {settings.bucket}   {emulator}
+  browsers   {settings.storage_public_url or settings.endpoint_url}{'   (storage gate)' if stack.gate else ''}
   PostgreSQL {'embedded, data in ' + str(state_dir / 'pgdata') if stack.postgres else 'DATABASE_URL'}
   events     {', '.join(source.queue for source in runner.sources())}
   schedules  {', '.join(schedule.name for schedule in runner.schedules()) or 'none'}
@@ -142,6 +143,8 @@ Ctrl-C stops everything started here.
         # then the keeper saves the bucket and stops the emulator, then the database goes.
         if server:
             server.stop()
+        if stack.gate:
+            stack.gate.stop()
         if runner:
             runner.stop(timeout=max(10, settings.function_timeout if settings else 10))
         emulator_left = False

@@ -238,7 +238,7 @@ class Emulator:
 
 
 class MotoServer(Emulator):
-    """moto in server mode (S3 + SQS + bucket notifications). It does not enforce POST policies."""
+    """moto in server mode (S3 + SQS + bucket notifications). It checks no POST policy: the storage gate does."""
 
     kind = "moto"
 
@@ -252,7 +252,7 @@ class MotoServer(Emulator):
 class LocalStackServer(Emulator):
     """LocalStack community 3.8 in host mode (no Docker), S3 + SQS only, from ``.venv-localstack``.
 
-    It enforces presigned POST policies (size range, key, content type, expiry). Its own
+    It checks a presigned POST policy's conditions but not its signature (the storage gate checks both). Its own
     persistence is a paid feature, so state is in memory, as with moto.
     """
 
@@ -350,6 +350,7 @@ class EmbeddedStack:
         emulator_class(self.kind)   # fail early on a bad name
         self.postgres: Optional[EmbeddedPostgres] = None
         self.emulator: Optional[Emulator] = None
+        self.gate = None          # functions/local/gate.py StorageGate: what browsers reach instead of the emulator
         self.reused = False       # the emulator was a previous run's, still holding its objects
         self.record = StackRecord(self.state_dir)
         self._port = moto_port
@@ -375,7 +376,21 @@ class EmbeddedStack:
             for key, value in LOCAL_CREDENTIALS.items():
                 if not env.get(key):
                     started[key] = value
+            started.update(self._start_gate(started["AWS_ENDPOINT_URL"], env))
         return started
+
+    def _start_gate(self, upstream: str, env: Dict[str, str]) -> Dict[str, str]:
+        # Presigned links name the gate and are signed with a secret of this run: the emulator
+        # checks no signature, and its own credentials are well known.
+        import secrets
+
+        from functions.local.gate import StorageGate
+        from functions.settings import Settings
+
+        secret = secrets.token_urlsafe(32)
+        limit = Settings.from_env({key: env[key] for key in ("MAX_UPLOAD_BYTES",) if env.get(key)}).max_upload_bytes
+        self.gate = StorageGate(upstream, secret, limit).start()
+        return {"STORAGE_PUBLIC_ENDPOINT_URL": self.gate.url, "STORAGE_SIGNING_SECRET": secret}
 
     def _settle_previous_run(self, wait_for_keeper: float) -> None:
         record = self.record.read()
@@ -429,6 +444,9 @@ class EmbeddedStack:
                       "since its last save are lost", record.get("emulator"), record.get("emulator_pid"), error)
 
     def stop(self) -> None:
+        if self.gate:
+            self.gate.stop()
+            self.gate = None
         if self.emulator:
             self.emulator.stop()
         if self.postgres:
