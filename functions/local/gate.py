@@ -258,6 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
     def parse_request(self):
         if not super().parse_request():
             return False
+        # The headers arrived within the pool's read deadline; the body has a deadline of its own here.
+        self.server.reading_done(self.connection)
         if not self.path.startswith("/") or self.path.startswith("//"):
             # Only origin-form targets: what is checked is then exactly what is forwarded.
             self._refuse(Refused(400, "InvalidURI", "Couldn't parse the specified URI."))

@@ -3,6 +3,7 @@
 import base64
 import datetime
 import json
+import threading
 from urllib.parse import urlsplit
 
 import boto3
@@ -166,3 +167,27 @@ def test_given_an_unsigned_request_then_refused_in_s3s_shape(gate, method):
 def test_given_an_absolute_form_target_then_refused(gate):
     answer = _raw(gate, b"GET http://elsewhere/bucket/key HTTP/1.1\r\nHost: x\r\n\r\n")
     assert answer.startswith(b"HTTP/1.0 400") and b"InvalidURI" in answer
+
+
+def test_given_an_upload_slower_than_the_header_deadline_then_its_body_is_still_read_and_judged(gate, monkeypatch):
+    import socket
+
+    from functions.local import http
+
+    monkeypatch.setattr(http, "READ_SECONDS", 0.3)  # the pool's deadline for a request's headers
+    fields = _form(secret="not the gate's secret")
+    body = b"".join(f'--b\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+                    for name, value in fields.items())
+    body += b'--b\r\nContent-Disposition: form-data; name="file"; filename="a"\r\nContent-Type: image/jpeg\r\n\r\n'
+    body += b"x" * 10 + b"\r\n--b--\r\n"
+    host, port = gate.url.rsplit("/", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /bucket HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        for start in range(0, len(body), len(body) // 4 + 1):  # the body trickles in over ~1 s
+            threading.Event().wait(0.25)
+            sock.sendall(body[start:start + len(body) // 4 + 1])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.0 403") and b"SignatureDoesNotMatch" in answer
