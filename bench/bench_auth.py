@@ -44,7 +44,7 @@ def main():
     issue_total = sum(_timings(lambda: issue_access_token(settings, user_id), TOKEN_ROUNDS))
     verify_total = sum(_timings(lambda: verify_access_token(settings, token), TOKEN_ROUNDS))
 
-    hasher = passwords._HASHER
+    hasher = passwords._hasher()
     print(f"pixelflow auth bench: Python {platform.python_version()}, {_cpu_name()}, pinned to CPU 0")
     print(f"argon2id parameters: m={hasher.memory_cost} KiB ({hasher.memory_cost / 1024:.0f} MiB), "
           f"t={hasher.time_cost}, p={hasher.parallelism}")
