@@ -8,9 +8,9 @@ local and AWS cannot drift.
 """
 
 import copy
-import json
 from typing import Any, Dict, List
 
+from functions.errors import UNAUTHORIZED_BODY
 from functions.settings import SETTINGS
 from infra.resources import Resources
 
@@ -19,11 +19,13 @@ from infra.resources import Resources
 LOCAL_ONLY = {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "RUNNER_CONCURRENCY", "RUNNER_WAIT_SECONDS",
               "PIXELFLOW_EMULATOR", "PIXELFLOW_SNAPSHOT_SECONDS"}
 
+# The runtime's own JSON lines, with the root logger at INFO (it stays at WARNING otherwise, dropping every
+# outcome line); a record's ``extra`` fields become JSON keys. EMF lines on stdout pass through untouched.
+LOGGING_CONFIG = {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}
+
 DB_NAME = "pixelflow"
 DB_USER = "pixelflow"
 
-UNAUTHORIZED_BODY = json.dumps({"error": {"code": "unauthorized",
-                                          "message": "A valid access token is required in the Authorization header."}})
 
 
 def logical_id(name: str) -> str:
@@ -80,6 +82,7 @@ def build_template(sam: Dict[str, Any], resources: Resources, functions: Dict[st
             "Environment": {"Variables": {**environment, **props.get("Environment", {}).get("Variables", {})}},
             "VpcConfig": {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}]},
             "Role": {"Fn::GetAtt": [resource_id + "Role", "Arn"]},
+            "LoggingConfig": LOGGING_CONFIG,
         })
         consumed = []
         for event in (props.get("Events") or {}).values():
