@@ -37,7 +37,6 @@ SIGNATURE_HEADER = "X-Pixelflow-Signature"
 EVENT_ID_HEADER = "X-Pixelflow-Event-Id"
 EVENT_TYPE_HEADER = "X-Pixelflow-Event"
 SIGNATURE_TOLERANCE_SECONDS = 300
-MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
 DELIVERY_DEADLINE_SECONDS = 10.0
 RESPONSE_BYTES = 64 * 1024  # what a receiver may answer; more is not read
 # Refusals that no retry can change: the address is not public, or the URL cannot be read.
@@ -249,6 +248,8 @@ def _failed_attempt(db, queues, settings, delivery_id: str, attempt: int,
         _finish(db, delivery_id, attempt, "failed", refused.status, message)
         return DeliveryResult("failed", f"attempt {attempt}: {refused.code}")
     _finish(db, delivery_id, attempt, "pending", refused.status, message)
+    from functions.adapters.queues import MAX_DELAY_SECONDS  # SQS's limit; loaded with the queues adapter (botocore)
+
     delay = min(MAX_DELAY_SECONDS, settings.webhook_retry_seconds * 2 ** (attempt - 1))
     queues.send(WEBHOOK_DELIVERIES_QUEUE, {"delivery_id": delivery_id, "attempt": attempt + 1},
                 delay_seconds=delay)

@@ -25,10 +25,7 @@ from chalice.config import Config
 from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer,
                            LocalGateway, LocalGatewayAuthorizer, NotAuthorizedError)
 
-from functions.errors import Unauthorized
-
-UNAUTHORIZED_BODY = (b'{"error":{"code":"unauthorized",'
-                     b'"message":"A valid access token is required in the Authorization header."}}')
+from functions.errors import UNAUTHORIZED_BODY, Unauthorized
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 WORKERS = 32  # connections served at once; the rest wait in the listen backlog
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
@@ -43,9 +40,9 @@ class _Authorizer(LocalGatewayAuthorizer):
         try:
             return super().authorize(raw_path, lambda_event, lambda_context)
         except NotAuthorizedError:
-            raise NotAuthorizedError(self._headers(lambda_context), UNAUTHORIZED_BODY) from None
+            raise NotAuthorizedError(self._headers(lambda_context), UNAUTHORIZED_BODY.encode()) from None
         except Unauthorized:
-            raise NotAuthorizedError(self._headers(lambda_context), UNAUTHORIZED_BODY) from None
+            raise NotAuthorizedError(self._headers(lambda_context), UNAUTHORIZED_BODY.encode()) from None
 
     @staticmethod
     def _headers(lambda_context):
