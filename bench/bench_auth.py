@@ -50,7 +50,7 @@ def main():
           f"t={hasher.time_cost}, p={hasher.parallelism}")
     print()
     rows = [
-        ("hash_password, median of %d" % HASH_ROUNDS, f"{statistics.median(hash_seconds) * 1000:.1f} ms",
+        (f"hash_password, median of {HASH_ROUNDS}", f"{statistics.median(hash_seconds) * 1000:.1f} ms",
          f"min {min(hash_seconds) * 1000:.1f} / max {max(hash_seconds) * 1000:.1f} ms"),
         ("hash memory: argon2 m parameter", f"{hasher.memory_cost / 1024:.1f} MiB", "per concurrent hash"),
         ("hash memory: peak RSS growth", f"{peak_growth_kib / 1024:.1f} MiB",

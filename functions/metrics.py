@@ -22,8 +22,9 @@ NAMESPACE = "pixelflow"
 UNITS = {"Processed": "Count", "Failed": "Count", "ProcessingMs": "Milliseconds", "QueueWaitMs": "Milliseconds"}
 
 
-def emf_line(dimensions: Mapping[str, str], metrics: Mapping[str, float], properties: Mapping[str, object] = (),
-             *, by: tuple[tuple[str, ...], ...] | None = None, timestamp_ms: int | None = None) -> str:
+def emf_line(dimensions: Mapping[str, str], metrics: Mapping[str, float],
+             properties: Mapping[str, object] | None = None, *, by: tuple[tuple[str, ...], ...] | None = None,
+             timestamp_ms: int | None = None) -> str:
     """One EMF document: ``metrics`` (named in UNITS) under ``dimensions``, aggregated ``by`` these key sets
     (default: all the dimensions together); ``properties`` are searchable in Logs Insights, not metrics."""
     dimension_sets = [list(keys) for keys in (by or (tuple(dimensions),))]
@@ -36,7 +37,7 @@ def emf_line(dimensions: Mapping[str, str], metrics: Mapping[str, float], proper
                 "Metrics": [{"Name": name, "Unit": UNITS[name]} for name in metrics],
             }],
         },
-        **dict(properties),
+        **dict(properties or {}),
         **dimensions,
         **metrics,
     }

@@ -9,7 +9,8 @@ announcement is made good by the message's retry.
 
 import json
 import logging
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from functions import batches, generations, housekeeping, images, imports, records, webhooks, wiring
 from functions.records import note as _note
@@ -18,7 +19,7 @@ from functions.s3_events import created_objects
 log = logging.getLogger(__name__)
 
 
-def each_record(event: Iterable[Any], handle: Callable[[str], None]) -> Dict[str, List[Dict[str, str]]]:
+def each_record(event: Iterable[Any], handle: Callable[[str], None]) -> dict[str, list[dict[str, str]]]:
     """Call ``handle(body)`` per record; a record that raises is reported, its neighbours are not re-run;
     if every record raised, raise (functions/records.py). Each record leaves one log line and one EMF line."""
     return records.each_record(event, handle)
@@ -102,7 +103,7 @@ def give_up_webhook(body: str) -> None:
         _note(outcome="gave_up", delivery_id=delivery_id)
 
 
-def announce(*, image_id: Optional[str] = None, key: Optional[str] = None) -> None:
+def announce(*, image_id: str | None = None, key: str | None = None) -> None:
     """If the image is done or failed: publish its event, and settle its batch (publishing that event once)."""
     db = wiring.database()
     settled = images.settled(db, image_id=image_id, key=key)

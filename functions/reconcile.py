@@ -14,7 +14,7 @@ its worker's lease has run out, so the event can take it over.
 
 import dataclasses
 import logging
-from typing import Callable, List, Optional
+from collections.abc import Callable
 
 from functions.housekeeping import object_created_event
 from functions.settings import IMAGE_EVENTS_QUEUE
@@ -32,10 +32,10 @@ class ReconcileReport:
     """What reconciliation found: images sent back to processing, images whose original was lost."""
 
     checked: int = 0
-    requeued: List[str] = dataclasses.field(default_factory=list)
-    reprocessed: List[str] = dataclasses.field(default_factory=list)
-    lost: List[str] = dataclasses.field(default_factory=list)
-    failures: List[str] = dataclasses.field(default_factory=list)
+    requeued: list[str] = dataclasses.field(default_factory=list)
+    reprocessed: list[str] = dataclasses.field(default_factory=list)
+    lost: list[str] = dataclasses.field(default_factory=list)
+    failures: list[str] = dataclasses.field(default_factory=list)
 
     def summary(self) -> str:
         text = (f"{self.checked} finished image(s) checked against storage, {len(self.reprocessed)} sent back "
@@ -48,7 +48,7 @@ class ReconcileReport:
 
 
 def reconcile(db, storage, queues, settings, *, messages_lost: bool = False,
-              announce: Optional[Callable[[str], None]] = None) -> ReconcileReport:
+              announce: Callable[[str], None] | None = None) -> ReconcileReport:
     """Check every ``done`` image against one listing of the bucket and repair what does not match.
 
     ``messages_lost``: the queues are new, so unfinished images have no event any more.

@@ -14,7 +14,6 @@ import functools
 import secrets
 import threading
 import unicodedata
-
 from typing import TYPE_CHECKING
 
 from functions.auth.password_policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH

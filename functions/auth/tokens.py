@@ -6,7 +6,6 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Optional
 
 from functions.errors import Unauthorized
 
@@ -60,7 +59,7 @@ class AccessClaims:
     """What a verified access token says: whose it is and which session (refresh-token family)."""
 
     user_id: str
-    session_id: Optional[str]
+    session_id: str | None
 
 
 def issue_access_token(settings, user_id, *, session_id=None, now=None):

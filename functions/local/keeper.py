@@ -17,8 +17,14 @@ import threading
 import time
 from pathlib import Path
 
-from functions.local.stack import (LOCAL_CREDENTIALS, BucketSnapshot, StackRecord, end_process, process_alive,
-                                   stop_postgres)
+from functions.local.stack import (
+    LOCAL_CREDENTIALS,
+    BucketSnapshot,
+    StackRecord,
+    end_process,
+    process_alive,
+    stop_postgres,
+)
 
 log = logging.getLogger("pixelflow.keeper")
 

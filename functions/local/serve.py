@@ -125,7 +125,7 @@ pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(change
   app        {server.url}/   (health: {server.url}/health, docs: {server.url}/docs)
   S3 + SQS   {settings.endpoint_url}   bucket {settings.bucket}   {emulator}
   PostgreSQL {'embedded, data in ' + str(state_dir / 'pgdata') if stack.postgres else 'DATABASE_URL'}
-  events     {', '.join(source.queue for source in runner.sources())}
+  events     {', '.join(str(source.queue) for source in runner.sources())}
   schedules  {', '.join(schedule.name for schedule in runner.schedules()) or 'none'}
   reconciled {found.summary()}
 Ctrl-C stops everything started here.

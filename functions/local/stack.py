@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 STATE_DIR = PROJECT / ".pixelflow"   # git-ignored
@@ -44,7 +44,7 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG
 
 
-def process_alive(pid: Optional[int], created: Optional[float] = None) -> bool:
+def process_alive(pid: int | None, created: float | None = None) -> bool:
     """Whether ``pid`` runs and is the same process that was recorded (its start time guards pid reuse)."""
     import psutil
 
@@ -65,7 +65,7 @@ def process_created(pid: int) -> float:
     return psutil.Process(pid).create_time()
 
 
-def end_process(pid: int, created: Optional[float], timeout: float = 15.0) -> None:
+def end_process(pid: int, created: float | None, timeout: float = 15.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout``, the recorded process (not a later one with its pid)."""
     import psutil
 
@@ -89,7 +89,7 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path):
         self.data_dir = Path(data_dir)
-        self._server = None
+        self._server: Any = None  # a pgserver.PostgresServer once started
 
     def start(self) -> str:
         import pgserver
@@ -144,8 +144,8 @@ class Emulator:
 
     kind = ""
 
-    def __init__(self, port: Optional[int] = None, log_path: Optional[Path] = None,
-                 state_dir: Optional[Path] = None, own_session: bool = False):
+    def __init__(self, port: int | None = None, log_path: Path | None = None,
+                 state_dir: Path | None = None, own_session: bool = False):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = log_path
@@ -153,14 +153,14 @@ class Emulator:
         # make run: its own session, so Ctrl-C and a killed serve leave it to the keeper, which saves
         # the bucket first. Tests: it dies with the process that started it.
         self._own_session = own_session
-        self._process: Optional[subprocess.Popen] = None
-        self.pid: Optional[int] = None
-        self.created: Optional[float] = None
+        self._process: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self.created: float | None = None
 
     def command(self):
         raise NotImplementedError
 
-    def environment(self) -> Dict[str, str]:
+    def environment(self) -> dict[str, str]:
         return {**os.environ, **LOCAL_CREDENTIALS}
 
     def ready(self) -> bool:
@@ -200,7 +200,7 @@ class Emulator:
         self._process = None
         self.pid = self.created = None
 
-    def _get(self, path: str) -> Optional[bytes]:
+    def _get(self, path: str) -> bytes | None:
         with contextlib.suppress(OSError, ValueError):
             with urllib.request.urlopen(self.url + path, timeout=1) as answer:
                 return answer.read()
@@ -238,7 +238,7 @@ class LocalStackServer(Emulator):
                                "(or set PIXELFLOW_EMULATOR=moto)")
         return [str(self.python), "-m", "localstack.runtime.main"]
 
-    def environment(self) -> Dict[str, str]:
+    def environment(self) -> dict[str, str]:
         root = (self._state_dir / "localstack") if self._state_dir else Path(tempfile.mkdtemp(prefix="localstack-"))
         address = f"127.0.0.1:{self.port}"
         return {
@@ -283,12 +283,12 @@ class StackRecord:
     def __init__(self, state_dir: Path):
         self.path = Path(state_dir) / "stack.json"
 
-    def read(self) -> Dict:
+    def read(self) -> dict:
         with contextlib.suppress(OSError, ValueError):
             return json.loads(self.path.read_text())
         return {}
 
-    def update(self, **fields) -> Dict:
+    def update(self, **fields) -> dict:
         record = {**self.read(), **fields}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
@@ -312,27 +312,27 @@ class EmbeddedStack:
     state folder, so a restart reuses one that is still running; otherwise (tests) it dies with us.
     """
 
-    def __init__(self, state_dir: Path = STATE_DIR, moto_port: Optional[int] = None,
-                 emulator: Optional[str] = None, keep_state: bool = False):
+    def __init__(self, state_dir: Path = STATE_DIR, moto_port: int | None = None,
+                 emulator: str | None = None, keep_state: bool = False):
         self.state_dir = Path(state_dir)
         self.kind = emulator or os.environ.get("PIXELFLOW_EMULATOR") or "localstack"
         emulator_class(self.kind)   # fail early on a bad name
-        self.postgres: Optional[EmbeddedPostgres] = None
-        self.emulator: Optional[Emulator] = None
+        self.postgres: EmbeddedPostgres | None = None
+        self.emulator: Emulator | None = None
         self.reused = False       # the emulator was a previous run's, still holding its objects
         self.record = StackRecord(self.state_dir)
         self._port = moto_port
         self._keep_state = keep_state
 
     @property
-    def moto(self) -> Optional[Emulator]:
+    def moto(self) -> Emulator | None:
         """The emulator (name kept from when it could only be moto)."""
         return self.emulator
 
-    def start(self, env: Optional[Dict[str, str]] = None, wait_for_keeper: float = 120.0) -> Dict[str, str]:
+    def start(self, env: dict[str, str] | None = None, wait_for_keeper: float = 120.0) -> dict[str, str]:
         env = dict(os.environ if env is None else env)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        started: Dict[str, str] = {}
+        started: dict[str, str] = {}
         if self._keep_state:
             self._settle_previous_run(wait_for_keeper)
         if not env.get("DATABASE_URL"):
@@ -347,7 +347,8 @@ class EmbeddedStack:
 
     def _settle_previous_run(self, wait_for_keeper: float) -> None:
         record = self.record.read()
-        if process_alive(record.get("serve_pid"), record.get("serve_created")) and record.get("serve_pid") != os.getpid():
+        serve_pid = record.get("serve_pid")
+        if process_alive(serve_pid, record.get("serve_created")) and serve_pid != os.getpid():
             raise StackBusy(f"another `make run` (pid {record['serve_pid']}) is using {self.state_dir}; "
                             "stop it first, or pass another --state-dir")
         # A keeper whose serve died is saving the bucket and stopping the emulator: let it finish.
@@ -398,7 +399,7 @@ class BucketSnapshot:
         self.folder = Path(folder)
         self.index = self.folder / "index.json"
 
-    def entries(self) -> Dict[str, Dict[str, str]]:
+    def entries(self) -> dict[str, dict[str, str]]:
         with contextlib.suppress(OSError, ValueError):
             raw = json.loads(self.index.read_text())
             # The first format mapped key -> content type, without ETags.
@@ -406,17 +407,17 @@ class BucketSnapshot:
                     for key, value in raw.items()}
         return {}
 
-    def save(self, s3, bucket: str) -> Dict[str, int]:
+    def save(self, s3, bucket: str) -> dict[str, int]:
         """Bring the snapshot up to date; return how many objects it holds and how many were copied or dropped.
 
         Raises when the bucket cannot be listed: an unreachable emulator never empties the snapshot.
         """
         before = self.entries()
-        listed: Dict[str, str] = {}
+        listed: dict[str, str] = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
                 listed[item["Key"]] = item.get("ETag", "")
-        after: Dict[str, Dict[str, str]] = {}
+        after: dict[str, dict[str, str]] = {}
         copied = 0
         for key, etag in listed.items():
             known = before.get(key)
@@ -457,7 +458,7 @@ class BucketSnapshot:
         temporary.write_bytes(data)
         os.replace(temporary, path)
 
-    def _write_index(self, entries: Dict[str, Dict[str, str]]) -> None:
+    def _write_index(self, entries: dict[str, dict[str, str]]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         temporary = self.index.with_suffix(".saving")
         temporary.write_text(json.dumps(entries))

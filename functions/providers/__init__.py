@@ -79,8 +79,8 @@ def build_provider(
 
         return LocalProvider(delay_seconds=local_delay_seconds)
     if name == "fusionbrain":
-        missing = [label for label, value in (("api_key", api_key), ("secret_key", secret_key)) if not value]
-        if missing:
+        if not api_key or not secret_key:
+            missing = [label for label, value in (("api_key", api_key), ("secret_key", secret_key)) if not value]
             raise ValueError(f"The fusionbrain provider needs {' and '.join(missing)}.")
         from functions.providers.fusionbrain import DEFAULT_BASE_URL, DEFAULT_STYLES_URL, FusionBrainProvider
 
