@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LS_VENV := .venv-localstack
 LS_STAMP := $(LS_VENV)/.installed
 
-.PHONY: run test test-unit bench deploy-local package install clean settings-table routes-table
+.PHONY: run test test-unit lint bench deploy-local package install clean settings-table routes-table
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,10 +27,16 @@ install: $(STAMP) $(LS_STAMP)
 run: $(STAMP) $(LS_STAMP)
 	$(PY) -m functions.local.serve
 
-## Every test on the default emulator (LocalStack), then the integration tests again on moto.
-test: $(STAMP) $(LS_STAMP)
+## Lint and type checks first (ruff, mypy: pyproject.toml), then every test on the default emulator
+## (LocalStack), then the integration tests again on moto.
+test: lint $(LS_STAMP)
 	$(PY) -m pytest tests
 	PIXELFLOW_EMULATOR=moto $(PY) -m pytest tests/integration
+
+## ruff (errors, import order, one typing style) on the whole tree; mypy on functions/ and infra/.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test-unit: $(STAMP)
 	$(PY) -m pytest tests/unit

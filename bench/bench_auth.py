@@ -44,13 +44,13 @@ def main():
     issue_total = sum(_timings(lambda: issue_access_token(settings, user_id), TOKEN_ROUNDS))
     verify_total = sum(_timings(lambda: verify_access_token(settings, token), TOKEN_ROUNDS))
 
-    hasher = passwords._HASHER
+    hasher = passwords._hasher()
     print(f"pixelflow auth bench: Python {platform.python_version()}, {_cpu_name()}, pinned to CPU 0")
     print(f"argon2id parameters: m={hasher.memory_cost} KiB ({hasher.memory_cost / 1024:.0f} MiB), "
           f"t={hasher.time_cost}, p={hasher.parallelism}")
     print()
     rows = [
-        ("hash_password, median of %d" % HASH_ROUNDS, f"{statistics.median(hash_seconds) * 1000:.1f} ms",
+        (f"hash_password, median of {HASH_ROUNDS}", f"{statistics.median(hash_seconds) * 1000:.1f} ms",
          f"min {min(hash_seconds) * 1000:.1f} / max {max(hash_seconds) * 1000:.1f} ms"),
         ("hash memory: argon2 m parameter", f"{hasher.memory_cost / 1024:.1f} MiB", "per concurrent hash"),
         ("hash memory: peak RSS growth", f"{peak_growth_kib / 1024:.1f} MiB",

@@ -51,7 +51,8 @@ def main() -> None:
     if args.hostile_only:
         return hostile_report()
     files = corpus(args.images, args.seed)
-    print(f"corpus: {len(files)} photo-like {SIZE[0]}x{SIZE[1]} JPEGs (q90, seed {args.seed}) in {OUT.relative_to(ROOT)}/")
+    print(f"corpus: {len(files)} photo-like {SIZE[0]}x{SIZE[1]} JPEGs (q90, seed {args.seed}) "
+          f"in {OUT.relative_to(ROOT)}/")
     ours_rounds, sharp_rounds, skipped = [], [], None
     for turn in range(args.rounds):
         extra = ["--breakdown"] if turn == 0 else []

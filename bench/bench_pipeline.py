@@ -96,8 +96,10 @@ def main() -> None:
             to_done.append(now - uploaded)
         overhead = [done - work for done, work in zip(to_done, processing)]
         print(f"pipeline, {args.images} photo-like 12 MP JPEGs, 1 runner worker, variants thumbnail+webp+1024+512")
-        print(f"  upload -> thumbnail visible   p50 {percentile(to_thumb, .5):6.3f}s  p95 {percentile(to_thumb, .95):6.3f}s")
-        print(f"  upload -> done visible        p50 {percentile(to_done, .5):6.3f}s  p95 {percentile(to_done, .95):6.3f}s")
+        print(f"  upload -> thumbnail visible   p50 {percentile(to_thumb, .5):6.3f}s  "
+              f"p95 {percentile(to_thumb, .95):6.3f}s")
+        print(f"  upload -> done visible        p50 {percentile(to_done, .5):6.3f}s  "
+              f"p95 {percentile(to_done, .95):6.3f}s")
         print(f"  same job in-process           p50 {percentile(processing, .5):6.3f}s")
         print(f"  pipeline overhead (S3+SQS+SQL+polling) median {statistics.median(overhead):.3f}s = "
               f"{100 * statistics.median(overhead) / statistics.median(processing):.1f}% of processing "

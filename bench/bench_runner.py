@@ -57,7 +57,7 @@ def main() -> None:
     os.environ.update(stack.start({}))
     os.environ.update({"JWT_SECRET": secrets.token_urlsafe(48), "WEBHOOK_SIGNING_KEY": secrets.token_urlsafe(48),
                        "LOG_LEVEL": "WARNING"})
-    from functions import imaging, images, wiring
+    from functions import images, imaging, wiring
     from functions.local.runner import EventRunner
     from infra.deploy_local import deploy
 
@@ -110,7 +110,8 @@ def main() -> None:
                 in_flight[count].append(float(overlap) / elapsed)
                 print(f"  round {round_number + 1}, {count} worker(s): {len(ids)} images in {elapsed:.2f}s = "
                       f"{len(ids) / elapsed:.2f} images/s, workers busy on {cores:.2f} cores on average "
-                      f"(load average {os.getloadavg()[0]:.2f}), jobs in flight on average {float(overlap) / elapsed:.2f}", flush=True)
+                      f"(load average {os.getloadavg()[0]:.2f}), "
+                      f"jobs in flight on average {float(overlap) / elapsed:.2f}", flush=True)
         print(f"runner throughput, {args.images} photo-like 12 MP JPEGs per round, thumbnail + WebP q80 + 1024 + 512 "
               f"WebP, {os.cpu_count()} cores, medians of {args.rounds} rounds")
         medians = {count: statistics.median(values) for count, values in rates.items()}

@@ -10,11 +10,11 @@ import ipaddress
 import math
 import time
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from functions.auth import emails, passwords, throttle, tokens
-from functions.timestamps import iso
 from functions.errors import Conflict, NotFound, Throttled, Unauthorized
+from functions.timestamps import iso
 
 POLICY = throttle.FailurePolicy()
 # Failed sign-ins one source address may make per window across all accounts. Generous, since
@@ -31,16 +31,16 @@ class TokenPair:
     expires_in: int
     refresh_token: str
 
-    def to_json(self) -> Dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {"access_token": self.access_token, "token_type": "Bearer",
                 "expires_in": self.expires_in, "refresh_token": self.refresh_token}
 
 
-def user_json(row: Dict[str, Any]) -> Dict[str, Any]:
+def user_json(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(row["id"]), "email": row["email"], "created_at": iso(row["created_at"])}
 
 
-def register(db, email: str, password: str, *, gate: Optional[passwords.HashGate] = None) -> Dict[str, Any]:
+def register(db, email: str, password: str, *, gate: passwords.HashGate | None = None) -> dict[str, Any]:
     """Create an account; one per address, compared case-insensitively."""
     gate = gate or DEFAULT_GATE
     normalized = emails.normalise_email(email)
@@ -59,8 +59,8 @@ def register(db, email: str, password: str, *, gate: Optional[passwords.HashGate
 
 
 def login(db, token_settings, email: str, password: str, *, refresh_ttl: int,
-          source_ip: Optional[str] = None, gate: Optional[passwords.HashGate] = None,
-          address_limit: int = ADDRESS_MAX_FAILURES, now: Optional[float] = None) -> TokenPair:
+          source_ip: str | None = None, gate: passwords.HashGate | None = None,
+          address_limit: int = ADDRESS_MAX_FAILURES, now: float | None = None) -> TokenPair:
     """Check the password (throttled per account and per source address) and start a new session family.
 
     Each attempt is counted before the password is checked, in one conditional statement per
@@ -191,7 +191,7 @@ def _store_refresh_token(db, user_id: str, family_id: str, expires_at: datetime.
     return token
 
 
-def refresh(db, token_settings, refresh_token: str, *, now: Optional[float] = None) -> TokenPair:
+def refresh(db, token_settings, refresh_token: str, *, now: float | None = None) -> TokenPair:
     """Exchange a refresh token for a new pair; a reused (already rotated) token revokes its family."""
     now = time.time() if now is None else now
     token_hash = tokens.hash_refresh_token(refresh_token)
@@ -221,7 +221,7 @@ def refresh(db, token_settings, refresh_token: str, *, now: Optional[float] = No
     return pair
 
 
-def logout(db, user_id: str, refresh_token: Optional[str], session_id: Optional[str] = None) -> List[str]:
+def logout(db, user_id: str, refresh_token: str | None, session_id: str | None = None) -> list[str]:
     """Sign out; return the session ids (refresh-token families) revoked now.
 
     Revokes the caller's own session ``session_id`` (the access token's ``sid``) and the family
@@ -258,7 +258,7 @@ class RefreshTokenReused(Unauthorized):
         self.session_id = session_id
 
 
-def get_user(db, user_id: str) -> Dict[str, Any]:
+def get_user(db, user_id: str) -> dict[str, Any]:
     row = db.one("SELECT id, email, created_at FROM users WHERE id = :id", id=user_id)
     if row is None:
         raise NotFound("The account no longer exists.", code="user_not_found")
@@ -266,5 +266,5 @@ def get_user(db, user_id: str) -> Dict[str, Any]:
 
 
 def _at(epoch: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(epoch, tz=datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(epoch, tz=datetime.UTC)
 

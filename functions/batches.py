@@ -7,9 +7,10 @@ sees no unfinished item left decides it once, so exactly one ``batch.complete`` 
 
 import collections
 import uuid
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from functions import imaging, images, imports, webhooks
+from functions import images, imaging, imports, webhooks
 from functions.errors import BatchNotFound, InvalidInput, PixelflowError
 from functions.fetcher import url_forms
 from functions.timestamps import iso
@@ -21,9 +22,9 @@ BATCH_SELECT = (
 )
 
 
-def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence[Dict[str, Any]] = (),
+def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence[dict[str, Any]] = (),
                  urls: Sequence[str] = (), variants: Any = None,
-                 callback_url: Optional[str] = None) -> Dict[str, Any]:
+                 callback_url: str | None = None) -> dict[str, Any]:
     """Record the batch and its images; return a presigned POST per file and queue a fetch per URL."""
     files, urls = list(files or ()), list(urls or ())
     total = len(files) + len(urls)
@@ -69,7 +70,7 @@ def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence
     }
 
 
-def _checked_file(settings, index: int, item: Dict[str, Any]):
+def _checked_file(settings, index: int, item: dict[str, Any]):
     try:
         name, content_type = images.check_upload(settings, filename=item["filename"],
                                                  content_type=item["content_type"], size=item["size"])
@@ -82,7 +83,7 @@ def _checked_file(settings, index: int, item: Dict[str, Any]):
 
 # --- completion ------------------------------------------------------------------------
 
-def finish(db, batch_id: str) -> Optional[webhooks.Event]:
+def finish(db, batch_id: str) -> webhooks.Event | None:
     """Mark the batch complete if no item is left unfinished; the batch.complete event once it is (and wanted)."""
     # Conditional: completed_at is set once, by whichever item's handler sees the last one settled.
     db.execute(
@@ -101,7 +102,7 @@ def finish(db, batch_id: str) -> Optional[webhooks.Event]:
 
 # --- reading ---------------------------------------------------------------------------
 
-def get_batch(db, user_id: str, batch_id: str) -> Dict[str, Any]:
+def get_batch(db, user_id: str, batch_id: str) -> dict[str, Any]:
     """One of the caller's batches with every item and its status."""
     row = _row(db, user_id, batch_id)
     view = batch_fields(row, _items(db, batch_id))
@@ -109,9 +110,9 @@ def get_batch(db, user_id: str, batch_id: str) -> Dict[str, Any]:
     return view
 
 
-def list_batches(db, user_id: str, *, limit: int = 20, cursor: Optional[str] = None) -> Dict[str, Any]:
+def list_batches(db, user_id: str, *, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
     """The caller's batches, newest first, without their items; ``next_cursor`` continues."""
-    params: Dict[str, Any] = {"owner": user_id, "limit": limit + 1}
+    params: dict[str, Any] = {"owner": user_id, "limit": limit + 1}
     where = "b.owner_id = :owner"
     if cursor:
         created, last_id = images.decode_cursor(cursor)
@@ -128,7 +129,7 @@ def list_batches(db, user_id: str, *, limit: int = 20, cursor: Optional[str] = N
     return {"items": items, "next_cursor": images.encode_cursor(page[-1]) if more and page else None}
 
 
-def batch_fields(row: Dict[str, Any], items: List[Dict[str, Any]]) -> Dict[str, Any]:
+def batch_fields(row: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
     """The public view of a batch and its items (no links: webhook events carry this too)."""
     view = summary_fields(row, collections.Counter(item["status"] for item in items))
     view["items"] = [{
@@ -142,7 +143,7 @@ def batch_fields(row: Dict[str, Any], items: List[Dict[str, Any]]) -> Dict[str, 
     return view
 
 
-def summary_fields(row: Dict[str, Any], counts: collections.Counter) -> Dict[str, Any]:
+def summary_fields(row: dict[str, Any], counts: collections.Counter) -> dict[str, Any]:
     """A batch without its items: progress by status."""
     total = sum(counts.values())
     settled = sum(counts[status] for status in images.TERMINAL)
@@ -158,7 +159,7 @@ def summary_fields(row: Dict[str, Any], counts: collections.Counter) -> Dict[str
     }
 
 
-def _row(db, user_id: str, batch_id: str) -> Dict[str, Any]:
+def _row(db, user_id: str, batch_id: str) -> dict[str, Any]:
     # batch_id is a UUID: the route declares it, and answers BatchNotFound for anything else.
     # The owner is part of the lookup: someone else's batch is simply not found.
     row = db.one(f"{BATCH_SELECT} WHERE b.id = :id AND b.owner_id = :owner", id=batch_id, owner=user_id)
@@ -167,13 +168,13 @@ def _row(db, user_id: str, batch_id: str) -> Dict[str, Any]:
     return row
 
 
-def _items(db, batch_id: str) -> List[Dict[str, Any]]:
+def _items(db, batch_id: str) -> list[dict[str, Any]]:
     return db.rows("SELECT id, source, original_name, source_url, status, error_code, error_message FROM images"
                    " WHERE batch_id = :id ORDER BY batch_index, id", id=batch_id)
 
 
-def _counts(db, batch_ids: List[str]) -> Dict[str, collections.Counter]:
-    counts: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+def _counts(db, batch_ids: list[str]) -> dict[str, collections.Counter]:
+    counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     if not batch_ids:
         return counts
     for row in db.rows("SELECT batch_id, status, count(*) AS n FROM images WHERE batch_id = ANY(CAST(:ids AS uuid[]))"

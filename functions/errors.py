@@ -4,6 +4,8 @@ Each error carries a machine-readable ``code`` (snake_case), a sentence a person
 understands, and optionally the request ``field`` it concerns.
 """
 
+import json
+
 
 class PixelflowError(Exception):
     """Base of every expected, user-facing error."""
@@ -80,3 +82,10 @@ class Unavailable(PixelflowError):
     """A dependency (database, storage, provider) did not answer (HTTP 503). Transient."""
 
     code = "unavailable"
+
+
+# What a request the authorizer refused gets (401): API Gateway's UNAUTHORIZED gateway response
+# (infra/template.py), the local server (functions/local/http.py) and the OpenAPI document all use it.
+UNAUTHORIZED_MESSAGE = "A valid access token is required in the Authorization header."
+UNAUTHORIZED_BODY = json.dumps({"error": {"code": Unauthorized.code, "message": UNAUTHORIZED_MESSAGE}},
+                               separators=(",", ":"))

@@ -12,9 +12,9 @@ import datetime
 import logging
 import re
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any
 
-from functions import imaging, images, leases, webhooks
+from functions import images, imaging, leases, webhooks
 from functions.errors import InvalidInput
 from functions.providers.base import GenerationRequest, ProviderUnavailable  # base: no HTTP client at import
 from functions.settings import GENERATION_JOBS_QUEUE
@@ -27,9 +27,9 @@ RENEW_STEP = ("UPDATE generations SET step_claimed_at = now() WHERE image_id = :
               " AND step_claim_token = :token")
 
 
-def start_generation(db, queues, provider, settings, user_id: str, *, prompt: str, style: Optional[str] = None,
-                     width: int = 1024, height: int = 1024, negative_prompt: Optional[str] = None,
-                     variants: Any = None, callback_url: Optional[str] = None) -> Dict[str, Any]:
+def start_generation(db, queues, provider, settings, user_id: str, *, prompt: str, style: str | None = None,
+                     width: int = 1024, height: int = 1024, negative_prompt: str | None = None,
+                     variants: Any = None, callback_url: str | None = None) -> dict[str, Any]:
     """Record the image (generating) and its job, and queue the kickoff."""
     if not prompt.strip():
         raise InvalidInput("prompt must contain more than spaces.", field="prompt")
@@ -39,7 +39,7 @@ def start_generation(db, queues, provider, settings, user_id: str, *, prompt: st
     requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())
-    deadline = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=settings.generation_deadline)
+    deadline = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=settings.generation_deadline)
     with db.transaction():
         images.insert_image(db, image_id=image_id, owner=user_id, source="generation", name=_filename(prompt),
                             status="generating", variants=requested, callback_url=callback_url)
@@ -97,7 +97,7 @@ def run_step(db, storage, queues, provider, settings, image_id: str, step: int) 
     return result
 
 
-def _claim_step(db, image_id: str, step: int, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
+def _claim_step(db, image_id: str, step: int, *, lease_seconds: int) -> dict[str, Any] | None:
     # Conditional: the previous step's number must be current (or this step's claim must have
     # expired because its worker died), and the image must still be generating.
     return db.one(
@@ -179,7 +179,7 @@ def _mark_failed(db, image_id: str, code: str, message: str) -> int:
         " updated_at = now() WHERE id = :id AND status = 'generating'", id=image_id, code=code, message=message)
 
 
-def _backoff(step: int, suggested: Optional[float]) -> int:
+def _backoff(step: int, suggested: float | None) -> int:
     """Seconds before the next try: the provider's suggestion, else 1, 2, 4 … capped at 30."""
     growing = min(MAX_BACKOFF_SECONDS, 2 ** max(0, step - 1))
     return int(max(1, min(MAX_BACKOFF_SECONDS, suggested if suggested else growing)))

@@ -1,25 +1,25 @@
 """Is every dependency answering? Used by GET /health."""
 
+import functools
 import time
-from typing import Callable, Dict, Tuple
+from collections.abc import Callable
 
 from functions.errors import PixelflowError
-from functions.settings import (GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE, IMPORT_JOBS_QUEUE,
-                                WEBHOOK_DELIVERIES_QUEUE)
+from functions.settings import GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE, IMPORT_JOBS_QUEUE, WEBHOOK_DELIVERIES_QUEUE
 
 QUEUES = (IMAGE_EVENTS_QUEUE, GENERATION_JOBS_QUEUE, IMPORT_JOBS_QUEUE, WEBHOOK_DELIVERIES_QUEUE)
 
 
 def check_health(database_factory: Callable, storage_factory: Callable, queues_factory: Callable
-                 ) -> Tuple[bool, Dict[str, Dict[str, object]]]:
+                 ) -> tuple[bool, dict[str, dict[str, object]]]:
     """Probe the database, the bucket and each queue; return (all healthy, details per check)."""
-    checks: Dict[str, Callable[[], None]] = {
+    checks: dict[str, Callable[[], None]] = {
         "database": lambda: database_factory().ping(),
         "bucket": lambda: storage_factory().ping(),
     }
     for name in QUEUES:
-        checks[f"queue:{name}"] = lambda name=name: queues_factory().ping(name)
-    details: Dict[str, Dict[str, object]] = {}
+        checks[f"queue:{name}"] = functools.partial(lambda queue: queues_factory().ping(queue), name)
+    details: dict[str, dict[str, object]] = {}
     for name, probe in checks.items():
         started = time.perf_counter()
         try:

@@ -10,7 +10,7 @@ tried again by the next run.
 import dataclasses
 import logging
 import urllib.parse
-from typing import Callable, List
+from collections.abc import Callable
 
 from functions import images
 from functions.settings import IMAGE_EVENTS_QUEUE
@@ -37,13 +37,13 @@ EXPIRED_MESSAGE = ("No file arrived before the upload link expired. Ask for a ne
 class SweepReport:
     """What one sweep did, and which rows or steps failed (to be tried again by the next run)."""
 
-    expired_uploads: List[str] = dataclasses.field(default_factory=list)
-    redriven_uploads: List[str] = dataclasses.field(default_factory=list)
+    expired_uploads: list[str] = dataclasses.field(default_factory=list)
+    redriven_uploads: list[str] = dataclasses.field(default_factory=list)
     announced: int = 0
     late_objects_removed: int = 0
     login_failures_forgotten: int = 0
     refresh_tokens_forgotten: int = 0
-    failures: List[str] = dataclasses.field(default_factory=list)
+    failures: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"expired_uploads": len(self.expired_uploads), "redriven_uploads": len(self.redriven_uploads),

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from functions import imaging, leases, webhooks
 from functions.errors import ImageNotFound, InvalidInput, NotFound, PixelflowError, Unavailable
@@ -57,7 +57,7 @@ def clean_filename(raw: str) -> str:
     return name[:255]
 
 
-def check_sha256(value: Optional[str], field: str = "sha256") -> Optional[str]:
+def check_sha256(value: str | None, field: str = "sha256") -> str | None:
     """A declared SHA-256 in lower-case hex, or None; InvalidInput naming ``field`` if it is not 64 hex digits."""
     if value is None:
         return None
@@ -80,8 +80,8 @@ def check_upload(settings, *, filename: str, content_type: str, size: int):
 
 
 def issue_upload(db, storage, settings, user_id: str, *, filename: str, content_type: str, size: int,
-                 variants: Any = None, callback_url: Optional[str] = None,
-                 sha256: Optional[str] = None) -> Dict[str, Any]:
+                 variants: Any = None, callback_url: str | None = None,
+                 sha256: str | None = None) -> dict[str, Any]:
     """Create the image row (awaiting_upload) and a presigned POST for exactly its original key.
 
     A declared ``sha256`` is checked against the original when it is processed (checksum_mismatch).
@@ -99,7 +99,7 @@ def issue_upload(db, storage, settings, user_id: str, *, filename: str, content_
             "expires_at": iso(upload_expiry(settings))}
 
 
-def upload_post(storage, settings, key: str, content_type: str, size: int) -> Dict[str, Any]:
+def upload_post(storage, settings, key: str, content_type: str, size: int) -> dict[str, Any]:
     """A presigned POST for exactly ``key``, of the declared type and exactly the declared ``size`` in bytes."""
     # Pinned to the size the ticket was issued for, so the link cannot carry another file of any size.
     post = storage.presigned_post(key, min_bytes=size, max_bytes=size, content_type=content_type,
@@ -108,14 +108,14 @@ def upload_post(storage, settings, key: str, content_type: str, size: int) -> Di
 
 
 def upload_expiry(settings) -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=settings.upload_url_ttl)
+    return datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=settings.upload_url_ttl)
 
 
 def insert_image(db, *, image_id: str, owner: str, source: str, name: str, status: str, variants,
-                 content_type: Optional[str] = None, declared_bytes: Optional[int] = None,
-                 source_url: Optional[str] = None, callback_url: Optional[str] = None,
-                 batch_id: Optional[str] = None, batch_index: Optional[int] = None,
-                 sha256: Optional[str] = None) -> None:
+                 content_type: str | None = None, declared_bytes: int | None = None,
+                 source_url: str | None = None, callback_url: str | None = None,
+                 batch_id: str | None = None, batch_index: int | None = None,
+                 sha256: str | None = None) -> None:
     """Insert one image row; its original will live at ``original_key(owner, image_id)``."""
     db.execute(
         "INSERT INTO images (id, owner_id, source, original_name, storage_key, content_type, declared_bytes,"
@@ -136,9 +136,9 @@ class Outcome:
     """What processing one object did: ``done``, ``failed`` (with code), or ``skipped`` (and why)."""
 
     status: str
-    image_id: Optional[str] = None
-    code: Optional[str] = None
-    reason: Optional[str] = None
+    image_id: str | None = None
+    code: str | None = None
+    reason: str | None = None
 
 
 # Attempts that died without recording anything (killed at the function's timeout) before the image
@@ -153,7 +153,7 @@ class ReplacementPending(Unavailable):
     code = "replacement_pending"
 
 
-def process_original(db, storage, settings, key: str, *, etag: Optional[str] = None) -> Outcome:
+def process_original(db, storage, settings, key: str, *, etag: str | None = None) -> Outcome:
     """Turn one stored original into its variants and record the result.
 
     ``etag`` is the one the ObjectCreated event announces: when it differs from the content a
@@ -187,7 +187,7 @@ def process_original(db, storage, settings, key: str, *, etag: Optional[str] = N
         budget = imaging.Budget(settings.max_image_cpu_seconds)
         rendering = imaging.render_variants(data, plan, max_pixels=settings.max_image_pixels,
                                             max_output_pixels=settings.max_variant_pixels, budget=budget)
-        recorded: List[Dict[str, Any]] = []
+        recorded: list[dict[str, Any]] = []
         for variant in rendering:
             lease.check()  # taken over: stop writing before the next object
             vkey = variant_key(owner, image_id, variant.name, variant.extension)
@@ -228,7 +228,7 @@ def process_original(db, storage, settings, key: str, *, etag: Optional[str] = N
 _CLAIMED = "RETURNING id, owner_id, claim_token, requested_variants, declared_bytes, stalled_attempts"
 
 
-def _claim(db, key: str, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
+def _claim(db, key: str, *, lease_seconds: int) -> dict[str, Any] | None:
     # Conditional: only a waiting image, or one whose worker's lease has run out, can be claimed.
     # 'generating' too: a generation's original may land before its row says 'queued'.
     # Taking over from an attempt that recorded no error of its own means that worker was killed.
@@ -245,7 +245,7 @@ def _claim(db, key: str, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
     return row
 
 
-def _claim_replacement(db, storage, key: str, etag: str) -> Optional[Dict[str, Any]]:
+def _claim_replacement(db, storage, key: str, etag: str) -> dict[str, Any] | None:
     """Claim a finished image again when its key now holds other content than it was made from."""
     row = db.one("SELECT status, original_etag FROM images WHERE storage_key = :key", key=key)
     if row is None or row["original_etag"] == etag or row["status"] not in ("processing", *TERMINAL):
@@ -276,7 +276,7 @@ def _claim_replacement(db, storage, key: str, etag: str) -> Optional[Dict[str, A
     return claimed
 
 
-def _refuse_original(found: Optional[Dict[str, Any]], declared: Optional[int], settings):
+def _refuse_original(found: dict[str, Any] | None, declared: int | None, settings):
     """(code, sentence) when the stored object cannot be the image's original, else None."""
     if found is None:
         return "missing_original", "The uploaded file is not in storage."
@@ -292,13 +292,13 @@ def _refuse_original(found: Optional[Dict[str, Any]], declared: Optional[int], s
     return None
 
 
-def _record_original(db, image_id: str, token: str, found: Dict[str, Any]) -> None:
+def _record_original(db, image_id: str, token: str, found: dict[str, Any]) -> None:
     # Which content this attempt processes: a later event for other content is then a replacement.
     db.execute("UPDATE images SET original_etag = :etag, bytes = :bytes WHERE id = :id AND claim_token = :token",
                id=image_id, token=token, etag=found["etag"], bytes=found["bytes"])
 
 
-def _checksum_mismatch(db, image_id: str, data: bytes) -> Optional[str]:
+def _checksum_mismatch(db, image_id: str, data: bytes) -> str | None:
     """Why the original is not the file its uploader hashed, or None; records its SHA-256 when none was declared."""
     actual = hashlib.sha256(data).hexdigest()
     # Idempotent: fills only an empty column, so a replay leaves it as it is.
@@ -319,7 +319,7 @@ def _keep_claim(db, image_id: str, token: str, settings) -> leases.Lease:
 RENEW_CLAIM = "UPDATE images SET claimed_at = now() WHERE id = :id AND claim_token = :token AND status = 'processing'"
 
 
-def _record_variants(db, image_id: str, token: str, variants: List[Dict[str, Any]]) -> None:
+def _record_variants(db, image_id: str, token: str, variants: list[dict[str, Any]]) -> None:
     db.execute("UPDATE images SET variants = CAST(:variants AS jsonb), updated_at = now()"
                " WHERE id = :id AND claim_token = :token", id=image_id, token=token, variants=json.dumps(variants))
 
@@ -342,7 +342,7 @@ def _note_error(db, image_id: str, token: str, message: str) -> None:
         log.warning("could not record the last error of image %s", image_id)
 
 
-def give_up(db, key: str, reason: Optional[str] = None) -> bool:
+def give_up(db, key: str, reason: str | None = None) -> bool:
     """Mark an unfinished image failed after its event exhausted its retries (the DLQ consumer)."""
     return bool(db.execute(
         "UPDATE images SET status = 'failed', error_code = 'processing_failed',"
@@ -354,7 +354,7 @@ def give_up(db, key: str, reason: Optional[str] = None) -> bool:
 
 # --- reading ---------------------------------------------------------------------------
 
-def _row(db, user_id: str, image_id: str) -> Dict[str, Any]:
+def _row(db, user_id: str, image_id: str) -> dict[str, Any]:
     # image_id is a UUID: the route declares it, and answers ImageNotFound for anything else.
     # The owner is part of the lookup: someone else's image is simply not found.
     row = db.one(f"{IMAGE_SELECT} WHERE i.id = :id AND i.owner_id = :owner", id=image_id, owner=user_id)
@@ -363,7 +363,7 @@ def _row(db, user_id: str, image_id: str) -> Dict[str, Any]:
     return row
 
 
-def image_fields(row: Dict[str, Any]) -> Dict[str, Any]:
+def image_fields(row: dict[str, Any]) -> dict[str, Any]:
     """The public view of an image row without any link (webhook events carry this)."""
     return {
         "id": str(row["id"]),
@@ -395,7 +395,7 @@ def image_fields(row: Dict[str, Any]) -> Dict[str, Any]:
     }
 
 
-def image_json(storage, settings, row: Dict[str, Any]) -> Dict[str, Any]:
+def image_json(storage, settings, row: dict[str, Any]) -> dict[str, Any]:
     """The public view of an image row, with short-lived links to what exists."""
     ttl = settings.download_url_ttl
     has_original = row["status"] not in ("awaiting_upload", "generating")
@@ -415,11 +415,11 @@ class Settled:
     """An image in a terminal state: the event its callback_url should get (if any), and its batch."""
 
     image_id: str
-    event: Optional[webhooks.Event]
-    batch_id: Optional[str]
+    event: webhooks.Event | None
+    batch_id: str | None
 
 
-def settled(db, *, image_id: Optional[str] = None, key: Optional[str] = None) -> Optional[Settled]:
+def settled(db, *, image_id: str | None = None, key: str | None = None) -> Settled | None:
     """The image (by id or original key) if it is done or failed, else None."""
     if image_id is not None:
         try:
@@ -439,11 +439,11 @@ def settled(db, *, image_id: Optional[str] = None, key: Optional[str] = None) ->
     return Settled(str(row["id"]), event, str(row["batch_id"]) if row["batch_id"] else None)
 
 
-def get_image(db, storage, settings, user_id: str, image_id: str) -> Dict[str, Any]:
+def get_image(db, storage, settings, user_id: str, image_id: str) -> dict[str, Any]:
     return image_json(storage, settings, _row(db, user_id, image_id))
 
 
-def latest_image(db, storage, settings, user_id: str) -> Dict[str, Any]:
+def latest_image(db, storage, settings, user_id: str) -> dict[str, Any]:
     row = db.one(f"{IMAGE_SELECT} WHERE i.owner_id = :owner ORDER BY i.created_at DESC, i.id DESC LIMIT 1",
                  owner=user_id)
     if row is None:
@@ -451,13 +451,13 @@ def latest_image(db, storage, settings, user_id: str) -> Dict[str, Any]:
     return image_json(storage, settings, row)
 
 
-def list_images(db, storage, settings, user_id: str, *, limit: int = 20, cursor: Optional[str] = None,
-                sha256: Optional[str] = None, status: Optional[str] = None) -> Dict[str, Any]:
+def list_images(db, storage, settings, user_id: str, *, limit: int = 20, cursor: str | None = None,
+                sha256: str | None = None, status: str | None = None) -> dict[str, Any]:
     """The caller's images, newest first, ``limit`` at a time; ``next_cursor`` continues.
 
     ``sha256`` keeps only images of that content, ``status`` only images in that state.
     """
-    params: Dict[str, Any] = {"owner": user_id, "limit": limit + 1}
+    params: dict[str, Any] = {"owner": user_id, "limit": limit + 1}
     where = "i.owner_id = :owner"
     if sha256 is not None:
         where += " AND i.sha256 = :sha256"
@@ -477,7 +477,7 @@ def list_images(db, storage, settings, user_id: str, *, limit: int = 20, cursor:
     }
 
 
-def encode_cursor(row: Dict[str, Any]) -> str:
+def encode_cursor(row: dict[str, Any]) -> str:
     """An opaque keyset cursor for the row's (created_at, id)."""
     raw = f"{row['created_at'].isoformat()}|{row['id']}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")

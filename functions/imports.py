@@ -12,10 +12,10 @@ import dataclasses
 import logging
 import posixpath
 import uuid
-from typing import Any, Dict, List, Optional
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from functions import fetcher, imaging, images, leases, webhooks
+from functions import fetcher, images, imaging, leases, webhooks
 from functions.errors import InvalidInput, PixelflowError
 from functions.fetcher import url_forms
 from functions.settings import IMPORT_JOBS_QUEUE
@@ -29,7 +29,7 @@ RENEW_CLAIM = ("UPDATE images SET claimed_at = now() WHERE id = :id AND claim_to
 
 
 def start_import(db, queues, settings, user_id: str, *, url: str, variants: Any = None,
-                 callback_url: Optional[str] = None) -> Dict[str, Any]:
+                 callback_url: str | None = None) -> dict[str, Any]:
     """Record the image (queued) and queue its fetch."""
     url = url_forms.validate_url(url, "url")
     requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
@@ -51,7 +51,7 @@ def queue(queues, image_id: str) -> None:
     queues.send(IMPORT_JOBS_QUEUE, {"image_id": image_id})
 
 
-def queue_many(queues, image_ids: List[str]) -> None:
+def queue_many(queues, image_ids: list[str]) -> None:
     """Send one import job per image, ten per SQS request."""
     queues.send_many(IMPORT_JOBS_QUEUE, [{"image_id": image_id} for image_id in image_ids])
 
@@ -114,7 +114,7 @@ def run_import(db, storage, settings, image_id: str) -> ImportResult:
     return ImportResult("stored", f"{len(fetched.body)} bytes from {fetched.url.split('/', 3)[2]}")
 
 
-def _claim(db, image_id: str, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
+def _claim(db, image_id: str, *, lease_seconds: int) -> dict[str, Any] | None:
     # Conditional: a queued import nobody holds, or whose worker's lease has run out.
     try:
         uuid.UUID(image_id)

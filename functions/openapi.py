@@ -12,6 +12,7 @@ from http import HTTPStatus
 from typing import Any
 
 from functions.api.schemas import ERROR
+from functions.errors import UNAUTHORIZED_MESSAGE
 
 OPENAPI_VERSION = "3.1.0"
 JSON = "application/json"
@@ -37,7 +38,7 @@ ERROR_DESCRIPTIONS = {
 # One typical body per status, so Swagger UI does not show a 422 example under 401.
 ERROR_EXAMPLES = {
     400: ("invalid_json", "The request body is not valid JSON.", None),
-    401: ("unauthorized", "A valid access token is required in the Authorization header.", None),
+    401: ("unauthorized", UNAUTHORIZED_MESSAGE, None),
     404: ("not_found", "No such thing.", None),
     409: ("conflict", "This clashes with what is stored.", None),
     422: ("invalid_input", "email is required.", "email"),

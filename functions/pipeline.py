@@ -9,25 +9,20 @@ announcement is made good by the message's retry.
 
 import json
 import logging
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from functions import batches, generations, housekeeping, images, imports, webhooks, wiring
+from functions import batches, generations, housekeeping, images, imports, records, webhooks, wiring
+from functions.records import note as _note
 from functions.s3_events import created_objects
 
 log = logging.getLogger(__name__)
 
 
-def each_record(records: Iterable[Any], handle: Callable[[str], None]) -> Dict[str, List[Dict[str, str]]]:
-    """Call ``handle(body)`` per record; a record that raises is reported, its neighbours are not re-run."""
-    failures = []
-    for record in records:
-        raw = record.to_dict()
-        try:
-            handle(raw["body"])
-        except Exception:
-            log.exception("record %s failed; it will be retried", raw["messageId"])
-            failures.append({"itemIdentifier": raw["messageId"]})
-    return {"batchItemFailures": failures}
+def each_record(event: Iterable[Any], handle: Callable[[str], None]) -> dict[str, list[dict[str, str]]]:
+    """Call ``handle(body)`` per record; a record that raises is reported, its neighbours are not re-run;
+    if every record raised, raise (functions/records.py). Each record leaves one log line and one EMF line."""
+    return records.each_record(event, handle)
 
 
 def process_image_event(body: str) -> None:
@@ -38,7 +33,8 @@ def process_image_event(body: str) -> None:
             continue
         outcome = images.process_original(wiring.database(), wiring.storage(), settings, created.key,
                                           etag=created.etag)
-        log.info("processed %s: %s %s", created.key, outcome.status, outcome.code or outcome.reason or "")
+        _note(outcome=outcome.status, image_id=outcome.image_id, code=outcome.code, key=created.key,
+              reason=outcome.reason)
         announce(key=created.key)
 
 
@@ -47,6 +43,7 @@ def give_up_image_event(body: str) -> None:
     for created in created_objects(body):
         if images.give_up(wiring.database(), created.key):
             log.warning("gave up on %s after repeated failures", created.key)
+            _note(outcome="gave_up", key=created.key)
         announce(key=created.key)
 
 
@@ -55,7 +52,8 @@ def generation_step(body: str) -> None:
     message = json.loads(body)
     result = generations.run_step(wiring.database(), wiring.storage(), wiring.queues(), wiring.provider(),
                                   wiring.settings(), message["image_id"], int(message["step"]))
-    log.info("generation %s step %s: %s %s", message["image_id"], message["step"], result.action, result.detail)
+    _note(outcome=result.action, image_id=message["image_id"], step=message["step"],
+          code=result.detail if result.action == "failed" else None, detail=result.detail)
     if result.action in ("failed", "skipped"):
         announce(image_id=message["image_id"])
 
@@ -65,6 +63,7 @@ def give_up_generation_step(body: str) -> None:
     image_id = json.loads(body)["image_id"]
     if generations.give_up(wiring.database(), image_id):
         log.warning("gave up on generation %s", image_id)
+        _note(outcome="gave_up", image_id=image_id)
     announce(image_id=image_id)
 
 
@@ -72,7 +71,8 @@ def import_url(body: str) -> None:
     """One import-jobs message: {"image_id"}."""
     image_id = json.loads(body)["image_id"]
     result = imports.run_import(wiring.database(), wiring.storage(), wiring.settings(), image_id)
-    log.info("import %s: %s %s", image_id, result.action, result.detail)
+    _note(outcome=result.action, image_id=image_id, code=result.detail if result.action == "failed" else None,
+          detail=result.detail)
     if result.action in ("failed", "skipped"):
         announce(image_id=image_id)
 
@@ -82,6 +82,7 @@ def give_up_import(body: str) -> None:
     image_id = json.loads(body)["image_id"]
     if imports.give_up(wiring.database(), image_id):
         log.warning("gave up on import %s", image_id)
+        _note(outcome="gave_up", image_id=image_id)
     announce(image_id=image_id)
 
 
@@ -90,8 +91,8 @@ def deliver_webhook(body: str) -> None:
     message = json.loads(body)
     result = webhooks.deliver(wiring.database(), wiring.queues(), wiring.settings(), wiring.webhook_signing_key(),
                               message["delivery_id"], int(message["attempt"]))
-    log.info("webhook %s attempt %s: %s %s", message["delivery_id"], message["attempt"], result.action,
-             result.detail)
+    _note(outcome=result.action, delivery_id=message["delivery_id"], attempt=message["attempt"],
+          code=result.detail.rpartition(": ")[2] if result.action == "failed" else None, detail=result.detail)
 
 
 def give_up_webhook(body: str) -> None:
@@ -99,9 +100,10 @@ def give_up_webhook(body: str) -> None:
     delivery_id = json.loads(body)["delivery_id"]
     if webhooks.give_up(wiring.database(), delivery_id):
         log.warning("gave up on webhook delivery %s", delivery_id)
+        _note(outcome="gave_up", delivery_id=delivery_id)
 
 
-def announce(*, image_id: Optional[str] = None, key: Optional[str] = None) -> None:
+def announce(*, image_id: str | None = None, key: str | None = None) -> None:
     """If the image is done or failed: publish its event, and settle its batch (publishing that event once)."""
     db = wiring.database()
     settled = images.settled(db, image_id=image_id, key=key)

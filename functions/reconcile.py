@@ -21,7 +21,7 @@ fail an image ``too_slow``).
 
 import dataclasses
 import logging
-from typing import Callable, List, Optional
+from collections.abc import Callable
 
 from functions.housekeeping import object_created_event
 from functions.settings import IMAGE_EVENTS_QUEUE
@@ -40,10 +40,10 @@ class ReconcileReport:
     """What reconciliation found: images sent back to processing, images whose original was lost."""
 
     checked: int = 0
-    requeued: List[str] = dataclasses.field(default_factory=list)
-    reprocessed: List[str] = dataclasses.field(default_factory=list)
-    lost: List[str] = dataclasses.field(default_factory=list)
-    failures: List[str] = dataclasses.field(default_factory=list)
+    requeued: list[str] = dataclasses.field(default_factory=list)
+    reprocessed: list[str] = dataclasses.field(default_factory=list)
+    lost: list[str] = dataclasses.field(default_factory=list)
+    failures: list[str] = dataclasses.field(default_factory=list)
     interrupted: int = 0
 
     def summary(self) -> str:
@@ -57,7 +57,7 @@ class ReconcileReport:
 
 
 def reconcile(db, storage, queues, settings, *, messages_lost: bool = False, previous_run_ended: bool = False,
-              announce: Optional[Callable[[str], None]] = None) -> ReconcileReport:
+              announce: Callable[[str], None] | None = None) -> ReconcileReport:
     """Check every ``done`` image against one listing of the bucket and repair what does not match.
 
     ``messages_lost``: the queues are new, so unfinished images have no event any more.
@@ -88,7 +88,7 @@ def reconcile(db, storage, queues, settings, *, messages_lost: bool = False, pre
         last_id = rows[-1]["id"]
 
 
-def _stored(storage, listed: set, key: Optional[str]) -> bool:
+def _stored(storage, listed: set, key: str | None) -> bool:
     return bool(key) and (key in listed or storage.head(key) is not None)
 
 

@@ -3,7 +3,6 @@
 import dataclasses
 import json
 import urllib.parse
-from typing import List, Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -12,10 +11,10 @@ class ObjectCreated:
     key: str       # decoded: S3 sends keys URL-encoded with '+' for spaces
     size: int
     event_name: str
-    etag: Optional[str] = None   # the stored object's ETag, without quotes; absent in redriven events
+    etag: str | None = None   # the stored object's ETag, without quotes; absent in redriven events
 
 
-def created_objects(message_body: str) -> List[ObjectCreated]:
+def created_objects(message_body: str) -> list[ObjectCreated]:
     """The ObjectCreated records in one SQS message body; ``s3:TestEvent`` and others give []."""
     try:
         payload = json.loads(message_body)

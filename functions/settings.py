@@ -7,8 +7,8 @@ argument (``Settings.from_env(env={...})``) always beats the process environment
 
 import dataclasses
 import os
-from typing import Callable, Mapping, Optional
-
+from collections.abc import Callable, Mapping
+from typing import Any
 
 # Queue names are fixed: Chalice's on_sqs_message needs them at import time, and
 # infra/resources.json, the AWS template and the local runner all use the same ones.
@@ -26,7 +26,7 @@ def _text(value: str) -> str:
     return value
 
 
-def _optional_text(value: str) -> Optional[str]:
+def _optional_text(value: str) -> str | None:
     return value or None
 
 
@@ -87,7 +87,7 @@ def _auth_header(value: str) -> str:
 class Setting:
     field: str
     env: str
-    default: Optional[str]
+    default: str | None
     parse: Callable[[str], object]
     doc: str
 
@@ -218,10 +218,10 @@ SETTINGS = (
 class Settings:
     stage: str
     region: str
-    endpoint_url: Optional[str]
-    storage_public_url: Optional[str]
+    endpoint_url: str | None
+    storage_public_url: str | None
     storage_signing_secret: str
-    database_url: Optional[str]
+    database_url: str | None
     database_password: str
     bucket: str
     public_origin: str
@@ -268,10 +268,10 @@ class Settings:
     snapshot_seconds: int
 
     @classmethod
-    def from_env(cls, env: Optional[Mapping[str, str]] = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         """Read every setting from ``env`` (default: the process environment)."""
         env = os.environ if env is None else env
-        values = {}
+        values: dict[str, Any] = {}
         for setting in SETTINGS:
             raw = env.get(setting.env)
             if raw is None:

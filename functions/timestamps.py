@@ -5,4 +5,4 @@ import datetime
 
 def iso(value: datetime.datetime) -> str:
     """A timestamp as the API writes it: UTC, ISO 8601, with a Z."""
-    return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")

@@ -23,7 +23,7 @@ import logging
 import secrets
 import time
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any
 
 from functions import fetcher
 from functions.errors import InvalidInput
@@ -37,7 +37,6 @@ SIGNATURE_HEADER = "X-Pixelflow-Signature"
 EVENT_ID_HEADER = "X-Pixelflow-Event-Id"
 EVENT_TYPE_HEADER = "X-Pixelflow-Event"
 SIGNATURE_TOLERANCE_SECONDS = 300
-MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
 DELIVERY_DEADLINE_SECONDS = 10.0
 RESPONSE_BYTES = 64 * 1024  # what a receiver may answer; more is not read
 # Refusals that no retry can change: the address is not public, or the URL cannot be read.
@@ -46,7 +45,7 @@ PERMANENT = frozenset({"url_forbidden", "url_invalid"})
 
 # --- callbacks and secrets -------------------------------------------------------------
 
-def check_callback(db, user_id: str, callback_url: Optional[str]) -> Optional[str]:
+def check_callback(db, user_id: str, callback_url: str | None) -> str | None:
     """The cleaned callback URL (or None); refused while the user has no secret to sign with."""
     if callback_url is None:
         return None
@@ -59,12 +58,12 @@ def check_callback(db, user_id: str, callback_url: Optional[str]) -> Optional[st
 
 def derive_secret(signing_key: str, user_id: str, nonce: str) -> str:
     """The user's webhook secret: HMAC-SHA256 of user and nonce under the service's key, never stored."""
-    digest = hmac.new(signing_key.encode("utf-8"), f"webhook-secret:{user_id}:{nonce}".encode("utf-8"),
+    digest = hmac.new(signing_key.encode("utf-8"), f"webhook-secret:{user_id}:{nonce}".encode(),
                       hashlib.sha256).digest()
     return "whsec_" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def signing_secret(db, signing_key: str, user_id: str) -> Optional[str]:
+def signing_secret(db, signing_key: str, user_id: str) -> str | None:
     """The secret the user's events are signed with now, or None when they have none."""
     row = db.one("SELECT nonce, secret FROM webhook_secrets WHERE user_id = :user", user=user_id)
     if row is None:
@@ -73,7 +72,7 @@ def signing_secret(db, signing_key: str, user_id: str) -> Optional[str]:
     return derive_secret(signing_key, user_id, row["nonce"]) if row["nonce"] else row["secret"]
 
 
-def new_secret(db, signing_key: str, user_id: str) -> Dict[str, Any]:
+def new_secret(db, signing_key: str, user_id: str) -> dict[str, Any]:
     """Create or replace the user's signing secret; this answer is the only time it is shown.
 
     Only a random nonce is stored: the secret is derived from it with WEBHOOK_SIGNING_KEY, so a
@@ -97,12 +96,12 @@ def signature_header(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={int(timestamp)},v1={digest}"
 
 
-def verify_signature(secret: str, header: Optional[str], body: bytes, *, now: Optional[float] = None,
+def verify_signature(secret: str, header: str | None, body: bytes, *, now: float | None = None,
                      tolerance: int = SIGNATURE_TOLERANCE_SECONDS) -> bool:
     """What a receiver does: recompute the HMAC, compare in constant time, refuse stale timestamps."""
     if not header:
         return False
-    fields: Dict[str, list] = {}
+    fields: dict[str, list] = {}
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
         fields.setdefault(name, []).append(value)
@@ -128,14 +127,14 @@ class Event:
     type: str
     status: str
     url: str
-    data: Dict[str, Any]      # {"image": {...}} or {"batch": {...}}
-    links: Dict[str, str]
+    data: dict[str, Any]      # {"image": {...}} or {"batch": {...}}
+    links: dict[str, str]
 
 
-def publish(db, queues, event: Event) -> Optional[str]:
+def publish(db, queues, event: Event) -> str | None:
     """Record ``event`` once and queue its first delivery attempt; return the delivery id when queued now."""
     body = json.dumps({"type": event.type, "id": event.subject_id, "status": event.status,
-                       "created": iso(datetime.datetime.now(datetime.timezone.utc)), **event.data,
+                       "created": iso(datetime.datetime.now(datetime.UTC)), **event.data,
                        "links": event.links}, separators=(",", ":"), ensure_ascii=False)
     # Idempotent: the unique (subject_id, event_type) turns a second terminal transition report into nothing.
     db.execute(
@@ -156,7 +155,7 @@ def publish(db, queues, event: Event) -> Optional[str]:
     return delivery_id
 
 
-def delivery_json(row: Dict[str, Any], prefix: str = "webhook_") -> Optional[Dict[str, Any]]:
+def delivery_json(row: dict[str, Any], prefix: str = "webhook_") -> dict[str, Any] | None:
     """How a subject's event is doing, from columns named ``<prefix>id``, ``<prefix>status`` …; None if none."""
     if row.get(prefix + "id") is None:
         return None
@@ -208,7 +207,7 @@ def deliver(db, queues, settings, signing_key: str, delivery_id: str, attempt: i
     }
     try:
         answer = fetcher.fetch(job["url"], policy(settings), method="POST", body=body, headers=headers)
-        status: Optional[int] = answer.status
+        status: int | None = answer.status
     except fetcher.FetchRefused as refused:
         if refused.code != "url_too_large":
             return _failed_attempt(db, queues, settings, delivery_id, attempt, refused)
@@ -225,7 +224,7 @@ def policy(settings) -> fetcher.FetchPolicy:
         allowed_hosts=settings.import_allowed_hosts)
 
 
-def _claim(db, delivery_id: str, attempt: int, *, lease_seconds: int) -> Optional[Dict[str, Any]]:
+def _claim(db, delivery_id: str, attempt: int, *, lease_seconds: int) -> dict[str, Any] | None:
     # Conditional: the previous attempt must be the last one taken (and finished: claimed_at is cleared
     # then), or this attempt's claim must have run out because its worker died mid-request.
     try:
@@ -249,14 +248,16 @@ def _failed_attempt(db, queues, settings, delivery_id: str, attempt: int,
         _finish(db, delivery_id, attempt, "failed", refused.status, message)
         return DeliveryResult("failed", f"attempt {attempt}: {refused.code}")
     _finish(db, delivery_id, attempt, "pending", refused.status, message)
+    from functions.adapters.queues import MAX_DELAY_SECONDS  # SQS's limit; loaded with the queues adapter (botocore)
+
     delay = min(MAX_DELAY_SECONDS, settings.webhook_retry_seconds * 2 ** (attempt - 1))
     queues.send(WEBHOOK_DELIVERIES_QUEUE, {"delivery_id": delivery_id, "attempt": attempt + 1},
                 delay_seconds=delay)
     return DeliveryResult("scheduled", f"attempt {attempt} failed ({refused.code}); next in {delay}s")
 
 
-def _finish(db, delivery_id: str, attempt: int, status: str, status_code: Optional[int],
-            error: Optional[str]) -> None:
+def _finish(db, delivery_id: str, attempt: int, status: str, status_code: int | None,
+            error: str | None) -> None:
     # Conditional on this attempt still being the current one; clearing claimed_at marks it finished.
     db.execute(
         "UPDATE webhook_deliveries SET status = :status, last_status_code = :code, last_error = :error,"

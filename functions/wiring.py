@@ -5,16 +5,15 @@ Tests and the local runner call ``configure()`` to point everything at the local
 """
 
 import threading
-from typing import Optional
 
 from functions.settings import Settings
 
 _lock = threading.RLock()
-_settings: Optional[Settings] = None
+_settings: Settings | None = None
 _built: dict = {}
 
 
-def configure(settings: Optional[Settings] = None) -> Settings:
+def configure(settings: Settings | None = None) -> Settings:
     """Forget every built client and use ``settings`` (default: read the environment again)."""
     global _settings
     with _lock:
@@ -42,7 +41,7 @@ def _once(name, build):
         return _built[name]
 
 
-def boto3_client(service: str, endpoint_url: Optional[str] = None, secret_key: Optional[str] = None):
+def boto3_client(service: str, endpoint_url: str | None = None, secret_key: str | None = None):
     """An S3 or SQS client for the configured region and endpoint (boto3 clients are thread-safe).
 
     ``secret_key`` replaces the secret of the usual credentials (the embedded stack's link signer).

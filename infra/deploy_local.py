@@ -9,7 +9,7 @@ run reports no changes (and moto sends no second s3:TestEvent).
 import json
 import logging
 import sys
-from typing import List
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -20,10 +20,10 @@ from infra.resources import BucketSpec, QueueSpec, Resources, load
 log = logging.getLogger(__name__)
 
 
-def deploy(settings, s3, sqs, db) -> List[str]:
+def deploy(settings, s3, sqs, db) -> list[str]:
     """Create or update every resource; return a line per change (empty when nothing changed)."""
     resources = load(settings)
-    changes: List[str] = []
+    changes: list[str] = []
     changes += _ensure_bucket(s3, resources.bucket, settings.region)
     arns = {}
     for queue in resources.queues:
@@ -34,12 +34,12 @@ def deploy(settings, s3, sqs, db) -> List[str]:
     return changes
 
 
-def _ensure_bucket(s3, bucket: BucketSpec, region: str) -> List[str]:
+def _ensure_bucket(s3, bucket: BucketSpec, region: str) -> list[str]:
     changes = []
     try:
         s3.head_bucket(Bucket=bucket.name)
     except ClientError:
-        kwargs = {"Bucket": bucket.name}
+        kwargs: dict[str, Any] = {"Bucket": bucket.name}
         if region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
         s3.create_bucket(**kwargs)
@@ -109,7 +109,7 @@ def _arn(sqs, url):
     return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
-def _set_attributes(sqs, url, name, wanted) -> List[str]:
+def _set_attributes(sqs, url, name, wanted) -> list[str]:
     current = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]).get("Attributes", {})
     differing = {key: value for key, value in wanted.items() if not _same(current.get(key), value)}
     if not differing:
@@ -152,7 +152,7 @@ def _s3_send_policy(queue_arn: str, bucket: str) -> dict:
     }
 
 
-def _ensure_notifications(s3, bucket: BucketSpec, arns) -> List[str]:
+def _ensure_notifications(s3, bucket: BucketSpec, arns) -> list[str]:
     wanted = [
         {
             "Id": item.id,

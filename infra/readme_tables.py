@@ -5,7 +5,7 @@ module the app itself imports may do.
 """
 
 import sys
-from typing import Callable, Dict
+from collections.abc import Callable
 
 
 def routes_table() -> str:
@@ -30,7 +30,7 @@ def settings_table() -> str:
     return "\n".join(lines)
 
 
-TABLES: Dict[str, Callable[[], str]] = {"routes": routes_table, "settings": settings_table}
+TABLES: dict[str, Callable[[], str]] = {"routes": routes_table, "settings": settings_table}
 
 
 def main(argv) -> int:

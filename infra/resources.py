@@ -3,7 +3,6 @@
 import dataclasses
 import json
 from pathlib import Path
-from typing import List, Tuple
 
 from functions.settings import Settings
 
@@ -24,7 +23,7 @@ class QueueSpec:
 class NotificationSpec:
     id: str
     prefix: str
-    events: Tuple[str, ...]
+    events: tuple[str, ...]
     queue: QueueSpec
 
 
@@ -32,24 +31,24 @@ class NotificationSpec:
 class BucketSpec:
     name: str
     cors_origin: str
-    cors_methods: Tuple[str, ...]
-    cors_headers: Tuple[str, ...]
-    cors_expose: Tuple[str, ...]
+    cors_methods: tuple[str, ...]
+    cors_headers: tuple[str, ...]
+    cors_expose: tuple[str, ...]
     cors_max_age: int
-    notifications: Tuple[NotificationSpec, ...]
+    notifications: tuple[NotificationSpec, ...]
 
 
 @dataclasses.dataclass(frozen=True)
 class Resources:
     bucket: BucketSpec
-    queues: Tuple[QueueSpec, ...]
+    queues: tuple[QueueSpec, ...]
 
 
 def load(settings: Settings, path: Path = DESCRIPTION) -> Resources:
     """Read the description and fill in names and timeouts from ``settings``."""
     raw = json.loads(path.read_text())
     dead_letter = raw["dead_letter"]
-    queues: List[QueueSpec] = []
+    queues: list[QueueSpec] = []
     for queue in raw["queues"]:
         name = queue["name"]
         queues.append(QueueSpec(

@@ -4,8 +4,9 @@ import contextlib
 import logging
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any
 
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def connection_params(url: str, password: Optional[str] = None) -> Dict[str, Any]:
+def connection_params(url: str, password: str | None = None) -> dict[str, Any]:
     """pg8000 keyword arguments for a postgresql:// URL; ``?host=/dir`` means a Unix socket there.
 
     ``sslmode`` follows libpq: ``require`` encrypts without verifying the server (RDS's CA is
@@ -27,12 +28,14 @@ def connection_params(url: str, password: Optional[str] = None) -> Dict[str, Any
     if parts.scheme not in ("postgres", "postgresql"):
         raise ValueError("DATABASE_URL must start with postgresql://")
     query = urllib.parse.parse_qs(parts.query)
-    params: Dict[str, Any] = {
+    params: dict[str, Any] = {
         "user": urllib.parse.unquote(parts.username or "postgres"),
         "database": urllib.parse.unquote(parts.path.lstrip("/") or "postgres"),
     }
-    if password or parts.password:
-        params["password"] = password or urllib.parse.unquote(parts.password)
+    if password:
+        params["password"] = password
+    elif parts.password:
+        params["password"] = urllib.parse.unquote(parts.password)
     socket_dir = query.get("host", [""])[0]
     port = parts.port or 5432
     if socket_dir.startswith("/"):
@@ -63,11 +66,11 @@ class Database:
     idempotent, so that retry cannot apply a change twice.
     """
 
-    def __init__(self, url: str, *, password: Optional[str] = None, timeout: float = 10.0, max_idle: int = 8):
+    def __init__(self, url: str, *, password: str | None = None, timeout: float = 10.0, max_idle: int = 8):
         self._params = connection_params(url, password)
         self._timeout = timeout
         self._max_idle = max_idle
-        self._idle: List[pg8000.native.Connection] = []
+        self._idle: list[pg8000.native.Connection] = []
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -97,7 +100,7 @@ class Database:
                 return
         _close(conn)
 
-    def _run(self, sql: str, params: Dict[str, Any]):
+    def _run(self, sql: str, params: dict[str, Any]):
         in_transaction = getattr(self._local, "conn", None) is not None
         attempts = 1 if in_transaction else 2
         for attempt in range(attempts):
@@ -129,12 +132,12 @@ class Database:
             self._local.conn = None
         _close(conn)
 
-    def rows(self, sql: str, **params: Any) -> List[Dict[str, Any]]:
+    def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         """All result rows as dicts."""
         rows, columns, _ = self._run(sql, params)
         return [dict(zip(columns, row)) for row in rows or []]
 
-    def one(self, sql: str, **params: Any) -> Optional[Dict[str, Any]]:
+    def one(self, sql: str, **params: Any) -> dict[str, Any] | None:
         """The first result row as a dict, or None."""
         found = self.rows(sql, **params)
         return found[0] if found else None
@@ -191,7 +194,7 @@ def _is_connection_failure(error: DatabaseError) -> bool:
     return code.startswith("08") or code in ("57P01", "57P02", "57P03")
 
 
-def apply_migrations(db: Database, folder: Path = MIGRATIONS) -> List[str]:
+def apply_migrations(db: Database, folder: Path = MIGRATIONS) -> list[str]:
     """Apply each ``NNNN_name.sql`` in order, once; return the names applied now."""
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -211,7 +214,7 @@ def apply_migrations(db: Database, folder: Path = MIGRATIONS) -> List[str]:
     return applied
 
 
-def _statements(sql: str) -> List[str]:
+def _statements(sql: str) -> list[str]:
     # Migrations are plain DDL separated by ';' at line ends; no function bodies.
     chunks = [chunk.strip().rstrip(";") for chunk in (sql + "\n").split(";\n")]
     return [chunk for chunk in chunks if _has_code(chunk)]

@@ -2,7 +2,7 @@
 
 import json
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -17,7 +17,7 @@ class Queues:
 
     def __init__(self, sqs):
         self._sqs = sqs
-        self._urls: Dict[str, str] = {}
+        self._urls: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def url(self, name: str) -> str:
@@ -30,10 +30,10 @@ class Queues:
                     raise Unavailable(f"Queue {name} is unavailable.") from error
             return self._urls[name]
 
-    def send(self, name: str, body: Dict[str, Any], *, delay_seconds: int = 0,
-             attributes: Optional[Dict[str, str]] = None) -> str:
+    def send(self, name: str, body: dict[str, Any], *, delay_seconds: int = 0,
+             attributes: dict[str, str] | None = None) -> str:
         """Send one JSON message; return its id. Delays are clamped to SQS's 0..900 s."""
-        kwargs: Dict[str, Any] = {
+        kwargs: dict[str, Any] = {
             "QueueUrl": self.url(name),
             "MessageBody": json.dumps(body, separators=(",", ":")),
             "DelaySeconds": max(0, min(MAX_DELAY_SECONDS, int(delay_seconds))),
@@ -47,7 +47,7 @@ class Queues:
         except (ClientError, BotoCoreError) as error:
             raise Unavailable(f"Queue {name} is unavailable.") from error
 
-    def send_many(self, name: str, bodies: List[Dict[str, Any]]) -> None:
+    def send_many(self, name: str, bodies: list[dict[str, Any]]) -> None:
         """Send JSON messages ten per request (SQS's batch limit); raise Unavailable if any was refused."""
         url = self.url(name)
         for start in range(0, len(bodies), BATCH_LIMIT):

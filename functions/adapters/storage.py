@@ -1,6 +1,7 @@
 """The image bucket: presigned POSTs and GETs, reads, writes, deletes."""
 
-from typing import Any, Dict, Iterable, List, Optional
+from collections.abc import Iterable
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,7 +22,7 @@ class Storage:
         self.bucket = bucket
 
     def presigned_post(self, key: str, *, max_bytes: int, content_type: str, expires_in: int,
-                       min_bytes: int = 1) -> Dict[str, Any]:
+                       min_bytes: int = 1) -> dict[str, Any]:
         """A browser form upload to exactly ``key``, of the declared type and min_bytes..max_bytes bytes.
 
         S3 enforces the range (400 EntityTooLarge / EntityTooSmall); some emulators do not.
@@ -37,9 +38,9 @@ class Storage:
             ExpiresIn=expires_in,
         )
 
-    def presigned_get(self, key: str, *, expires_in: int, download_name: Optional[str] = None) -> str:
+    def presigned_get(self, key: str, *, expires_in: int, download_name: str | None = None) -> str:
         """A short-lived GET link; ``download_name`` makes browsers save it under that name."""
-        params: Dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if download_name:
             params["ResponseContentDisposition"] = attachment_disposition(download_name)
         return self._presigner.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
@@ -48,7 +49,7 @@ class Storage:
         """Write (or overwrite) one object."""
         self._call(self._s3.put_object, Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
-    def head(self, key: str) -> Optional[Dict[str, Any]]:
+    def head(self, key: str) -> dict[str, Any] | None:
         """Size, ETag (without quotes) and stored content type, or None when the object does not exist."""
         try:
             found = self._s3.head_object(Bucket=self.bucket, Key=key)
@@ -61,7 +62,7 @@ class Storage:
         return {"bytes": found["ContentLength"], "etag": found.get("ETag", "").strip('"') or None,
                 "content_type": found.get("ContentType")}
 
-    def get(self, key: str, *, etag: Optional[str] = None) -> bytes:
+    def get(self, key: str, *, etag: str | None = None) -> bytes:
         """The whole object; with ``etag``, only that version of it (Unavailable if it was replaced since)."""
         extra = {"IfMatch": f'"{etag}"'} if etag else {}
         answer = self._call(self._s3.get_object, Bucket=self.bucket, Key=key, **extra)
@@ -78,9 +79,9 @@ class Storage:
                 first = answer["Errors"][0]
                 raise Unavailable(f"Storage kept {len(answer['Errors'])} object(s): {first.get('Code', 'error')}")
 
-    def list_keys(self, prefix: str) -> List[str]:
+    def list_keys(self, prefix: str) -> list[str]:
         """Every key under ``prefix``."""
-        keys: List[str] = []
+        keys: list[str] = []
         paginator = self._s3.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):

@@ -3,9 +3,9 @@
 from chalice import Blueprint
 
 from functions import batches, wiring
-from functions.errors import BatchNotFound
 from functions.api import schemas
 from functions.api.routing import Reply, route
+from functions.errors import BatchNotFound
 
 api = Blueprint(__name__)
 

@@ -7,8 +7,8 @@ nothing from outside.
 import functools
 import hashlib
 import html
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -147,12 +147,12 @@ def _base_path(request) -> str:
     return ""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _version(name: str) -> str:
     return hashlib.sha256(_read_asset(name).encode("utf-8")).hexdigest()[:16]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read_asset(name: str) -> str:
     # Read on first request, not at import (cold start); text, since API Gateway passes text through.
     return (STATIC / name).read_text(encoding="utf-8")

@@ -3,9 +3,9 @@
 from chalice import Blueprint
 
 from functions import images, wiring
-from functions.errors import ImageNotFound
 from functions.api import schemas
 from functions.api.routing import Reply, route
+from functions.errors import ImageNotFound
 
 api = Blueprint(__name__)
 

@@ -88,7 +88,7 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 
 def error_response(error: errors.PixelflowError) -> Response:
     status = next((code for kind, code in STATUS_BY_ERROR if isinstance(error, kind)), 400)
-    headers = {"Content-Type": JSON}
+    headers: dict[str, str | list[str]] = {"Content-Type": JSON}
     if isinstance(error, errors.Throttled):
         headers["Retry-After"] = str(error.retry_after)
     return Response(error_body(error.code, error.message, error.field), status_code=status, headers=headers)
@@ -156,7 +156,7 @@ def operations(app) -> list[Operation]:
     return found
 
 
-def _canonical_id(text: str, not_found: type[errors.NotFound]) -> str:
+def _canonical_id(text: str, not_found: Callable[[], errors.NotFound]) -> str:
     try:
         return str(uuid.UUID(text))
     except ValueError:
@@ -232,7 +232,7 @@ def _shape(result: Any) -> Response:
     if isinstance(result, Response):
         return result
     if isinstance(result, Reply):
-        headers = {"Content-Type": JSON, **(result.headers or {})}
+        headers: dict[str, str | list[str]] = {"Content-Type": JSON, **(result.headers or {})}
         return Response(result.body if result.body is not None else "", status_code=result.status,
                         headers=headers)
     return Response(result, status_code=200, headers={"Content-Type": JSON})

@@ -10,7 +10,6 @@ import hashlib
 import html
 import logging
 from pathlib import Path
-from typing import Dict, List
 from urllib.parse import urlsplit
 
 from chalice import Blueprint, Response
@@ -66,9 +65,10 @@ def static_file(call, name):
     return _file(call.request, _read_asset(name), media_type, {})
 
 
-def _file(request, text: str, media_type: str, extra: Dict[str, str]) -> Response:
+def _file(request, text: str, media_type: str, extra: dict[str, str]) -> Response:
     etag = _etag(text)
-    headers = {"Cache-Control": REVALIDATE, "ETag": etag, "X-Content-Type-Options": "nosniff", **extra}
+    headers: dict[str, str | list[str]] = {"Cache-Control": REVALIDATE, "ETag": etag,
+                                           "X-Content-Type-Options": "nosniff", **extra}
     sent = (request.headers or {}).get("if-none-match", "")
     headers["Content-Type"] = media_type
     if etag in (tag.strip() for tag in sent.split(",")):
@@ -76,7 +76,7 @@ def _file(request, text: str, media_type: str, extra: Dict[str, str]) -> Respons
     return Response(text, status_code=200, headers=headers)
 
 
-def _page_headers() -> Dict[str, str]:
+def _page_headers() -> dict[str, str]:
     # No inline script or style anywhere, so the policy can forbid both; storage is the only other origin
     # the page talks to (the presigned upload form, thumbnails, downloads).
     storage = " ".join(_storage_origins()) or "https:"
@@ -93,7 +93,7 @@ def _page_headers() -> Dict[str, str]:
     return {"Content-Security-Policy": policy, "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
 
 
-def _storage_origins() -> List[str]:
+def _storage_origins() -> list[str]:
     # Signing is local computation (no request), and exactly how the page's upload forms and links are made.
     try:
         storage = wiring.storage()
@@ -122,7 +122,7 @@ def _etag(text: str) -> str:
     return '"' + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] + '"'
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _read_asset(name: str) -> str:
     # Read on first request, not at import (cold start); text, since API Gateway passes text through.
     return (WEB / name).read_text(encoding="utf-8")

@@ -14,23 +14,32 @@ import functools
 import secrets
 import threading
 import unicodedata
-
-from argon2 import PasswordHasher, Type
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import TYPE_CHECKING
 
 from functions.auth.password_policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from functions.errors import InvalidInput, Throttled
 
-# OWASP Password Storage Cheat Sheet, argon2id option "m=19456 (19 MiB), t=2, p=1".
-# p=1 because a Lambda invocation hashes one password at a time on one vCPU.
-_HASHER = PasswordHasher(
-    time_cost=2,
-    memory_cost=19 * 1024,  # KiB
-    parallelism=1,
-    hash_len=32,
-    salt_len=16,
-    type=Type.ID,
-)
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+
+@functools.cache
+def _hasher() -> "PasswordHasher":
+    # Built on first use: only sign-up, sign-in and password changes load argon2 (not the authorizer).
+    from argon2 import PasswordHasher, Type
+
+    # OWASP Password Storage Cheat Sheet, argon2id option "m=19456 (19 MiB), t=2, p=1".
+    # p=1 because a Lambda invocation hashes one password at a time on one vCPU.
+    return PasswordHasher(
+        time_cost=2,
+        memory_cost=19 * 1024,  # KiB
+        parallelism=1,
+        hash_len=32,
+        salt_len=16,
+        type=Type.ID,
+    )
+
+
 HASH_MEMORY_MIB = 19  # the m parameter above: what one hash or verify holds while it runs
 SLOT_WAIT_SECONDS = 5.0  # a sign-in queues this long for a slot before it is told to retry
 
@@ -55,15 +64,17 @@ def validate_password(password):
 def hash_password(password):
     """Return the argon2id hash (PHC string) of ``password``; validate it first."""
     validate_password(password)
-    return _HASHER.hash(_normalise(password))
+    return _hasher().hash(_normalise(password))
 
 
 def verify_password(stored_hash, password):
     """Return True if ``password`` matches ``stored_hash``; False on mismatch or a malformed hash."""
     if not isinstance(stored_hash, str) or not isinstance(password, str):
         return False
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        return _HASHER.verify(stored_hash, _normalise(password))
+        return _hasher().verify(stored_hash, _normalise(password))
     except (VerificationError, InvalidHashError):
         # VerifyMismatchError is a VerificationError; so are undecodable hashes.
         return False
@@ -74,8 +85,10 @@ def needs_rehash(stored_hash):
     # An unreadable hash can only be improved by replacing it.
     if not isinstance(stored_hash, str):
         return True
+    from argon2.exceptions import InvalidHashError
+
     try:
-        return _HASHER.check_needs_rehash(stored_hash)
+        return _hasher().check_needs_rehash(stored_hash)
     except InvalidHashError:
         return True
 
@@ -89,7 +102,7 @@ def burn_verify_time(password):
 @functools.cache
 def _dummy_hash():
     # Built on first use with the live parameters (not at import: cold start).
-    return _HASHER.hash(secrets.token_urlsafe(32))
+    return _hasher().hash(secrets.token_urlsafe(32))
 
 
 def _normalise(password):

@@ -6,9 +6,6 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Optional
-
-import jwt
 
 from functions.errors import Unauthorized
 
@@ -62,7 +59,7 @@ class AccessClaims:
     """What a verified access token says: whose it is and which session (refresh-token family)."""
 
     user_id: str
-    session_id: Optional[str]
+    session_id: str | None
 
 
 def issue_access_token(settings, user_id, *, session_id=None, now=None):
@@ -85,6 +82,8 @@ def issue_access_token(settings, user_id, *, session_id=None, now=None):
     }
     if session_id is not None:
         claims["sid"] = str(session_id)
+    import jwt  # loaded on first use: most HTTP routes never issue a token
+
     token = jwt.encode(claims, settings.secret, algorithm=settings.algorithm)
     return token, settings.access_ttl_seconds
 
@@ -98,6 +97,8 @@ def verify_access_claims(settings, token, *, now=None):
     """Return the ``AccessClaims`` of a valid access token; raise InvalidToken otherwise."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken(reason="malformed")
+    import jwt  # loaded on first use: most HTTP routes never read one (the authorizer does)
+
     try:
         claims = jwt.decode(
             token,

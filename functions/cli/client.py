@@ -6,7 +6,7 @@ used as it is and never renewed.
 """
 
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import requests
 
@@ -18,7 +18,7 @@ TIMEOUT = 30
 class ApiError(Exception):
     """An answer that is not a success, or no answer: the API's code and sentence."""
 
-    def __init__(self, status: int, code: str, message: str, field: Optional[str] = None):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
 
@@ -33,7 +33,7 @@ class ApiError(Exception):
 
 
 class NotLoggedIn(ApiError):
-    def __init__(self, api: str, message: Optional[str] = None):
+    def __init__(self, api: str, message: str | None = None):
         super().__init__(401, "not_logged_in",
                          message or f"Not logged in to {api}: run `pixelflow login` (or set PIXELFLOW_TOKEN).")
 
@@ -41,7 +41,7 @@ class NotLoggedIn(ApiError):
 class Client:
     """Calls to one API address as one user."""
 
-    def __init__(self, api: str, *, access_token: Optional[str] = None):
+    def __init__(self, api: str, *, access_token: str | None = None):
         self.api = config.normalise(api)
         self._fixed = access_token is not None
         self._access = access_token
@@ -78,13 +78,13 @@ class Client:
             return response
         raise AssertionError("unreachable")
 
-    def _token(self) -> Optional[str]:
+    def _token(self) -> str | None:
         with self._lock:
             if self._access is None:
                 self._renew_locked()
             return self._access
 
-    def _renew(self, stale: Optional[str]) -> None:
+    def _renew(self, stale: str | None) -> None:
         with self._lock:
             if self._access == stale:  # else another thread renewed it meanwhile
                 self._renew_locked()
@@ -110,7 +110,7 @@ class Client:
 
     # --- sessions ---
 
-    def login(self, email: str, password: str) -> Dict[str, Any]:
+    def login(self, email: str, password: str) -> dict[str, Any]:
         """Sign in and keep the refresh token (only) in the config folder."""
         pair = self.request("POST", "/auth/login", auth=False, json={"email": email, "password": password}).json()
         with config.locked():
@@ -133,26 +133,26 @@ class Client:
         with config.locked():
             config.forget_session(self.api)
 
-    def me(self) -> Dict[str, Any]:
+    def me(self) -> dict[str, Any]:
         return self.request("GET", "/auth/me").json()["user"]
 
     # --- images ---
 
-    def create_batch(self, files: List[Dict[str, Any]], variants=None) -> Dict[str, Any]:
-        body: Dict[str, Any] = {"files": files}
+    def create_batch(self, files: list[dict[str, Any]], variants=None) -> dict[str, Any]:
+        body: dict[str, Any] = {"files": files}
         if variants:
             body["variants"] = variants
         return self.request("POST", "/batches", json=body).json()
 
-    def get_batch(self, batch_id: str) -> Dict[str, Any]:
+    def get_batch(self, batch_id: str) -> dict[str, Any]:
         return self.request("GET", f"/batches/{batch_id}").json()
 
-    def images(self, *, limit: int = 20, cursor: Optional[str] = None, status: Optional[str] = None,
-               sha256: Optional[str] = None) -> Dict[str, Any]:
+    def images(self, *, limit: int = 20, cursor: str | None = None, status: str | None = None,
+               sha256: str | None = None) -> dict[str, Any]:
         params = {"limit": limit, "cursor": cursor, "status": status, "sha256": sha256}
         return self.request("GET", "/images", params={k: v for k, v in params.items() if v is not None}).json()
 
-    def image(self, image_id: str) -> Dict[str, Any]:
+    def image(self, image_id: str) -> dict[str, Any]:
         return self.request("GET", f"/images/{image_id}").json()
 
     def delete(self, image_id: str) -> None:
@@ -163,15 +163,15 @@ class Client:
                               allow_redirects=False)
         return answer.headers["Location"]
 
-    def start_import(self, url: str, variants=None) -> Dict[str, Any]:
-        body: Dict[str, Any] = {"url": url}
+    def start_import(self, url: str, variants=None) -> dict[str, Any]:
+        body: dict[str, Any] = {"url": url}
         if variants:
             body["variants"] = variants
         return self.request("POST", "/imports", json=body).json()
 
-    def start_generation(self, prompt: str, *, style: Optional[str], width: int, height: int,
-                         variants=None) -> Dict[str, Any]:
-        body: Dict[str, Any] = {"prompt": prompt, "width": width, "height": height}
+    def start_generation(self, prompt: str, *, style: str | None, width: int, height: int,
+                         variants=None) -> dict[str, Any]:
+        body: dict[str, Any] = {"prompt": prompt, "width": width, "height": height}
         if style:
             body["style"] = style
         if variants:

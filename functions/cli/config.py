@@ -9,15 +9,16 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any
 
 import platformdirs
 
 try:
     import fcntl
 except ImportError:  # Windows: no advisory locks; parallel commands may then race a refresh
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 DEFAULT_API = "http://127.0.0.1:8000"
 
@@ -31,7 +32,7 @@ def credentials_path() -> Path:
     return config_dir() / "credentials.json"
 
 
-def load() -> Dict[str, Any]:
+def load() -> dict[str, Any]:
     """Everything stored: ``{"api": default address, "sessions": {address: {email, refresh_token}}}``."""
     try:
         data = json.loads(credentials_path().read_text())
@@ -42,7 +43,7 @@ def load() -> Dict[str, Any]:
     return data
 
 
-def save(data: Dict[str, Any]) -> None:
+def save(data: dict[str, Any]) -> None:
     """Replace the stored file atomically; it is created 0600 so no other user can ever read it."""
     folder = config_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -58,7 +59,7 @@ def save(data: Dict[str, Any]) -> None:
         raise
 
 
-def session(api: str) -> Optional[Dict[str, Any]]:
+def session(api: str) -> dict[str, Any] | None:
     """The stored session for ``api``, if any."""
     found = load()["sessions"].get(normalise(api))
     return found if isinstance(found, dict) and found.get("refresh_token") else None

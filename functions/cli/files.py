@@ -2,8 +2,8 @@
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, List, Optional
 
 from functions.imaging.source import sniff  # the server's own rule: the content decides, never the name
 
@@ -12,12 +12,12 @@ CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
 HEAD_BYTES = 4096  # enough for every signature sniff() reads (AVIF's ftyp box is the longest)
 
 
-def expand(paths: Iterable[str], recursive: bool) -> List[Path]:
+def expand(paths: Iterable[str], recursive: bool) -> list[Path]:
     """Files named, and the files in folders named (their sub-folders too with ``recursive``), sorted, once each.
 
     Hidden files inside folders (.DS_Store and the like) are left out; a file named explicitly never is.
     """
-    found: List[Path] = []
+    found: list[Path] = []
     seen = set()
 
     def add(path: Path) -> None:
@@ -39,7 +39,7 @@ def expand(paths: Iterable[str], recursive: bool) -> List[Path]:
     return found
 
 
-def image_type(path: Path) -> Optional[str]:
+def image_type(path: Path) -> str | None:
     """jpeg, png, webp, gif or avif when the file starts like one, else None."""
     with open(path, "rb") as handle:
         return sniff(handle.read(HEAD_BYTES))

@@ -10,7 +10,7 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import click
 import requests
@@ -59,7 +59,8 @@ def wait_option(command):
 
 
 def variant_option(command):
-    return click.option("--variant", "variants", multiple=True, callback=lambda ctx, param, values: _parse_variants(ctx, param, values),
+    return click.option("--variant", "variants", multiple=True,
+                        callback=lambda ctx, param, values: _parse_variants(ctx, param, values),
                         metavar="name:WxH:fit:format:q",
                         help="An extra variant, e.g. card:600x400:cover:jpeg:85 (size, fit, format and quality "
                              "optional; give width, height or both). Repeatable.")(command)
@@ -70,7 +71,7 @@ def variant_option(command):
               help="The API's address [env PIXELFLOW_API; default: the last login's, else http://127.0.0.1:8000].")
 @click.version_option(package_name="pixelflow", message="%(prog)s %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, api: Optional[str]) -> None:
+def cli(ctx: click.Context, api: str | None) -> None:
     """pixelflow: upload, import, generate and fetch images from the command line.
 
     Sign in once with `pixelflow login`; the refresh token is kept in your config folder (mode 0600),
@@ -83,7 +84,7 @@ def main() -> None:
     cli(prog_name="pixelflow")
 
 
-def _client(ctx: click.Context, api: Optional[str] = None) -> Client:
+def _client(ctx: click.Context, api: str | None = None) -> Client:
     address = api or ctx.obj.get("api") or config.default_api()
     token = os.environ.get("PIXELFLOW_TOKEN") or None
     return Client(address, access_token=token)
@@ -97,7 +98,7 @@ def _client(ctx: click.Context, api: Optional[str] = None) -> Client:
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 @json_option
 @click.pass_context
-def login(ctx: click.Context, login_api: Optional[str], email: Optional[str], password_stdin: bool,
+def login(ctx: click.Context, login_api: str | None, email: str | None, password_stdin: bool,
           as_json: bool) -> None:
     """Sign in and keep the session (a refresh token) in your config folder."""
     client = Client(login_api or ctx.obj.get("api") or config.default_api())
@@ -204,10 +205,10 @@ def generate(ctx: click.Context, prompt, style, size, variants, no_wait, timeout
     ctx.exit(_finish(client, output, [ticket["image_id"]], not no_wait, timeout, "Generating"))
 
 
-def _finish(client: Client, output: Output, started: List[Any], wait: bool, timeout: float, label: str) -> int:
+def _finish(client: Client, output: Output, started: list[Any], wait: bool, timeout: float, label: str) -> int:
     """Wait (unless told not to) for the images started; print them; 1 if any failed."""
     ids = [item for item in started if isinstance(item, str)]
-    images: Dict[str, Dict[str, Any]] = {image_id: client.image(image_id) for image_id in ids}
+    images: dict[str, dict[str, Any]] = {image_id: client.image(image_id) for image_id in ids}
     if wait:
         images.update(_wait(client, output, ids, timeout, label))
     results = [images[item] if isinstance(item, str) else item for item in started]
@@ -223,8 +224,8 @@ def _finish(client: Client, output: Output, started: List[Any], wait: bool, time
     return 0
 
 
-def _wait(client: Client, output: Output, ids: List[str], timeout: float, label: str) -> Dict[str, Dict[str, Any]]:
-    latest: Dict[str, Dict[str, Any]] = {}
+def _wait(client: Client, output: Output, ids: list[str], timeout: float, label: str) -> dict[str, dict[str, Any]]:
+    latest: dict[str, dict[str, Any]] = {}
     pending = list(ids)
     deadline = time.monotonic() + timeout
     last_line = None
@@ -259,10 +260,10 @@ def _wait(client: Client, output: Output, ids: List[str], timeout: float, label:
 @click.option("--status", type=click.Choice(STATUSES), help="Only images in this state.")
 @json_option
 @click.pass_context
-def list_command(ctx: click.Context, limit: int, status: Optional[str], as_json: bool) -> None:
+def list_command(ctx: click.Context, limit: int, status: str | None, as_json: bool) -> None:
     """List your images, newest first."""
     client, output = _client(ctx), Output(as_json)
-    found: List[Dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     cursor = None
     while len(found) < limit:
         page = client.images(limit=min(100, limit - len(found)), cursor=cursor, status=status)
@@ -312,7 +313,7 @@ def show(ctx: click.Context, image_id: str, as_json: bool) -> None:
 @click.option("-o", "--output", "target", type=click.Path(), help="File or folder to write to; - for stdout.")
 @json_option
 @click.pass_context
-def get(ctx: click.Context, image_id: str, variant: str, target: Optional[str], as_json: bool) -> None:
+def get(ctx: click.Context, image_id: str, variant: str, target: str | None, as_json: bool) -> None:
     """Download an image's original or one of its variants."""
     client, output = _client(ctx), Output(as_json)
     image = client.image(image_id)
@@ -354,8 +355,14 @@ def _stream(answer, out, output: Output, total: int, name: str) -> int:
     written = 0
     show_bar = output.interactive and total > 1_000_000
     if show_bar:
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                                   TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
         bar = Progress(TextColumn(name), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
                        console=output.err, transient=True)
         task = bar.add_task(name, total=total)
@@ -434,21 +441,21 @@ def batch_command(ctx: click.Context, batch_id: str, wait: bool, as_json: bool) 
 
 # --- helpers ----------------------------------------------------------------------------
 
-def _image_row(image: Dict[str, Any]):
+def _image_row(image: dict[str, Any]):
     size = f"{image['width']}×{image['height']}" if image.get("width") else None
     error = image.get("error")
     return (image.get("id") or image.get("url"), image["status"], image.get("original_name") or image.get("url"),
             size, f"{error['code']}: {error['message']}" if error else None)
 
 
-def _parse_variants(ctx: click.Context, param, values) -> List[Dict[str, Any]]:
+def _parse_variants(ctx: click.Context, param, values) -> list[dict[str, Any]]:
     """``name:WxH:fit:format:q`` strings as the API's variant objects; BadParameter (exit 2) when malformed."""
     parsed = []
     for value in values:
         parts = value.split(":")
         if not parts[0] or len(parts) > 5:
             raise click.BadParameter(f"{value!r}: give name:WxH:fit:format:quality, e.g. card:600x400:cover:jpeg:85.")
-        spec: Dict[str, Any] = {"name": parts[0]}
+        spec: dict[str, Any] = {"name": parts[0]}
         if len(parts) > 1 and parts[1]:
             size = re.fullmatch(r"(\d*)\s*[x×X]\s*(\d*)|(\d+)", parts[1])
             if not size or not any(size.groups()):

@@ -4,10 +4,21 @@ import contextlib
 import signal
 import threading
 import time
-from typing import Dict, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
-from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TaskID,
-                           TextColumn, TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 
 from functions.cli.output import Output, human_bytes
 
@@ -56,8 +67,8 @@ class Bar:
 
     def __init__(self, output: Output, label: str, total: int, fields: str = "", **initial):
         self.output, self.label, self.total = output, label, total
-        self._progress: Optional[Progress] = None
-        self._last = (None, None, 0.0)
+        self._progress: Progress | None = None
+        self._last: tuple[int | None, dict[str, Any] | None, float] = (None, None, 0.0)
         if output.interactive:
             self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TextColumn(fields), TimeElapsedColumn(),
@@ -91,9 +102,9 @@ class TransferView:
         self.output, self.files, self.total_bytes = output, files, total_bytes
         self.finished = 0
         self._lock = threading.Lock()
-        self._progress: Optional[Progress] = None
-        self._tasks: Dict[int, TaskID] = {}
-        self._sent: Dict[int, int] = {}
+        self._progress: Progress | None = None
+        self._tasks: dict[int, TaskID] = {}
+        self._sent: dict[int, int] = {}
         if output.interactive:
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                                       TransferSpeedColumn(), TimeRemainingColumn(), console=output.err)
@@ -127,7 +138,7 @@ class TransferView:
                 self._progress.update(self._tasks[key], completed=total_sent)
                 self._progress.advance(self._overall, delta)
 
-    def finished_file(self, key: int, name: str, size: int, error: Optional[str]) -> None:
+    def finished_file(self, key: int, name: str, size: int, error: str | None) -> None:
         with self._lock:
             sent = self._sent.pop(key, 0)
             if error is None:

@@ -18,7 +18,7 @@ import dataclasses
 import re
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from requests_toolbelt.multipart.encoder import MultipartEncoder, MultipartEncoderMonitor
 
@@ -43,20 +43,25 @@ class Item:
 
     path: Path
     size: int = 0
-    kind: Optional[str] = None
-    sha256: Optional[str] = None
+    kind: str | None = None
+    sha256: str | None = None
     # checking -> pending -> ticketed -> uploaded -> done | failed; or skipped, duplicate, failed, interrupted
     status: str = "checking"
-    image_id: Optional[str] = None
-    batch_id: Optional[str] = None
-    code: Optional[str] = None
-    message: Optional[str] = None
-    previous_status: Optional[str] = None
+    image_id: str | None = None
+    batch_id: str | None = None
+    code: str | None = None
+    message: str | None = None
+    previous_status: str | None = None
+
+    def content_type(self) -> str:
+        """The Content-Type to upload with (only files checked to be images reach an upload)."""
+        assert self.kind is not None
+        return files.CONTENT_TYPES[self.kind]
 
     def fail(self, code: str, message: str) -> None:
         self.status, self.code, self.message = "failed", code, message
 
-    def as_json(self) -> Dict[str, Any]:
+    def as_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "status": self.status, "image_id": self.image_id, "sha256": self.sha256,
                 "bytes": self.size, "batch_id": self.batch_id, "previous_status": self.previous_status,
                 "error": {"code": self.code, "message": self.message} if self.code else None}
@@ -65,14 +70,14 @@ class Item:
 @dataclasses.dataclass
 class Options:
     recursive: bool = False
-    variants: Optional[List[Dict[str, Any]]] = None
+    variants: list[dict[str, Any]] | None = None
     concurrency: int = 4
     on_duplicate: str = "skip"
     wait: bool = True
     timeout: float = 1800
 
 
-def run(client: Client, output: Output, paths: List[str], options: Options) -> int:
+def run(client: Client, output: Output, paths: list[str], options: Options) -> int:
     """Upload ``paths``; print the summary (or JSON); return the exit code (0, 1 any failure, 130 interrupted)."""
     items = [Item(path) for path in files.expand(paths, options.recursive)]
     stopper = Stopper()
@@ -95,7 +100,7 @@ def run(client: Client, output: Output, paths: List[str], options: Options) -> i
 
 # --- 1. check ---------------------------------------------------------------------------
 
-def _check(client: Client, output: Output, items: List[Item], options: Options, stopper: Stopper) -> None:
+def _check(client: Client, output: Output, items: list[Item], options: Options, stopper: Stopper) -> None:
     def check(item: Item) -> None:
         if stopper.requested:
             return
@@ -111,12 +116,12 @@ def _check(client: Client, output: Output, items: List[Item], options: Options, 
             item.fail("unreadable", f"Cannot read the file: {error.strerror or error}.")
             return
         for image in client.images(sha256=item.sha256, limit=20)["items"]:
-            error = image.get("error") or {}
-            if image["status"] == "awaiting_upload" or error.get("code") in RETRYABLE:
+            stored_error = image.get("error") or {}
+            if image["status"] == "awaiting_upload" or stored_error.get("code") in RETRYABLE:
                 continue  # never arrived, or failed in a way a new upload cures
             item.status, item.image_id, item.previous_status = "duplicate", image["id"], image["status"]
-            if error:
-                item.code, item.message = error["code"], error["message"]
+            if stored_error:
+                item.code, item.message = stored_error["code"], stored_error["message"]
             return
         item.status = "pending"
 
@@ -126,7 +131,7 @@ def _check(client: Client, output: Output, items: List[Item], options: Options, 
         for count, future in enumerate(concurrent.futures.as_completed(futures), 1):
             future.result()  # an API error here (unreachable, signed out) ends the command
             bar.update(count)
-    first_of: Dict[str, Item] = {}
+    first_of: dict[str | None, Item] = {}  # by sha256, which every pending item has
     for item in items:
         if item.status == "pending":
             earlier = first_of.setdefault(item.sha256, item)
@@ -141,13 +146,13 @@ def _check(client: Client, output: Output, items: List[Item], options: Options, 
 
 # --- 2. send ----------------------------------------------------------------------------
 
-def _send(client: Client, output: Output, items: List[Item], options: Options, stopper: Stopper) -> None:
+def _send(client: Client, output: Output, items: list[Item], options: Options, stopper: Stopper) -> None:
     queue = collections.deque(item for item in items if item.status == "pending")
     if not queue:
         return
     chunk_size = BATCH_SIZE
     created_any = False
-    in_flight: Dict[concurrent.futures.Future, Item] = {}
+    in_flight: dict[concurrent.futures.Future, Item] = {}
     view = TransferView(output, len(queue), sum(item.size for item in queue))
     with view, concurrent.futures.ThreadPoolExecutor(max(1, options.concurrency)) as pool:
         while (queue or in_flight) and not stopper.requested:
@@ -187,22 +192,22 @@ def _send(client: Client, output: Output, items: List[Item], options: Options, s
                                if item.batch_id and item.status in ("ticketed", "failed", "interrupted")])
 
 
-def _file_entry(item: Item) -> Dict[str, Any]:
-    return {"filename": item.path.name, "content_type": files.CONTENT_TYPES[item.kind], "size": item.size,
+def _file_entry(item: Item) -> dict[str, Any]:
+    return {"filename": item.path.name, "content_type": item.content_type(), "size": item.size,
             "sha256": item.sha256}
 
 
-def _post(client: Client, view: TransferView, item: Item, upload: Dict[str, Any], stopper: Stopper) -> None:
+def _post(client: Client, view: TransferView, item: Item, upload: dict[str, Any], stopper: Stopper) -> None:
     """POST one file to storage with its presigned form; the outcome is recorded on the item."""
     if stopper.requested:
         return
     key = id(item)
     view.started(key, item.path.name, item.size)
-    error: Optional[str] = None
+    error: str | None = None
     try:
         with open(item.path, "rb") as handle:
             encoder = MultipartEncoder(fields=[*upload["upload"]["fields"].items(),
-                                               ("file", (item.path.name, handle, files.CONTENT_TYPES[item.kind]))])
+                                               ("file", (item.path.name, handle, item.content_type()))])
 
             def sent(monitor: MultipartEncoderMonitor) -> None:
                 if stopper.requested:
@@ -234,9 +239,11 @@ def _storage_error(answer) -> str:
     return " ".join(parts) or f"HTTP {answer.status_code}"
 
 
-def _withdraw(client: Client, output: Output, items: List[Item]) -> None:
+def _withdraw(client: Client, output: Output, items: list[Item]) -> None:
     """Delete the images of files that were not posted, so nothing stays awaiting_upload and a re-run sends them."""
     for item in items:
+        if item.image_id is None:
+            continue  # never ticketed: nothing was created
         try:
             client.delete(item.image_id)
         except ApiError as error:
@@ -248,12 +255,12 @@ def _withdraw(client: Client, output: Output, items: List[Item]) -> None:
 
 # --- 3. wait ----------------------------------------------------------------------------
 
-def _follow(client: Client, output: Output, items: List[Item], options: Options, stopper: Stopper) -> bool:
+def _follow(client: Client, output: Output, items: list[Item], options: Options, stopper: Stopper) -> bool:
     """Follow the batches until every uploaded image is done or failed; False on timeout."""
     waiting = {item.image_id: item for item in items if item.status == "uploaded"}
     if not waiting:
         return True
-    batches = {item.batch_id for item in waiting.values()}
+    batches = {item.batch_id for item in waiting.values() if item.batch_id}
     deadline = time.monotonic() + options.timeout
     total = len(waiting)
     with Bar(output, "Processing", total, "done {task.fields[done]}, failed {task.fields[failed]}",
@@ -282,7 +289,7 @@ def _follow(client: Client, output: Output, items: List[Item], options: Options,
 
 # --- summary ----------------------------------------------------------------------------
 
-def _report(output: Output, items: List[Item], interrupted: bool, timed_out: bool) -> None:
+def _report(output: Output, items: list[Item], interrupted: bool, timed_out: bool) -> None:
     counts = collections.Counter(item.status for item in items)
     if output.as_json:
         output.json({"files": [item.as_json() for item in items], "counts": dict(counts),

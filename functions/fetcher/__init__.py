@@ -28,7 +28,21 @@ Messages name only the origin (``scheme://host:port``), never the path, query or
 credentials, since those often carry tokens.
 """
 
-from functions.fetcher.client import fetch
+
+from typing import TYPE_CHECKING, Any
+
 from functions.fetcher.policy import REDIRECT_STATUSES, Fetched, FetchPolicy, FetchRefused
 
+if TYPE_CHECKING:
+    from functions.fetcher.client import fetch
+
 __all__ = ["REDIRECT_STATUSES", "FetchPolicy", "FetchRefused", "Fetched", "fetch"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``fetch`` loads the transport (http.client, ssl) on first use: HTTP functions only check URL forms.
+    if name == "fetch":
+        from functions.fetcher.client import fetch
+
+        return fetch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

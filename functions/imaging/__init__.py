@@ -13,10 +13,24 @@ Decisions a caller relies on:
   steps (decode, resize, encode), on every thread, and ends the image ``too_slow`` when spent.
 """
 
-from functions.imaging.budget import Budget
-from functions.imaging.render import Rendering, Variant, render_variants
-from functions.imaging.source import ImageRejected, SourceInfo, inspect_image
-from functions.imaging.specs import STANDARD_VARIANTS, VariantSpec, parse_variant_specs, variant_plan
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from functions.imaging.budget import Budget
+    from functions.imaging.render import Rendering, Variant, render_variants
+    from functions.imaging.source import ImageRejected, SourceInfo, inspect_image
+    from functions.imaging.specs import STANDARD_VARIANTS, VariantSpec, parse_variant_specs, variant_plan
+
+# Loaded on first use (PEP 562): the variant rules (specs) are read by the HTTP functions, which must not
+# pay for Pillow; only rendering and inspecting load it.
+_HOMES = {
+    "Budget": "budget",
+    "Rendering": "render", "Variant": "render", "render_variants": "render",
+    "ImageRejected": "source", "SourceInfo": "source", "inspect_image": "source",
+    "STANDARD_VARIANTS": "specs", "VariantSpec": "specs", "parse_variant_specs": "specs", "variant_plan": "specs",
+}
 
 __all__ = [
     "STANDARD_VARIANTS",
@@ -31,3 +45,9 @@ __all__ = [
     "render_variants",
     "variant_plan",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from functions.imaging.budget import Budget
 from functions.imaging.source import ImageRejected, Source, SourceInfo
-from functions.imaging.specs import VariantSpec
+from functions.imaging.specs import MAX_SIDE, VariantSpec
 
 # reduce() by the largest integer factor that keeps the picture at least the target size, then LANCZOS:
 # 4x faster than LANCZOS alone on 4000->1024 at 49 dB PSNR against it (1.5: 52 dB, 2x slower; 2.0: no gain).
@@ -100,7 +100,8 @@ def render_variants(
         raise ImageRejected(
             "variants_too_large",
             f"The variants asked for would add up to {total / 1e6:.0f} megapixels from this "
-            f"{source.size[0]}x{source.size[1]} image; at most {max_output_pixels / 1e6:.0f} can be made from one image.",
+            f"{source.size[0]}x{source.size[1]} image; "
+            f"at most {max_output_pixels / 1e6:.0f} can be made from one image.",
         )
     return Rendering(source, plans, budget or Budget())
 
@@ -113,7 +114,8 @@ def _render_all(source: Source, plans, budget: Budget) -> Iterator[Variant]:
     with budget.step("decode"):
         picture = source.decode(_resolution_needed(plans, source.size))
     first, rest = plans[0], plans[1:]
-    yield _render_step(budget, *first, _resize_step(budget, first[1], [picture], source.size))
+    spec, geo = first
+    yield _render_step(budget, spec, geo, _resize_step(budget, geo, [picture], source.size))
     if rest:
         yield from _render_rest(rest, picture, source.size, budget)
 
@@ -128,8 +130,12 @@ def geometry(spec: VariantSpec, source_size: tuple[int, int]) -> _Geometry:
         return _Geometry(whole, size, size)
     if spec.width is None or spec.height is None:
         # One side given: keep the aspect ratio; only "inside" refuses to enlarge.
-        scale = spec.width / width if spec.width is not None else spec.height / height
-        scale = min(scale, 8192 / max(width, height))  # the derived side stays within the spec's limit
+        if spec.width is not None:
+            scale = spec.width / width
+        else:
+            assert spec.height is not None  # neither side given is handled above
+            scale = spec.height / height
+        scale = min(scale, MAX_SIDE / max(width, height))  # the derived side stays within the spec's limit
         if spec.fit == "inside":
             scale = min(scale, 1.0)
         size = _scaled(source_size, scale)
@@ -149,8 +155,9 @@ def geometry(spec: VariantSpec, source_size: tuple[int, int]) -> _Geometry:
     return _Geometry(whole, size, (box_w, box_h) if spec.fit == "contain" else size)
 
 
-def _scaled(size: tuple[int, int], scale: float, limit: tuple[int, int] = (8192, 8192)) -> tuple[int, int]:
-    return tuple(min(bound, max(1, math.floor(side * scale + 0.5))) for side, bound in zip(size, limit))
+def _scaled(size: tuple[int, int], scale: float, limit: tuple[int, int] = (MAX_SIDE, MAX_SIDE)) -> tuple[int, int]:
+    width, height = (min(bound, max(1, math.floor(side * scale + 0.5))) for side, bound in zip(size, limit))
+    return width, height
 
 
 def _resolution_needed(plans, source_size: tuple[int, int]) -> tuple[int, int] | None:

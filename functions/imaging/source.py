@@ -168,7 +168,7 @@ class Source:
         never below that size.
         """
         image = _open(self.data, self.info.format)
-        if self.draft_scale(at_least) > 1:
+        if at_least is not None and self.draft_scale(at_least) > 1:
             image.draft(None, _stored(at_least, self.orientation))  # same arithmetic as draft_scale
         try:
             image.load()
@@ -250,7 +250,9 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
         transform = _transform_to_srgb(bytes(icc), image.mode)
         if transform is None:
             return image
-        return ImageCms.applyTransform(image, transform)
+        converted = ImageCms.applyTransform(image, transform)
+        assert converted is not None  # None only for inPlace=True
+        return converted
     except (ImageCms.PyCMSError, *_DECODE_ERRORS):
         return image  # an unreadable profile: treat the pixels as sRGB, as browsers do
 

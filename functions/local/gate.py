@@ -29,14 +29,13 @@ import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
-from typing import Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 from xml.sax.saxutils import escape
 
 from werkzeug.http import parse_options_header
 from werkzeug.sansio import multipart
 
-from functions.local.http import _PooledServer   # the app server's bounded pool and deep backlog
+from functions.local.http import _PooledServer  # the app server's bounded pool and deep backlog
 
 FORM_OVERHEAD_BYTES = 64 * 1024      # form fields and part headers around the file (S3 allows 20 KB of fields)
 MAX_FIELDS = 32
@@ -76,12 +75,12 @@ def signing_key(secret: str, date: str, region: str, service: str = "s3") -> byt
 
 def _amz_time(value: str) -> datetime.datetime:
     try:
-        return datetime.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
+        return datetime.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.UTC)
     except (TypeError, ValueError):
         raise Refused(403, "AccessDenied", "X-Amz-Date is not a SigV4 timestamp.") from None
 
 
-def _scope(credential: str) -> Tuple[str, str, str]:
+def _scope(credential: str) -> tuple[str, str, str]:
     """(access key, date, region) from ``AKID/YYYYMMDD/region/s3/aws4_request``."""
     parts = credential.split("/")
     if len(parts) != 5 or parts[3] != "s3" or parts[4] != "aws4_request" or not re.fullmatch(r"\d{8}", parts[1]):
@@ -92,12 +91,12 @@ def _scope(credential: str) -> Tuple[str, str, str]:
 class PostPolicy:
     """A browser form's policy, checked as S3 checks it: signature, expiry, then every condition."""
 
-    def __init__(self, fields: Dict[str, str], secret: str, now: datetime.datetime):
+    def __init__(self, fields: dict[str, str], secret: str, now: datetime.datetime):
         self.fields = fields   # lower-cased names
         self.secret = secret
         self.now = now
 
-    def check_signature(self) -> Dict:
+    def check_signature(self) -> dict:
         fields = self.fields
         for name in ("policy", "x-amz-algorithm", "x-amz-credential", "x-amz-date", "x-amz-signature"):
             if not fields.get(name):
@@ -118,18 +117,18 @@ class PostPolicy:
             raise Refused(400, "InvalidPolicyDocument", "The policy is not a JSON document with conditions.") from None
         return policy
 
-    def check_conditions(self, policy: Dict, bucket: str, file_bytes: int) -> None:
+    def check_conditions(self, policy: dict, bucket: str, file_bytes: int) -> None:
         try:
             expires = datetime.datetime.fromisoformat(str(policy.get("expiration", "")).replace("Z", "+00:00"))
             if expires.tzinfo is None:
-                expires = expires.replace(tzinfo=datetime.timezone.utc)
+                expires = expires.replace(tzinfo=datetime.UTC)
         except ValueError:
             raise Refused(400, "InvalidPolicyDocument", "The policy has no valid expiration.") from None
         if expires <= self.now:
             raise Refused(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
         values = {**self.fields, "bucket": bucket}
         covered = set()
-        length_range: Optional[Tuple[int, int]] = None
+        length_range: tuple[int, int] | None = None
         for condition in policy["conditions"]:
             if isinstance(condition, dict) and len(condition) == 1:
                 (name, expected), = condition.items()
@@ -177,10 +176,13 @@ def check_presigned_query(method: str, host: str, path: str, query: str, secret:
     params = dict(pairs)
     if len(params) != len(pairs):
         raise Refused(400, "InvalidArgument", "A query parameter is repeated.")
-    auth = {name: params.pop(name, None) for name in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date",
-                                                       "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature")}
-    if not all(auth.values()):
-        raise Refused(403, "AccessDenied", "Only presigned links are served here.")
+    auth: dict[str, str] = {}
+    for name in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders",
+                 "X-Amz-Signature"):
+        value = params.pop(name, None)
+        if not value:
+            raise Refused(403, "AccessDenied", "Only presigned links are served here.")
+        auth[name] = value
     if auth["X-Amz-Algorithm"] != ALGORITHM or auth["X-Amz-SignedHeaders"] != "host":
         raise Refused(403, "AccessDenied", f"Only {ALGORITHM} links signed over the host header are served here.")
     if any(name.lower().startswith("x-amz-") for name in params):
@@ -216,20 +218,20 @@ class _Form:
     """A multipart form read from the socket: fields (exact bytes, in order) and the file, spooled."""
 
     def __init__(self):
-        self.fields: List[Tuple[str, bytes]] = []
+        self.fields: list[tuple[str, bytes]] = []
         self.file_name = "file"
         self.file_type = ""
         self.file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY_BYTES)
         self.file_bytes = 0
         self.has_file = False
 
-    def text_fields(self) -> Dict[str, str]:
+    def text_fields(self) -> dict[str, str]:
         try:
             return {name.lower(): value.decode("utf-8") for name, value in self.fields}
         except UnicodeDecodeError:
             raise Refused(400, "InvalidArgument", "Form fields must be UTF-8.") from None
 
-    def encoded(self) -> Tuple[bytes, str]:
+    def encoded(self) -> tuple[bytes, str]:
         """The form rebuilt canonically, so the emulator parses exactly what was checked: (head, boundary).
 
         The file's bytes follow ``head``; ``tail(boundary)`` ends the body. Names were checked against
@@ -254,6 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"   # one request per connection, as the app server does
     timeout = IDLE_SECONDS
     server_version = "pixelflow-gate"
+
+    @property
+    def _gate(self) -> "_GateServer":
+        return self.server  # type: ignore[return-value]  # always the _GateServer this handler was made for
 
     def parse_request(self):
         if not super().parse_request():
@@ -300,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             parts = urlsplit(self.path)
             check_presigned_query(method, self.headers.get("Host", ""), parts.path, parts.query,
-                                  self.server.signing_secret, _now())
+                                  self._gate.signing_secret, _now())
         except Refused as refused:
             return self._refuse(refused)
         self._forward(method, self.path, body=None)
@@ -318,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             raise Refused(411, "MissingContentLength", "Send the form with a Content-Length.") from None
-        if length < 0 or length > self.server.max_body_bytes:
+        if length < 0 or length > self._gate.max_body_bytes:
             raise Refused(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
         form = _Form()
         try:
@@ -395,18 +401,18 @@ class _Handler(BaseHTTPRequestHandler):
             raise Refused(400, "InvalidArgument", "The bucket is named by the path, not by a form field.")
         if "${filename}" in fields.get("key", ""):
             raise Refused(400, "InvalidArgument", "Keys naming ${filename} are not accepted here.")
-        policy = PostPolicy(fields, self.server.signing_secret, _now())
+        policy = PostPolicy(fields, self._gate.signing_secret, _now())
         checked = policy.check_signature()
         policy.check_conditions(checked, urlsplit(self.path).path.strip("/"), form.file_bytes)
 
     def _forward(self, method, path, *, body, length=None, content_type=None):
-        upstream = http.client.HTTPConnection(self.server.upstream_host, self.server.upstream_port,
+        upstream = http.client.HTTPConnection(self._gate.upstream_host, self._gate.upstream_port,
                                               timeout=UPSTREAM_SECONDS)
         answered = False
         try:
             upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             # The browser's Host: links are signed over it, and the emulators route on it as on S3.
-            upstream.putheader("Host", self.headers.get("Host", f"{self.server.upstream_host}"))
+            upstream.putheader("Host", self.headers.get("Host", f"{self._gate.upstream_host}"))
             for name in FORWARDED_HEADERS:
                 if self.headers.get(name) is not None:
                     upstream.putheader(name, self.headers[name])
@@ -463,7 +469,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 class _GateServer(_PooledServer):
@@ -482,9 +488,9 @@ class StorageGate:
         self.server = _GateServer((host, port), _Handler)
         self.server.signing_secret = signing_secret
         self.server.max_body_bytes = max_upload_bytes + FORM_OVERHEAD_BYTES
-        self.server.upstream_host, self.server.upstream_port = target.hostname, target.port or 80
+        self.server.upstream_host, self.server.upstream_port = target.hostname or "127.0.0.1", target.port or 80
         self.url = f"http://{host}:{self.server.server_address[1]}"
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> "StorageGate":
         self._thread = threading.Thread(target=self.server.serve_forever, name="storage-gate", daemon=True)

@@ -19,16 +19,20 @@ import socket
 import threading
 import time
 from http.server import HTTPServer
-from typing import Optional
 
 from chalice.config import Config
-from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, LocalChalice, LocalDevServer,
-                           LocalGateway, LocalGatewayAuthorizer, NotAuthorizedError)
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    LocalChalice,
+    LocalDevServer,
+    LocalGateway,
+    LocalGatewayAuthorizer,
+    NotAuthorizedError,
+)
 
-from functions.errors import Unauthorized
+from functions.errors import UNAUTHORIZED_BODY, Unauthorized
 
-UNAUTHORIZED_BODY = (b'{"error":{"code":"unauthorized",'
-                     b'"message":"A valid access token is required in the Authorization header."}}')
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 WORKERS = 32  # connections served at once; the rest wait in the listen backlog
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
@@ -43,9 +47,9 @@ class _Authorizer(LocalGatewayAuthorizer):
         try:
             return super().authorize(raw_path, lambda_event, lambda_context)
         except NotAuthorizedError:
-            raise NotAuthorizedError(self._headers(lambda_context), UNAUTHORIZED_BODY) from None
+            raise NotAuthorizedError(self._headers(lambda_context), UNAUTHORIZED_BODY.encode()) from None
         except Unauthorized:
-            raise NotAuthorizedError(self._headers(lambda_context), UNAUTHORIZED_BODY) from None
+            raise NotAuthorizedError(self._headers(lambda_context), UNAUTHORIZED_BODY.encode()) from None
 
     @staticmethod
     def _headers(lambda_context):
@@ -202,7 +206,7 @@ class LocalServer:
         config = Config(chalice_stage=stage, config_from_disk={}, user_provided_params={})
         self.server = LocalDevServer(app, config, host, port, handler_cls=_Handler, server_cls=_PooledServer)
         self.url = f"http://{host}:{self.server.server.server_address[1]}"
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> "LocalServer":
         self._thread = threading.Thread(target=self.server.server.serve_forever, name="http", daemon=True)

@@ -21,8 +21,14 @@ import threading
 import time
 from pathlib import Path
 
-from functions.local.stack import (BucketSnapshot, StackRecord, end_process, local_s3_client, process_alive,
-                                   stop_postgres)
+from functions.local.stack import (
+    BucketSnapshot,
+    StackRecord,
+    end_process,
+    local_s3_client,
+    process_alive,
+    stop_postgres,
+)
 
 log = logging.getLogger("pixelflow.keeper")
 # Exit status when the last save failed and the emulator was left running (serve must not stop it).
@@ -47,7 +53,7 @@ class Keeper:
         self.stopping = threading.Event()
         self._s3 = None
         self._last = 0.0   # when the last periodic save started (monotonic)
-        self._last_error = None
+        self._last_error: str | None = None
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())

@@ -26,13 +26,13 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 from chalice.app import Rate, ScheduledEventConfig, SQSEventConfig
 
-from functions.local.workers import (IdleWorkers, InvocationFailed, InvocationTimedOut, WorkerDied, WorkerPool,
-                                     load_app)
+from functions.local.workers import IdleWorkers, InvocationFailed, InvocationTimedOut, WorkerDied, WorkerPool, load_app
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,12 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-def sqs_event(messages: List[Dict[str, Any]], queue_arn: str, region: str) -> Dict[str, Any]:
+def sqs_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
     """The event Lambda hands an SQS-triggered function for these received messages."""
     return {"Records": [_record(message, queue_arn, region) for message in messages]}
 
 
-def _record(message: Dict[str, Any], queue_arn: str, region: str) -> Dict[str, Any]:
+def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
     attributes = {}
     for name, value in (message.get("MessageAttributes") or {}).items():
         attributes[name] = {
@@ -80,7 +80,7 @@ def _record(message: Dict[str, Any], queue_arn: str, region: str) -> Dict[str, A
     }
 
 
-def scheduled_event(rule_name: str, region: str) -> Dict[str, Any]:
+def scheduled_event(rule_name: str, region: str) -> dict[str, Any]:
     """The event EventBridge hands a function on its schedule."""
     return {
         "version": "0",
@@ -88,7 +88,7 @@ def scheduled_event(rule_name: str, region: str) -> Dict[str, Any]:
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": "000000000000",
-        "time": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [f"arn:aws:events:{region}:000000000000:rule/{rule_name}"],
         "detail": {},
@@ -98,7 +98,7 @@ def scheduled_event(rule_name: str, region: str) -> Dict[str, Any]:
 RATE_UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 
 
-def schedule_seconds(expression: Any) -> Optional[float]:
+def schedule_seconds(expression: Any) -> float | None:
     """Seconds between runs of a Chalice schedule (``Rate`` or "rate(5 minutes)"); None for cron."""
     if isinstance(expression, Rate):
         return float(expression.value * RATE_UNITS[expression.unit.lower()])
@@ -107,14 +107,14 @@ def schedule_seconds(expression: Any) -> Optional[float]:
     return float(int(match.group(1)) * RATE_UNITS[match.group(2)]) if match else None
 
 
-def failed_ids(result: Any) -> Optional[set]:
+def failed_ids(result: Any) -> set | None:
     """Message ids a handler reported as failed (None: it reported nothing, so all succeeded)."""
     if isinstance(result, dict) and "batchItemFailures" in result:
         return {item["itemIdentifier"] for item in result["batchItemFailures"]}
     return None
 
 
-def declared_timeouts() -> Dict[str, float]:
+def declared_timeouts() -> dict[str, float]:
     """Each function's timeout in infra/resources.json (the one AWS enforces), by handler name."""
     try:
         from infra.resources import DESCRIPTION
@@ -134,7 +134,7 @@ class InProcessWorker:
     def __init__(self, app):
         self._app = app
 
-    def invoke(self, name: str, event: Dict[str, Any], timeout: float, settings: Any = None) -> Any:
+    def invoke(self, name: str, event: dict[str, Any], timeout: float, settings: Any = None) -> Any:
         try:
             return self._app.handler_map[name](event, LambdaContext(name, timeout))
         except Exception as error:
@@ -148,7 +148,7 @@ class InProcessPool:
         self.idle = IdleWorkers()
         for _ in range(size):
             self.idle.put(InProcessWorker(app))
-        self.pids: List[int] = []
+        self.pids: list[int] = []
         self.cold_starts = 0
 
     def start(self) -> "InProcessPool":
@@ -165,10 +165,10 @@ class EventRunner:
     """Feeds every SQS event source of a Chalice app from its queue, until ``stop()``."""
 
     def __init__(self, app, sqs, *, region: str, concurrency: int = 2, wait_seconds: int = 1,
-                 timeout_seconds: float = 60.0, queue_names: Optional[Dict[str, str]] = None,
-                 schedule_every: Optional[float] = None, run_schedules: bool = True,
+                 timeout_seconds: float = 60.0, queue_names: dict[str, str] | None = None,
+                 schedule_every: float | None = None, run_schedules: bool = True,
                  isolation: str = "process", app_path: str = "app:app",
-                 worker_env: Optional[Dict[str, str]] = None, settings_source: Optional[Callable[[], Any]] = None):
+                 worker_env: dict[str, str] | None = None, settings_source: Callable[[], Any] | None = None):
         if isolation not in ("process", "thread"):
             raise ValueError("isolation must be 'process' or 'thread'")
         self._app = app
@@ -191,19 +191,19 @@ class EventRunner:
         self._worker_env = worker_env
         # Tests reconfigure wiring in this process; their settings then travel with each invocation.
         self._settings_source = settings_source if isolation == "process" else None
-        self.pool = None
-        self._executor: Optional[ThreadPoolExecutor] = None
+        self.pool: WorkerPool | None = None  # started by start()
+        self._executor: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
-        self._threads: List[threading.Thread] = []
-        self._schedule_threads: List[threading.Thread] = []
+        self._threads: list[threading.Thread] = []
+        self._schedule_threads: list[threading.Thread] = []
         self._in_flight = 0
         self._in_flight_changed = threading.Condition()
         self.handled = 0
         self.timed_out = 0
         self.failed = 0
-        self.scheduled_runs: Dict[str, int] = {}
+        self.scheduled_runs: dict[str, int] = {}
 
-    def sources(self) -> List[SQSEventConfig]:
+    def sources(self) -> list[SQSEventConfig]:
         return [source for source in self._app.event_sources if isinstance(source, SQSEventConfig)]
 
     def timeout_of(self, name: str) -> float:
@@ -216,7 +216,8 @@ class EventRunner:
             self.pool = self._make_pool().start()
             self._executor = ThreadPoolExecutor(self._concurrency, thread_name_prefix="runner-invoke")
         for source in sources:
-            name = self._queue_names.get(source.queue, source.queue)
+            queue = str(source.queue)  # our handlers name their queue (never a queue_arn)
+            name = self._queue_names.get(queue, queue)
             url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
             arn = self._sqs.get_queue_attributes(
                 QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -249,13 +250,13 @@ class EventRunner:
                              "that exists only in this process")
         return WorkerPool(self._concurrency, self._app_path, env=self._worker_env)
 
-    def schedules(self) -> List[ScheduledEventConfig]:
+    def schedules(self) -> list[ScheduledEventConfig]:
         if not self._run_schedules:
             return []
         return [source for source in self._app.event_sources if isinstance(source, ScheduledEventConfig)]
 
     @property
-    def worker_pids(self) -> List[int]:
+    def worker_pids(self) -> list[int]:
         """Process ids of the worker processes alive now (none in thread isolation)."""
         return list(self.pool.pids) if self.pool else []
 
@@ -282,9 +283,11 @@ class EventRunner:
         self._threads, self._schedule_threads = [], []
 
     def _poll(self, source: SQSEventConfig, url: str, arn: str) -> None:
+        pool, executor = self.pool, self._executor
+        assert pool is not None and executor is not None, "start() made them before any poller"
         while not self._stop.is_set():
             # Receive only when a worker is free, so messages do not wait invisible in our memory.
-            if not self.pool.idle.wait_for_one(0.5):
+            if not pool.idle.wait_for_one(0.5):
                 continue
             try:
                 answer = self._sqs.receive_message(
@@ -304,21 +307,21 @@ class EventRunner:
             # Another queue's poller may have taken the free worker meanwhile: wait for the next one.
             worker = None
             while worker is None and not self._stop.is_set():
-                worker = self.pool.idle.get(timeout=0.5)
+                worker = pool.idle.get(timeout=0.5)
             if worker is None:
                 self._return_unstarted(url, messages)
                 return
             with self._in_flight_changed:
                 self._in_flight += 1
             try:
-                self._executor.submit(self._invoke, worker, source, url, arn, messages)
+                executor.submit(self._invoke, worker, source, url, arn, messages)
             except RuntimeError:  # stop() finished while this long poll was still out
                 with self._in_flight_changed:
                     self._in_flight -= 1
                 self._return_unstarted(url, messages)
                 return
 
-    def _return_unstarted(self, url: str, messages: List[Dict[str, Any]]) -> None:
+    def _return_unstarted(self, url: str, messages: list[dict[str, Any]]) -> None:
         # Stopping with messages received but never handed to a worker: make them visible again now.
         try:
             self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
@@ -338,16 +341,17 @@ class EventRunner:
                 log.exception("runner: scheduled %s raised", schedule.name)
             self.scheduled_runs[schedule.name] = self.scheduled_runs.get(schedule.name, 0) + 1
 
-    def _invoke(self, worker, source: SQSEventConfig, url: str, arn: str, messages: List[Dict[str, Any]]) -> None:
+    def _invoke(self, worker, source: SQSEventConfig, url: str, arn: str, messages: list[dict[str, Any]]) -> None:
         try:
             self._deliver(worker, source, url, arn, messages)
         finally:
+            assert self.pool is not None
             self.pool.release(worker)
             with self._in_flight_changed:
                 self._in_flight -= 1
                 self._in_flight_changed.notify_all()
 
-    def _deliver(self, worker, source: SQSEventConfig, url: str, arn: str, messages: List[Dict[str, Any]]) -> None:
+    def _deliver(self, worker, source: SQSEventConfig, url: str, arn: str, messages: list[dict[str, Any]]) -> None:
         event = sqs_event(messages, arn, self._region)
         timeout = self.timeout_of(source.name)
         try:

@@ -130,7 +130,7 @@ pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(change
   S3 + SQS   {settings.endpoint_url}   bucket {settings.bucket}   {emulator}
   browsers   {settings.storage_public_url or settings.endpoint_url}{'   (storage gate)' if stack.gate else ''}
   PostgreSQL {'embedded, data in ' + str(state_dir / 'pgdata') if stack.postgres else 'DATABASE_URL'}
-  events     {', '.join(source.queue for source in runner.sources())}
+  events     {', '.join(str(source.queue) for source in runner.sources())}
   schedules  {', '.join(schedule.name for schedule in runner.schedules()) or 'none'}
   reconciled {found.summary()}
 Ctrl-C stops everything started here.

@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 STATE_DIR = PROJECT / ".pixelflow"   # git-ignored
@@ -51,7 +51,7 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)   # 1 = PR_SET_PDEATHSIG
 
 
-def process_alive(pid: Optional[int], created: Optional[float] = None) -> bool:
+def process_alive(pid: int | None, created: float | None = None) -> bool:
     """Whether ``pid`` runs and is the same process that was recorded (its start time guards pid reuse)."""
     import psutil
 
@@ -72,7 +72,7 @@ def process_created(pid: int) -> float:
     return psutil.Process(pid).create_time()
 
 
-def end_process(pid: int, created: Optional[float], timeout: float = 15.0) -> None:
+def end_process(pid: int, created: float | None, timeout: float = 15.0) -> None:
     """SIGTERM, then SIGKILL after ``timeout``, the recorded process (not a later one with its pid)."""
     import psutil
 
@@ -119,7 +119,7 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path):
         self.data_dir = Path(data_dir)
-        self._server = None
+        self._server: Any = None  # a pgserver.PostgresServer once started
 
     def start(self) -> str:
         import pgserver
@@ -174,8 +174,8 @@ class Emulator:
 
     kind = ""
 
-    def __init__(self, port: Optional[int] = None, log_path: Optional[Path] = None,
-                 state_dir: Optional[Path] = None, own_session: bool = False):
+    def __init__(self, port: int | None = None, log_path: Path | None = None,
+                 state_dir: Path | None = None, own_session: bool = False):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log_path = log_path
@@ -183,14 +183,14 @@ class Emulator:
         # make run: its own session, so Ctrl-C and a killed serve leave it to the keeper, which saves
         # the bucket first. Tests: it dies with the process that started it.
         self._own_session = own_session
-        self._process: Optional[subprocess.Popen] = None
-        self.pid: Optional[int] = None
-        self.created: Optional[float] = None
+        self._process: subprocess.Popen | None = None
+        self.pid: int | None = None
+        self.created: float | None = None
 
     def command(self):
         raise NotImplementedError
 
-    def environment(self) -> Dict[str, str]:
+    def environment(self) -> dict[str, str]:
         return {**os.environ, **LOCAL_CREDENTIALS}
 
     def ready(self) -> bool:
@@ -230,7 +230,7 @@ class Emulator:
         self._process = None
         self.pid = self.created = None
 
-    def _get(self, path: str) -> Optional[bytes]:
+    def _get(self, path: str) -> bytes | None:
         with contextlib.suppress(OSError, ValueError):
             with urllib.request.urlopen(self.url + path, timeout=1) as answer:
                 return answer.read()
@@ -268,7 +268,7 @@ class LocalStackServer(Emulator):
                                "(or set PIXELFLOW_EMULATOR=moto)")
         return [str(self.python), "-m", "localstack.runtime.main"]
 
-    def environment(self) -> Dict[str, str]:
+    def environment(self) -> dict[str, str]:
         root = (self._state_dir / "localstack") if self._state_dir else Path(tempfile.mkdtemp(prefix="localstack-"))
         address = f"127.0.0.1:{self.port}"
         return {
@@ -313,12 +313,12 @@ class StackRecord:
     def __init__(self, state_dir: Path):
         self.path = Path(state_dir) / "stack.json"
 
-    def read(self) -> Dict:
+    def read(self) -> dict:
         with contextlib.suppress(OSError, ValueError):
             return json.loads(self.path.read_text())
         return {}
 
-    def update(self, **fields) -> Dict:
+    def update(self, **fields) -> dict:
         record = {**self.read(), **fields}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
@@ -342,15 +342,15 @@ class EmbeddedStack:
     state folder, so a restart reuses one that is still running; otherwise (tests) it dies with us.
     """
 
-    def __init__(self, state_dir: Path = STATE_DIR, moto_port: Optional[int] = None,
-                 emulator: Optional[str] = None, keep_state: bool = False, bucket: Optional[str] = None,
+    def __init__(self, state_dir: Path = STATE_DIR, moto_port: int | None = None,
+                 emulator: str | None = None, keep_state: bool = False, bucket: str | None = None,
                  region: str = "us-east-1"):
         self.state_dir = Path(state_dir)
         self.kind = emulator or os.environ.get("PIXELFLOW_EMULATOR") or "localstack"
         emulator_class(self.kind)   # fail early on a bad name
-        self.postgres: Optional[EmbeddedPostgres] = None
-        self.emulator: Optional[Emulator] = None
-        self.gate = None          # functions/local/gate.py StorageGate: what browsers reach instead of the emulator
+        self.postgres: EmbeddedPostgres | None = None
+        self.emulator: Emulator | None = None
+        self.gate: Any = None     # functions/local/gate.py StorageGate: what browsers reach instead of the emulator
         self.reused = False       # the emulator was a previous run's, still holding its objects
         self.record = StackRecord(self.state_dir)
         self._port = moto_port
@@ -358,14 +358,14 @@ class EmbeddedStack:
         self._bucket, self._region = bucket, region   # to save a previous emulator before ending it
 
     @property
-    def moto(self) -> Optional[Emulator]:
+    def moto(self) -> Emulator | None:
         """The emulator (name kept from when it could only be moto)."""
         return self.emulator
 
-    def start(self, env: Optional[Dict[str, str]] = None, wait_for_keeper: float = 120.0) -> Dict[str, str]:
+    def start(self, env: dict[str, str] | None = None, wait_for_keeper: float = 120.0) -> dict[str, str]:
         env = dict(os.environ if env is None else env)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        started: Dict[str, str] = {}
+        started: dict[str, str] = {}
         if self._keep_state:
             self._settle_previous_run(wait_for_keeper)
         if not env.get("DATABASE_URL"):
@@ -379,7 +379,7 @@ class EmbeddedStack:
             started.update(self._start_gate(started["AWS_ENDPOINT_URL"], env))
         return started
 
-    def _start_gate(self, upstream: str, env: Dict[str, str]) -> Dict[str, str]:
+    def _start_gate(self, upstream: str, env: dict[str, str]) -> dict[str, str]:
         # Presigned links name the gate and are signed with a secret of this run: the emulator
         # checks no signature, and its own credentials are well known.
         import secrets
@@ -394,7 +394,8 @@ class EmbeddedStack:
 
     def _settle_previous_run(self, wait_for_keeper: float) -> None:
         record = self.record.read()
-        if process_alive(record.get("serve_pid"), record.get("serve_created")) and record.get("serve_pid") != os.getpid():
+        serve_pid = record.get("serve_pid")
+        if process_alive(serve_pid, record.get("serve_created")) and serve_pid != os.getpid():
             raise StackBusy(f"another `make run` (pid {record['serve_pid']}) is using {self.state_dir}; "
                             "stop it first, or pass another --state-dir")
         # A keeper whose serve died is saving the bucket and stopping the emulator: let it finish.
@@ -430,7 +431,7 @@ class EmbeddedStack:
                                restored=False)
         return url
 
-    def _save_previous(self, record: Dict) -> None:
+    def _save_previous(self, record: dict) -> None:
         """Save the bucket of the previous run's emulator (it holds the snapshot's objects once restored)."""
         if not (record.get("restored") and record.get("emulator_port") and self._bucket):
             return
@@ -480,7 +481,7 @@ class BucketSnapshot:
     def keeps(cls, key: str) -> bool:
         return key.startswith(cls.PREFIXES)
 
-    def entries(self) -> Dict[str, Dict[str, str]]:
+    def entries(self) -> dict[str, dict[str, str]]:
         with contextlib.suppress(OSError, ValueError, AttributeError):
             raw = json.loads(self.index.read_text())
             # The first format mapped key -> content type, without ETags.
@@ -488,7 +489,7 @@ class BucketSnapshot:
                     for key, value in raw.items() if self.keeps(key)}
         return {}
 
-    def save(self, s3, bucket: str) -> Dict[str, int]:
+    def save(self, s3, bucket: str) -> dict[str, int]:
         """Bring the snapshot up to date; return how many objects it holds, were copied, dropped, or failed.
 
         Raises when the bucket cannot be listed or the emulator stops answering: an unreachable
@@ -497,12 +498,12 @@ class BucketSnapshot:
         from botocore.exceptions import BotoCoreError
 
         before = self.entries()
-        listed: Dict[str, str] = {}
+        listed: dict[str, str] = {}
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for item in page.get("Contents", []):
                 if self.keeps(item["Key"]):
                     listed[item["Key"]] = item.get("ETag", "")
-        after: Dict[str, Dict[str, str]] = {}
+        after: dict[str, dict[str, str]] = {}
         copied = failed = 0
         for key, etag in listed.items():
             known = before.get(key)
@@ -537,8 +538,8 @@ class BucketSnapshot:
     def restore(self, s3, bucket: str) -> int:
         restored = 0
         for key, entry in self.entries().items():
-            path = self._path(key)
-            if not path.is_file():
+            path: Path | None = self._path(key)
+            if path is not None and not path.is_file():
                 path = self._old_path(key)
             if path is not None and path.is_file():
                 s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes(), ContentType=entry["content_type"])
@@ -548,7 +549,7 @@ class BucketSnapshot:
     def _path(self, key: str) -> Path:
         return self.objects / hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
-    def _old_path(self, key: str) -> Optional[Path]:
+    def _old_path(self, key: str) -> Path | None:
         """Where the previous version kept ``key`` (objects/<key>), only if that stays inside objects/<prefix>."""
         parts = key.split("/")
         if not self.keeps(key) or any(part in ("", ".", "..") for part in parts) or "\\" in key or "\0" in key:
@@ -574,7 +575,7 @@ class BucketSnapshot:
         temporary.write_bytes(data)
         os.replace(temporary, path)
 
-    def _write_index(self, entries: Dict[str, Dict[str, str]]) -> None:
+    def _write_index(self, entries: dict[str, dict[str, str]]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         temporary = self.index.with_suffix(".saving")
         temporary.write_text(json.dumps(entries))

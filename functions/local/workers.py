@@ -29,7 +29,7 @@ import time
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def serve(conn: Connection, app) -> None:
         conn.send_bytes(answer)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="a local event runner worker (started by the runner)")
     parser.add_argument("--fd", type=int, required=True)
     parser.add_argument("--app", default="app:app")
@@ -115,7 +115,7 @@ class IdleWorkers:
     """The workers free to take an invocation; pollers may wait for one without taking it."""
 
     def __init__(self):
-        self._free: List[Any] = []
+        self._free: list[Any] = []
         self._changed = threading.Condition()
 
     def put(self, worker) -> None:
@@ -123,7 +123,7 @@ class IdleWorkers:
             self._free.append(worker)
             self._changed.notify_all()
 
-    def get(self, timeout: Optional[float] = None):
+    def get(self, timeout: float | None = None):
         """A free worker, or None after ``timeout``."""
         with self._changed:
             if not self._changed.wait_for(lambda: self._free, timeout):
@@ -155,7 +155,7 @@ class Worker:
             self.kill()
             raise WorkerDied(f"worker {self.pid} exited while starting (exit code {self.process.wait()})") from None
 
-    def invoke(self, name: str, event: Dict[str, Any], timeout: float, settings: Any = None) -> Any:
+    def invoke(self, name: str, event: dict[str, Any], timeout: float, settings: Any = None) -> Any:
         """The handler's result; raises InvocationTimedOut, InvocationFailed or WorkerDied."""
         self.invocations += 1
         try:
@@ -190,18 +190,18 @@ class Worker:
 class WorkerPool:
     """``size`` warm workers shared by every queue; a killed or crashed worker is replaced."""
 
-    def __init__(self, size: int, app_path: str, env: Optional[Dict[str, str]] = None):
+    def __init__(self, size: int, app_path: str, env: dict[str, str] | None = None):
         self.size = size
         self.app_path = app_path
         self._env = env or {}
         self.idle = IdleWorkers()
-        self._all: List[Worker] = []
+        self._all: list[Worker] = []
         self._lock = threading.Lock()
         self._closed = False
         self.cold_starts = 0
         # PR_SET_PDEATHSIG fires when the *thread* that forked a worker ends, so every worker is
         # started from this one thread, which lives until the pool is closed.
-        self._requests: "queue.Queue[Optional[concurrent.futures.Future]]" = queue.Queue()
+        self._requests: queue.Queue[concurrent.futures.Future | None] = queue.Queue()
         self._spawner = threading.Thread(target=self._spawn_loop, name="runner-spawner", daemon=True)
 
     def start(self) -> "WorkerPool":
@@ -212,7 +212,7 @@ class WorkerPool:
         return self
 
     @property
-    def pids(self) -> List[int]:
+    def pids(self) -> list[int]:
         with self._lock:
             return [worker.pid for worker in self._all]
 

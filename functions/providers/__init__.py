@@ -6,7 +6,8 @@ module calls it with values from the settings.
 
 from __future__ import annotations
 
-import requests
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from functions.providers.base import (
     STANDARD_STYLES,
@@ -16,9 +17,18 @@ from functions.providers.base import (
     ProviderUnavailable,
     RunResult,
 )
-from functions.providers.fusionbrain import DEFAULT_BASE_URL, DEFAULT_STYLES_URL, FusionBrainProvider
-from functions.providers.local import LocalProvider
-from functions.providers.openai_images import OpenAIImagesProvider
+
+if TYPE_CHECKING:
+    import requests
+
+    from functions.providers.fusionbrain import FusionBrainProvider
+    from functions.providers.local import LocalProvider
+    from functions.providers.openai_images import OpenAIImagesProvider
+
+# The implementations load requests (the vendors) or Pillow (local) on first use, so importing the
+# interface (``providers.base``) costs neither.
+_IMPLEMENTATIONS = {"FusionBrainProvider": "fusionbrain", "LocalProvider": "local",
+                    "OpenAIImagesProvider": "openai_images"}
 
 __all__ = [
     "STANDARD_STYLES",
@@ -65,11 +75,15 @@ def build_provider(
         name = "fusionbrain" if (api_key or secret_key) else "openai" if openai_api_key else "local"
 
     if name == "local":
+        from functions.providers.local import LocalProvider
+
         return LocalProvider(delay_seconds=local_delay_seconds)
     if name == "fusionbrain":
-        missing = [label for label, value in (("api_key", api_key), ("secret_key", secret_key)) if not value]
-        if missing:
+        if not api_key or not secret_key:
+            missing = [label for label, value in (("api_key", api_key), ("secret_key", secret_key)) if not value]
             raise ValueError(f"The fusionbrain provider needs {' and '.join(missing)}.")
+        from functions.providers.fusionbrain import DEFAULT_BASE_URL, DEFAULT_STYLES_URL, FusionBrainProvider
+
         return FusionBrainProvider(
             api_key,
             secret_key,
@@ -80,7 +94,15 @@ def build_provider(
     if name == "openai":
         if not openai_api_key:
             raise ValueError("The openai provider needs an API key (OPENAI_IMAGES_API_KEY).")
+        from functions.providers.openai_images import OpenAIImagesProvider
+
         options = {key: value for key, value in (openai_options or {}).items() if value not in (None, "")}
         return OpenAIImagesProvider(api_key=openai_api_key, deadline_seconds=openai_deadline, session=session,
                                     **options)
     raise ValueError(f"Unknown text-to-image provider {provider!r}; expected one of {', '.join(PROVIDER_NAMES)}.")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _IMPLEMENTATIONS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_IMPLEMENTATIONS[name]}"), name)

@@ -15,6 +15,7 @@ import binascii
 import json
 import re
 import time
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -80,7 +81,7 @@ class OpenAIImagesProvider:
         """Generate the image now, within ``deadline_seconds``; the answer is final unless ``busy``."""
         if req.style is not None and req.style not in self.style_names:
             return RunResult.rejected(f"Style {req.style!r} is not offered by this provider.")
-        body = {
+        body: dict[str, Any] = {
             "model": self.model,
             "prompt": req.prompt,  # the API has no negative prompt; it is not sent
             "n": 1,
@@ -136,7 +137,7 @@ class OpenAIImagesProvider:
             return wanted
 
         def distance(size: str) -> tuple[float, int]:
-            w, h = (int(side) for side in _SIZE.match(size).groups())
+            w, h = (int(side) for side in size.split("x"))  # checked against _SIZE when configured
             return abs(w / h - width / height), abs(w * h - width * height)
 
         return min(self.sizes, key=distance)
@@ -145,7 +146,8 @@ class OpenAIImagesProvider:
 
     def _read(self, response: requests.Response, started: float) -> bytes:
         """The body, within what is left of the deadline: each socket read waits at most that long."""
-        chunks, total = [], 0
+        chunks: list[bytes] = []
+        total = 0
         sock = getattr(getattr(response.raw, "_connection", None), "sock", None)
         body = response.iter_content(CHUNK_BYTES)
         while True:
@@ -165,7 +167,8 @@ class OpenAIImagesProvider:
     def _outcome(self, response: requests.Response, raw: bytes) -> RunResult:
         status = response.status_code
         body = _json(raw)
-        error = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+        found = body.get("error") if isinstance(body, dict) else None
+        error: dict[str, Any] = found if isinstance(found, dict) else {}
         code = str(error.get("code") or "")
         message = self._scrub(str(error.get("message") or "")[:300]) or f"HTTP {status}"
 

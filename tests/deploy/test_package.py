@@ -92,7 +92,8 @@ def test_given_the_layer_when_inspected_then_its_wheels_match_the_runtime_the_te
         assert resource["Properties"]["Runtime"] == layer_info["runtime"]
         assert resource["Properties"]["Layers"] == [{"Ref": "NativeLayer"}]
     tag = "cp" + built["python"].replace(".", "")
-    wheels = [Path(p).read_text() for p in glob.glob(str(ROOT / "build" / "layer" / "python" / "*.dist-info" / "WHEEL"))]
+    wheel_files = glob.glob(str(ROOT / "build" / "layer" / "python" / "*.dist-info" / "WHEEL"))
+    wheels = [Path(p).read_text() for p in wheel_files]
     pillow = [w for w in wheels if f"Tag: {tag}-{tag}-manylinux_2_28_x86_64" in w]
     assert pillow, "Pillow's wheel for the runtime is not in the layer"
     in_zip = {name.split("/")[0] for name in zipfile.ZipFile(ROOT / "build" / "chalice" / "deployment.zip").namelist()}

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Optional
 
 import boto3
 import requests
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BANNER_END = "Ctrl-C stops everything started here."
 
 
-def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     # The session's own stack exported its endpoints; `make run` must start its own.
     ours = {setting.env for setting in SETTINGS} | {"PORT"}
     env = {key: value for key, value in os.environ.items() if key not in ours}
@@ -37,10 +36,10 @@ def clean_env(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
 class ServeProcess:
     """One state folder and port; ``start`` runs serve there (again), each start's output kept apart."""
 
-    def __init__(self, state_dir: Path, port: int, log_path: Path, env: Optional[Dict[str, str]] = None):
+    def __init__(self, state_dir: Path, port: int, log_path: Path, env: dict[str, str] | None = None):
         self.state_dir, self.port, self.log_path = Path(state_dir), port, Path(log_path)
         self.env = clean_env(env)
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
         self.starts = 0
         self.url = f"http://127.0.0.1:{port}"
 
@@ -81,7 +80,7 @@ class ServeProcess:
         self.process.kill()
         self.process.wait(10)
 
-    def record(self) -> Dict:
+    def record(self) -> dict:
         try:
             return json.loads((self.state_dir / "stack.json").read_text())
         except (OSError, ValueError):

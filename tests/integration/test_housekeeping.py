@@ -14,7 +14,7 @@ from functions import housekeeping, pipeline, wiring
 from functions.local.runner import EventRunner, LambdaContext, scheduled_event
 from functions.settings import IMAGE_EVENTS_QUEUE
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import PASSWORD, bearer, finished, image, sign_up, wait_for
+from tests.integration.helpers import PASSWORD, bearer, finished, image, sign_up
 
 ABANDONED = housekeeping.UPLOAD_GRACE_SECONDS + 3600  # seconds past the link's expiry, well beyond the grace
 

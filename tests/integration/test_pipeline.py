@@ -318,7 +318,8 @@ def test_given_an_upload_or_a_batch_when_issued_then_the_post_policy_pins_exactl
         {"filename": "a.jpg", "content_type": "image/jpeg", "size": 100},
         {"filename": "b.jpg", "content_type": "image/jpeg", "size": 2000}]})
     assert answer.status_code == 201, answer.text
-    ranges = [[c for c in _policy(item["upload"])["conditions"] if isinstance(c, list) and c[0] == "content-length-range"]
+    ranges = [[c for c in _policy(item["upload"])["conditions"]
+               if isinstance(c, list) and c[0] == "content-length-range"]
               for item in answer.json()["uploads"]]
     assert ranges == [[["content-length-range", 100, 100]], [["content-length-range", 2000, 2000]]]
 

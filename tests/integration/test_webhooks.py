@@ -21,7 +21,6 @@ from tests.integration import images_corpus as corpus
 from tests.integration.helpers import bearer, image, sign_up, wait_for, wait_until_handled
 from tests.integration.images_corpus import PHOTO
 
-
 # Where an event travels, in order: once all are empty, no further attempt can arrive.
 EVENT_QUEUES = ("import-jobs", "image-events", "webhook-deliveries")
 

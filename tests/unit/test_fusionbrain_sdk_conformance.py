@@ -7,7 +7,6 @@ accepts, these tests fail, whatever our own provider tolerates.
 
 from __future__ import annotations
 
-from tests import own_loop
 import base64
 import io
 
@@ -24,6 +23,7 @@ from fusionbrain_sdk_python.models import (
 )
 from PIL import Image
 
+from tests import own_loop
 from tests.fakes.fusionbrain_server import FakeFusionBrain
 
 

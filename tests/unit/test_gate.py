@@ -17,7 +17,7 @@ SECRET = "run-secret"
 
 
 def now():
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _client(secret=SECRET):

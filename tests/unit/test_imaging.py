@@ -428,7 +428,8 @@ def test_given_each_format_when_rendering_then_content_type_and_extension_match(
 
 def test_given_cover_when_rendering_then_the_centre_is_kept_and_the_sides_are_cropped():
     # 400x300 scene with a green disc in the middle and red in the top-left corner.
-    image = decoded(render(corpus.encode(corpus.scene(), "PNG"), (VariantSpec("a", 100, 300, fit="cover", format="png"),))["a"])
+    spec = VariantSpec("a", 100, 300, fit="cover", format="png")
+    image = decoded(render(corpus.encode(corpus.scene(), "PNG"), (spec,))["a"])
     assert near(image.getpixel((50, 150)), corpus.GREEN)
     assert not near(image.getpixel((2, 2)), corpus.RED)  # the corner was cropped away
 
@@ -446,7 +447,8 @@ def test_given_contain_when_rendering_then_padding_is_transparent_or_white_by_fo
 
 
 def test_given_fill_when_rendering_then_the_picture_is_stretched_not_cropped():
-    image = decoded(render(corpus.encode(corpus.scene(), "PNG"), (VariantSpec("a", 100, 300, fit="fill", format="png"),))["a"])
+    spec = VariantSpec("a", 100, 300, fit="fill", format="png")
+    image = decoded(render(corpus.encode(corpus.scene(), "PNG"), (spec,))["a"])
     assert near(image.getpixel((2, 2)), corpus.RED)  # the corner is still there
     assert near(image.getpixel((50, 150)), corpus.GREEN)
 

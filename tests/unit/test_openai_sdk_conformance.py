@@ -6,7 +6,6 @@ models and raises its own typed errors, so a fake that drifts from the real prot
 
 from __future__ import annotations
 
-from tests import own_loop
 import base64
 import io
 
@@ -14,6 +13,7 @@ import openai
 import pytest
 from PIL import Image
 
+from tests import own_loop
 from tests.fakes.openai_images_server import FakeOpenAIImages
 
 

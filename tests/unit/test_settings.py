@@ -1,10 +1,11 @@
 """Settings: read once, malformed values fail naming the variable."""
 
+from pathlib import Path
+
 import pytest
 
 from functions.settings import SETTINGS, Settings, SettingsError
 from infra.readme_tables import settings_table
-from pathlib import Path
 
 
 def test_given_an_empty_environment_when_read_then_every_default_applies():
