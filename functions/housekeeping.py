@@ -12,7 +12,7 @@ import logging
 import urllib.parse
 from typing import Callable, List
 
-from functions import images
+from functions import store
 from functions.settings import IMAGE_EVENTS_QUEUE
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def quiet_after_delete(settings) -> int:
     return max(abandoned_after(settings), settings.visibility_timeout)
 
 
-def sweep(db, storage, queues, settings, announce: Callable[[str], None]) -> SweepReport:
+def sweep(*, db, storage, queues, settings, announce: Callable[[str], None]) -> SweepReport:
     """One housekeeping pass. ``announce(image_id)`` publishes a settled image's events (pipeline.announce)."""
     report = SweepReport()
     steps = (
@@ -102,16 +102,12 @@ def settle_abandoned_uploads(db, storage, queues, settings, announce, report: Sw
             found = storage.head(key)
             if found is not None:
                 queues.send(IMAGE_EVENTS_QUEUE, object_created_event(settings.bucket, key, found["bytes"]))
-                db.execute("UPDATE images SET redriven_at = now() WHERE id = :id AND status = 'awaiting_upload'",
-                           id=image_id)
+                store.mark_redriven(db, image_id)
                 report.redriven_uploads.append(image_id)
                 log.warning("image %s: its original is stored but was never processed; re-announced it", image_id)
                 continue
             # Conditional: an upload processed since the SELECT keeps its state.
-            if db.execute(
-                    "UPDATE images SET status = 'failed', error_code = 'upload_expired', error_message = :message,"
-                    " processed_at = now(), updated_at = now() WHERE id = :id AND status = 'awaiting_upload'",
-                    id=image_id, message=EXPIRED_MESSAGE):
+            if store.expire_upload(db, image_id, EXPIRED_MESSAGE):
                 report.expired_uploads.append(image_id)
                 announce(image_id)
         except Exception:
@@ -168,7 +164,7 @@ def clear_deleted_images(db, storage, settings, report: SweepReport) -> None:
                        age=float(quiet_after_delete(settings)), limit=SWEEP_LIMIT):
         image_id, owner = str(row["image_id"]), str(row["owner_id"])
         try:
-            original = images.original_key(owner, image_id)
+            original = store.original_key(owner, image_id)
             late = storage.list_keys(original) + storage.list_keys(f"variants/{owner}/{image_id}/")
             late = [key for key in late if key == original or key.startswith("variants/")]
             if late:

@@ -8,6 +8,7 @@ from functions.api.schema import obj
 from functions.auth.emails import MAX_EMAIL_LENGTH
 from functions.auth.password_policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from functions.imaging import specs
+from functions.store import STATUSES
 
 ERROR = obj({
     "error": obj({
@@ -121,7 +122,7 @@ UPLOAD_TICKET = obj({
     "expires_at": {"type": "string", "format": "date-time"},
 }, ["image_id", "status", "upload", "expires_at"])
 
-STATUS = {"type": "string", "enum": ["awaiting_upload", "generating", "queued", "processing", "done", "failed"]}
+STATUS = {"type": "string", "enum": list(STATUSES)}
 
 VARIANT = obj({
     "name": {"type": "string"},
