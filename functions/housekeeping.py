@@ -66,9 +66,10 @@ def sweep(*, db, storage, queues, settings, announce: Callable[[str], None]) -> 
     """One housekeeping pass. ``announce(image_id)`` publishes a settled image's events (pipeline.announce)."""
     report = SweepReport()
     steps = (
-        ("abandoned uploads", lambda: settle_abandoned_uploads(db, storage, queues, settings, announce, report)),
+        ("abandoned uploads", lambda: settle_abandoned_uploads(db=db, storage=storage, queues=queues, settings=settings,
+                                                              announce=announce, report=report)),
         ("lost announcements", lambda: announce_expired_uploads(db, announce, report)),
-        ("deleted images", lambda: clear_deleted_images(db, storage, settings, report)),
+        ("deleted images", lambda: clear_deleted_images(db=db, storage=storage, settings=settings, report=report)),
         ("login failures", lambda: setattr(report, "login_failures_forgotten", forget_login_failures(db))),
         ("refresh tokens", lambda: setattr(report, "refresh_tokens_forgotten", forget_refresh_tokens(db, settings))),
     )
@@ -81,7 +82,7 @@ def sweep(*, db, storage, queues, settings, announce: Callable[[str], None]) -> 
     return report
 
 
-def settle_abandoned_uploads(db, storage, queues, settings, announce, report: SweepReport) -> None:
+def settle_abandoned_uploads(*, db, storage, queues, settings, announce, report: SweepReport) -> None:
     """Uploads still ``awaiting_upload`` well after their link expired.
 
     If the original is in storage, its S3 notification went missing: send the processing
@@ -154,7 +155,7 @@ def object_created_event(bucket: str, key: str, size: int) -> dict:
     }]}
 
 
-def clear_deleted_images(db, storage, settings, report: SweepReport) -> None:
+def clear_deleted_images(*, db, storage, settings, report: SweepReport) -> None:
     """Remove what landed under a deleted image's prefixes after its delete.
 
     Waits ``quiet_after_delete`` seconds, until nothing can still write there.

@@ -10,6 +10,8 @@ import json
 import uuid
 from typing import Any
 
+MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
+
 
 class MalformedMessage(ValueError):
     """A queue message body that is not what its queue carries (permanent)."""

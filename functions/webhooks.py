@@ -27,7 +27,7 @@ from typing import Any
 from functions import fetcher, store
 from functions.errors import InvalidInput
 from functions.fetcher import url_forms
-from functions.messages import DeliveryAttempt
+from functions.messages import MAX_DELAY_SECONDS, DeliveryAttempt
 from functions.settings import WEBHOOK_DELIVERIES_QUEUE
 from functions.timestamps import iso
 
@@ -37,7 +37,6 @@ SIGNATURE_HEADER = "X-Pixelflow-Signature"
 EVENT_ID_HEADER = "X-Pixelflow-Event-Id"
 EVENT_TYPE_HEADER = "X-Pixelflow-Event"
 SIGNATURE_TOLERANCE_SECONDS = 300
-MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
 DELIVERY_DEADLINE_SECONDS = 10.0
 RESPONSE_BYTES = 64 * 1024  # what a receiver may answer; more is not read
 # Refusals that no retry can change: the address is not public, or the URL cannot be read.

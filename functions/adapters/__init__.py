@@ -1,1 +1,4 @@
-"""Adapters: the only modules that talk to the outside world. Each takes its client as an argument."""
+"""Adapters for the database, the bucket and the queues, each taking its client as an argument.
+
+Not the only I/O: functions/fetcher and functions/providers make their own HTTP requests.
+"""
