@@ -57,7 +57,7 @@ def main() -> None:
     os.environ.update(stack.start({}))
     os.environ.update({"JWT_SECRET": secrets.token_urlsafe(48), "WEBHOOK_SIGNING_KEY": secrets.token_urlsafe(48),
                        "LOG_LEVEL": "WARNING"})
-    from functions import images, imaging, wiring
+    from functions import imaging, store, wiring
     from functions.local.runner import EventRunner
     from infra.deploy_local import deploy
 
@@ -80,9 +80,9 @@ def main() -> None:
                 ids = []
                 for index in range(args.images):
                     image_id = str(uuid.uuid4())
-                    images.insert_image(db, image_id=image_id, owner=owner, source="upload", name="bench.jpg",
-                                        status="awaiting_upload", variants=requested, content_type="image/jpeg")
-                    storage.put(images.original_key(owner, image_id), corpus[index % len(corpus)],
+                    store.insert_image(db, image_id=image_id, owner=owner, source="upload", name="bench.jpg",
+                                       status="awaiting_upload", variants=requested, content_type="image/jpeg")
+                    storage.put(store.original_key(owner, image_id), corpus[index % len(corpus)],
                                 content_type="image/jpeg")
                     ids.append(image_id)
                 runner = EventRunner(app, sqs, region=settings.region, concurrency=count, wait_seconds=1,

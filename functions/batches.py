@@ -10,19 +10,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from functions import images, imaging, imports, webhooks
+from functions import imaging, imports, store, uploads, views, webhooks
 from functions.errors import BatchNotFound, InvalidInput, PixelflowError
 from functions.fetcher import url_forms
+from functions.store import ImageStatus
 from functions.timestamps import iso
 
-STATUSES = ("awaiting_upload", "generating", "queued", "processing", "done", "failed")
 BATCH_SELECT = (
     "SELECT b.id, b.owner_id, b.callback_url, b.item_count, b.created_at, b.completed_at, wd.* FROM batches b"
-    + webhooks.delivery_columns("b.id")
+    + store.delivery_columns("b.id")
 )
 
 
-def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence[dict[str, Any]] = (),
+def create_batch(user_id: str, *, db, storage, queues, settings, files: Sequence[dict[str, Any]] = (),
                  urls: Sequence[str] = (), variants: Any = None,
                  callback_url: str | None = None) -> dict[str, Any]:
     """Record the batch and its images; return a presigned POST per file and queue a fetch per URL."""
@@ -33,24 +33,24 @@ def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence
     if total > settings.max_batch_items:
         raise InvalidInput(f"A batch takes at most {settings.max_batch_items} files and URLs together; "
                            f"this one has {total}.", code="too_many_items", field="urls" if urls else "files")
-    uploads = [_checked_file(settings, index, item) for index, item in enumerate(files)]
+    files_checked = [_checked_file(settings, index, item) for index, item in enumerate(files)]
     urls = [url_forms.validate_url(url, f"urls[{index}]") for index, url in enumerate(urls)]
     requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     batch_id = str(uuid.uuid4())
-    upload_ids = [str(uuid.uuid4()) for _ in uploads]
+    upload_ids = [str(uuid.uuid4()) for _ in files_checked]
     import_ids = [str(uuid.uuid4()) for _ in urls]
     with db.transaction():
         db.execute("INSERT INTO batches (id, owner_id, callback_url, item_count) VALUES (:id, :owner, :url, :count)",
                    id=batch_id, owner=user_id, url=callback_url, count=total)
-        for index, (image_id, (name, content_type, size, sha256)) in enumerate(zip(upload_ids, uploads)):
-            images.insert_image(db, image_id=image_id, owner=user_id, source="upload", name=name,
-                                status="awaiting_upload", variants=requested, content_type=content_type,
-                                declared_bytes=size, batch_id=batch_id, batch_index=index, sha256=sha256)
+        for index, (image_id, (name, content_type, size, sha256)) in enumerate(zip(upload_ids, files_checked)):
+            store.insert_image(db, image_id=image_id, owner=user_id, source="upload", name=name,
+                               status=ImageStatus.AWAITING_UPLOAD, variants=requested, content_type=content_type,
+                               declared_bytes=size, batch_id=batch_id, batch_index=index, sha256=sha256)
         for offset, (image_id, url) in enumerate(zip(import_ids, urls)):
-            images.insert_image(db, image_id=image_id, owner=user_id, source="import",
-                                name=imports.name_from_url(url), status="queued", variants=requested,
-                                source_url=url, batch_id=batch_id, batch_index=len(uploads) + offset)
+            store.insert_image(db, image_id=image_id, owner=user_id, source="import",
+                               name=imports.name_from_url(url), status=ImageStatus.QUEUED, variants=requested,
+                               source_url=url, batch_id=batch_id, batch_index=len(files_checked) + offset)
     try:
         imports.queue_many(queues, import_ids)
     except PixelflowError:
@@ -62,19 +62,19 @@ def create_batch(db, storage, queues, settings, user_id: str, *, files: Sequence
     return {
         "batch_id": batch_id,
         "uploads": [{"image_id": image_id, "filename": name,
-                     "upload": images.upload_post(storage, settings, images.original_key(user_id, image_id),
-                                                  content_type, size)}
-                    for image_id, (name, content_type, size, _) in zip(upload_ids, uploads)],
+                     "upload": uploads.upload_post(storage, settings, store.original_key(user_id, image_id),
+                                                   content_type, size)}
+                    for image_id, (name, content_type, size, _) in zip(upload_ids, files_checked)],
         "imports": [{"image_id": image_id, "url": url} for image_id, url in zip(import_ids, urls)],
-        "expires_at": iso(images.upload_expiry(settings)),
+        "expires_at": iso(uploads.upload_expiry(settings)),
     }
 
 
 def _checked_file(settings, index: int, item: dict[str, Any]):
     try:
-        name, content_type = images.check_upload(settings, filename=item["filename"],
+        name, content_type = uploads.check_upload(settings, filename=item["filename"],
                                                  content_type=item["content_type"], size=item["size"])
-        sha256 = images.check_sha256(item.get("sha256"), "sha256")
+        sha256 = uploads.check_sha256(item.get("sha256"), "sha256")
     except InvalidInput as error:
         field = f"files[{index}].{error.field}" if error.field else f"files[{index}]"
         raise InvalidInput(f"files[{index}]: {error.message}", code=error.code, field=field) from None
@@ -96,7 +96,7 @@ def finish(db, batch_id: str) -> webhooks.Event | None:
         return None
     return webhooks.Event(owner_id=str(row["owner_id"]), subject_id=str(row["id"]), type="batch.complete",
                           status="complete", url=row["callback_url"],
-                          data={"batch": batch_fields(row, _items(db, batch_id))},
+                          data={"batch": views.batch_fields(row, _items(db, batch_id))},
                           links={"self": f"/batches/{row['id']}"})
 
 
@@ -105,8 +105,8 @@ def finish(db, batch_id: str) -> webhooks.Event | None:
 def get_batch(db, user_id: str, batch_id: str) -> dict[str, Any]:
     """One of the caller's batches with every item and its status."""
     row = _row(db, user_id, batch_id)
-    view = batch_fields(row, _items(db, batch_id))
-    view["webhook"] = webhooks.delivery_json(row)
+    view = views.batch_fields(row, _items(db, batch_id))
+    view["webhook"] = views.delivery_json(row)
     return view
 
 
@@ -115,7 +115,7 @@ def list_batches(db, user_id: str, *, limit: int = 20, cursor: str | None = None
     params: dict[str, Any] = {"owner": user_id, "limit": limit + 1}
     where = "b.owner_id = :owner"
     if cursor:
-        created, last_id = images.decode_cursor(cursor)
+        created, last_id = views.decode_cursor(cursor)
         where += " AND (b.created_at, b.id) < (:created, CAST(:last_id AS uuid))"
         params.update(created=created, last_id=last_id)
     rows = db.rows(f"{BATCH_SELECT} WHERE {where} ORDER BY b.created_at DESC, b.id DESC LIMIT :limit", **params)
@@ -123,40 +123,10 @@ def list_batches(db, user_id: str, *, limit: int = 20, cursor: str | None = None
     counts = _counts(db, [str(row["id"]) for row in page])
     items = []
     for row in page:
-        view = summary_fields(row, counts.get(str(row["id"]), collections.Counter()))
-        view["webhook"] = webhooks.delivery_json(row)
+        view = views.summary_fields(row, counts.get(str(row["id"]), collections.Counter()))
+        view["webhook"] = views.delivery_json(row)
         items.append(view)
-    return {"items": items, "next_cursor": images.encode_cursor(page[-1]) if more and page else None}
-
-
-def batch_fields(row: dict[str, Any], items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The public view of a batch and its items (no links: webhook events carry this too)."""
-    view = summary_fields(row, collections.Counter(item["status"] for item in items))
-    view["items"] = [{
-        "image_id": str(item["id"]),
-        "kind": item["source"],
-        "original_name": item["original_name"],
-        "url": item["source_url"],
-        "status": item["status"],
-        "error": {"code": item["error_code"], "message": item["error_message"]} if item["error_code"] else None,
-    } for item in items]
-    return view
-
-
-def summary_fields(row: dict[str, Any], counts: collections.Counter) -> dict[str, Any]:
-    """A batch without its items: progress by status."""
-    total = sum(counts.values())
-    settled = sum(counts[status] for status in images.TERMINAL)
-    return {
-        "id": str(row["id"]),
-        "created_at": iso(row["created_at"]),
-        "complete": row["completed_at"] is not None,
-        "completed_at": iso(row["completed_at"]) if row["completed_at"] else None,
-        "item_count": row["item_count"],
-        "percent": 100 if total == 0 else settled * 100 // total,
-        "counts": {status: counts[status] for status in STATUSES},
-        "callback_url": row["callback_url"],
-    }
+    return {"items": items, "next_cursor": views.encode_cursor(page[-1]) if more and page else None}
 
 
 def _row(db, user_id: str, batch_id: str) -> dict[str, Any]:

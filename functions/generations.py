@@ -14,20 +14,21 @@ import re
 import uuid
 from typing import Any
 
-from functions import images, imaging, leases, webhooks
+from functions import imaging, leases, store, webhooks
 from functions.errors import InvalidInput
-from functions.providers.base import GenerationRequest, ProviderUnavailable  # base: no HTTP client at import
+from functions.messages import GenerationStep
+
+# Importing providers.base runs the providers package first, which imports requests and every provider.
+from functions.providers.base import GenerationRequest, ProviderUnavailable
 from functions.settings import GENERATION_JOBS_QUEUE
+from functions.store import ImageStatus
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30
-# The heartbeat of a held step (functions/leases.py): matches no row once another worker holds it.
-RENEW_STEP = ("UPDATE generations SET step_claimed_at = now() WHERE image_id = :id AND step = :step"
-              " AND step_claim_token = :token")
 
 
-def start_generation(db, queues, provider, settings, user_id: str, *, prompt: str, style: str | None = None,
+def start_generation(user_id: str, *, db, queues, provider, settings, prompt: str, style: str | None = None,
                      width: int = 1024, height: int = 1024, negative_prompt: str | None = None,
                      variants: Any = None, callback_url: str | None = None) -> dict[str, Any]:
     """Record the image (generating) and its job, and queue the kickoff."""
@@ -41,17 +42,14 @@ def start_generation(db, queues, provider, settings, user_id: str, *, prompt: st
     image_id = str(uuid.uuid4())
     deadline = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=settings.generation_deadline)
     with db.transaction():
-        images.insert_image(db, image_id=image_id, owner=user_id, source="generation", name=_filename(prompt),
-                            status="generating", variants=requested, callback_url=callback_url)
-        db.execute(
-            "INSERT INTO generations (image_id, provider, prompt, style, negative_prompt, width, height, deadline_at)"
-            " VALUES (:id, :provider, :prompt, :style, :negative, :width, :height, :deadline)",
-            id=image_id, provider=provider.name, prompt=prompt, style=style, negative=negative_prompt,
-            width=width, height=height, deadline=deadline)
+        store.insert_image(db, image_id=image_id, owner=user_id, source="generation", name=_filename(prompt),
+                           status=ImageStatus.GENERATING, variants=requested, callback_url=callback_url)
+        store.insert_generation(db, image_id=image_id, provider=provider.name, prompt=prompt, style=style,
+                                negative_prompt=negative_prompt, width=width, height=height, deadline=deadline)
     # Sent after commit: the step handler must find the rows. If this send fails, the
     # caller gets a 503 and the image ends failed at its deadline check on the next read.
-    queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": 1})
-    return {"image_id": image_id, "status": "generating"}
+    queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, 1).to_body())
+    return {"image_id": image_id, "status": ImageStatus.GENERATING.value}
 
 
 def _filename(prompt: str) -> str:
@@ -67,9 +65,9 @@ class StepResult:
     detail: str = ""
 
 
-def run_step(db, storage, queues, provider, settings, image_id: str, step: int) -> StepResult:
+def run_step(image_id: str, step: int, *, db, storage, queues, provider, settings) -> StepResult:
     """Handle one generation-jobs message: the kickoff (step 1) or a poll (step > 1)."""
-    job = _claim_step(db, image_id, step, lease_seconds=settings.function_timeout)
+    job = store.claim_step(db, image_id, step, lease_seconds=settings.function_timeout)
     if job is None:
         return StepResult("skipped", "step already taken, or the image is no longer generating")
     if job["expired"] or step > settings.generation_max_polls + 1:
@@ -77,7 +75,7 @@ def run_step(db, storage, queues, provider, settings, image_id: str, step: int) 
                      "The image generator did not finish in time. Please try again.")
     # The step's heartbeat: renewed while this worker lives, so a duplicate message never takes it over.
     try:
-        with leases.heartbeat(db, RENEW_STEP, seconds=settings.function_timeout,
+        with leases.heartbeat(db, store.RENEW_STEP, seconds=settings.function_timeout,
                               name=f"generation {image_id} step {step}", id=image_id, step=step,
                               token=str(job["step_claim_token"])):
             if step == 1 or job["job_id"] is None:
@@ -86,29 +84,14 @@ def run_step(db, storage, queues, provider, settings, image_id: str, step: int) 
                 result = _poll(db, storage, queues, provider, image_id, step, job)
     except ProviderUnavailable as error:
         # Transient: try the same kind of step again later, bounded by the deadline and step cap.
-        _set_status(db, image_id, "UNAVAILABLE")
+        store.record_provider_status(db, image_id, "UNAVAILABLE")
         delay = _backoff(step, getattr(error, "retry_after", None))
-        queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
+        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
         result = StepResult("scheduled", f"provider unavailable, retrying in {delay}s")
     # A finished step gives up its claim, so a late duplicate of it can never take it again
     # (only a step whose worker died, still claimed after its lease, may be retaken).
-    db.execute("UPDATE generations SET step_claimed_at = NULL WHERE image_id = :id AND step = :step",
-               id=image_id, step=step)
+    store.release_step(db, image_id, step)
     return result
-
-
-def _claim_step(db, image_id: str, step: int, *, lease_seconds: int) -> dict[str, Any] | None:
-    # Conditional: the previous step's number must be current (or this step's claim must have
-    # expired because its worker died), and the image must still be generating.
-    return db.one(
-        "UPDATE generations g SET step = :step, step_claimed_at = now(), step_claim_token = :token,"
-        " updated_at = now()"
-        " FROM images i WHERE g.image_id = :id AND i.id = g.image_id AND i.status = 'generating'"
-        " AND (g.step = :step - 1 OR (g.step = :step AND g.step_claimed_at IS NOT NULL"
-        "      AND g.step_claimed_at < now() - make_interval(secs => :lease)))"
-        " RETURNING g.job_id, g.prompt, g.style, g.negative_prompt, g.width, g.height, i.owner_id,"
-        " g.deadline_at < now() AS expired, g.step_claim_token",
-        id=image_id, step=step, lease=float(lease_seconds), token=str(uuid.uuid4()))
 
 
 def _kickoff(db, storage, queues, provider, image_id, step, job) -> StepResult:
@@ -116,16 +99,15 @@ def _kickoff(db, storage, queues, provider, image_id, step, job) -> StepResult:
                                 style=job["style"], negative_prompt=job["negative_prompt"])
     result = provider.run(request)
     if result.kind == "started":
-        db.execute("UPDATE generations SET job_id = :job, provider_status = 'INITIAL', updated_at = now()"
-                   " WHERE image_id = :id", job=result.job_id, id=image_id)
+        store.record_job(db, image_id, result.job_id)
         delay = max(1, int(result.retry_after or 1))
-        queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
+        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
         return StepResult("scheduled", f"job {result.job_id} started; first poll in {delay}s")
     if result.kind == "busy":
-        _set_status(db, image_id, "QUEUE_FULL")
+        store.record_provider_status(db, image_id, "QUEUE_FULL")
         delay = _backoff(step, result.retry_after)
         # The next step is again a kickoff, because no job id was stored.
-        queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
+        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
         return StepResult("scheduled", f"provider queue full; trying again in {delay}s")
     if result.kind == "done":  # a synchronous provider: the image came with the answer, nothing to poll
         return _store(db, storage, image_id, str(job["owner_id"]), result.image)
@@ -140,9 +122,9 @@ def _kickoff(db, storage, queues, provider, image_id, step, job) -> StepResult:
 def _poll(db, storage, queues, provider, image_id, step, job) -> StepResult:
     result = provider.status(job["job_id"])
     if result.kind == "pending":
-        _set_status(db, image_id, result.provider_status or "PROCESSING")
+        store.record_provider_status(db, image_id, result.provider_status or "PROCESSING")
         delay = _backoff(step - 1, result.retry_after)
-        queues.send(GENERATION_JOBS_QUEUE, {"image_id": image_id, "step": step + 1}, delay_seconds=delay)
+        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
         return StepResult("scheduled", f"pending; next poll in {delay}s")
     if result.kind == "done":
         return _store(db, storage, image_id, str(job["owner_id"]), result.image)
@@ -154,29 +136,17 @@ def _poll(db, storage, queues, provider, image_id, step, job) -> StepResult:
 
 def _store(db, storage, image_id: str, owner: str, data: bytes) -> StepResult:
     content_type = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
-    _set_status(db, image_id, "DONE")
+    store.record_provider_status(db, image_id, "DONE")
     # The original's ObjectCreated event starts processing; processing may claim a
     # 'generating' image, so the order of this put and the update below does not matter.
-    storage.put(images.original_key(owner, image_id), data, content_type=content_type)
-    db.execute("UPDATE images SET status = 'queued', content_type = :type, updated_at = now()"
-               " WHERE id = :id AND status = 'generating'", id=image_id, type=content_type)
+    storage.put(store.original_key(owner, image_id), data, content_type=content_type)
+    store.queue_generated(db, image_id, content_type)
     return StepResult("stored", f"{len(data)} bytes")
 
 
-def _set_status(db, image_id: str, status: str) -> None:
-    db.execute("UPDATE generations SET provider_status = :status, updated_at = now() WHERE image_id = :id",
-               status=status, id=image_id)
-
-
 def _fail(db, image_id: str, code: str, message: str) -> StepResult:
-    _mark_failed(db, image_id, code, message)
+    store.fail(db, image_id, status=ImageStatus.GENERATING, code=code, message=message)
     return StepResult("failed", code)
-
-
-def _mark_failed(db, image_id: str, code: str, message: str) -> int:
-    return db.execute(
-        "UPDATE images SET status = 'failed', error_code = :code, error_message = :message, processed_at = now(),"
-        " updated_at = now() WHERE id = :id AND status = 'generating'", id=image_id, code=code, message=message)
 
 
 def _backoff(step: int, suggested: float | None) -> int:
@@ -187,8 +157,8 @@ def _backoff(step: int, suggested: float | None) -> int:
 
 def give_up(db, image_id: str) -> bool:
     """A step message exhausted its retries: the image ends failed (the DLQ consumer)."""
-    return bool(_mark_failed(db, image_id, "generation_failed",
-                             "The image generator could not be reached; please try again."))
+    return store.fail(db, image_id, status=ImageStatus.GENERATING, code="generation_failed",
+                      message="The image generator could not be reached; please try again.")
 
 
 def styles(provider):

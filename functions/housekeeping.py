@@ -12,7 +12,7 @@ import logging
 import urllib.parse
 from collections.abc import Callable
 
-from functions import images
+from functions import store
 from functions.settings import IMAGE_EVENTS_QUEUE
 
 log = logging.getLogger(__name__)
@@ -62,13 +62,14 @@ def quiet_after_delete(settings) -> int:
     return max(abandoned_after(settings), settings.visibility_timeout)
 
 
-def sweep(db, storage, queues, settings, announce: Callable[[str], None]) -> SweepReport:
+def sweep(*, db, storage, queues, settings, announce: Callable[[str], None]) -> SweepReport:
     """One housekeeping pass. ``announce(image_id)`` publishes a settled image's events (pipeline.announce)."""
     report = SweepReport()
     steps = (
-        ("abandoned uploads", lambda: settle_abandoned_uploads(db, storage, queues, settings, announce, report)),
+        ("abandoned uploads", lambda: settle_abandoned_uploads(db=db, storage=storage, queues=queues, settings=settings,
+                                                              announce=announce, report=report)),
         ("lost announcements", lambda: announce_expired_uploads(db, announce, report)),
-        ("deleted images", lambda: clear_deleted_images(db, storage, settings, report)),
+        ("deleted images", lambda: clear_deleted_images(db=db, storage=storage, settings=settings, report=report)),
         ("login failures", lambda: setattr(report, "login_failures_forgotten", forget_login_failures(db))),
         ("refresh tokens", lambda: setattr(report, "refresh_tokens_forgotten", forget_refresh_tokens(db, settings))),
     )
@@ -81,7 +82,7 @@ def sweep(db, storage, queues, settings, announce: Callable[[str], None]) -> Swe
     return report
 
 
-def settle_abandoned_uploads(db, storage, queues, settings, announce, report: SweepReport) -> None:
+def settle_abandoned_uploads(*, db, storage, queues, settings, announce, report: SweepReport) -> None:
     """Uploads still ``awaiting_upload`` well after their link expired.
 
     If the original is in storage, its S3 notification went missing: send the processing
@@ -102,16 +103,12 @@ def settle_abandoned_uploads(db, storage, queues, settings, announce, report: Sw
             found = storage.head(key)
             if found is not None:
                 queues.send(IMAGE_EVENTS_QUEUE, object_created_event(settings.bucket, key, found["bytes"]))
-                db.execute("UPDATE images SET redriven_at = now() WHERE id = :id AND status = 'awaiting_upload'",
-                           id=image_id)
+                store.mark_redriven(db, image_id)
                 report.redriven_uploads.append(image_id)
                 log.warning("image %s: its original is stored but was never processed; re-announced it", image_id)
                 continue
             # Conditional: an upload processed since the SELECT keeps its state.
-            if db.execute(
-                    "UPDATE images SET status = 'failed', error_code = 'upload_expired', error_message = :message,"
-                    " processed_at = now(), updated_at = now() WHERE id = :id AND status = 'awaiting_upload'",
-                    id=image_id, message=EXPIRED_MESSAGE):
+            if store.expire_upload(db, image_id, EXPIRED_MESSAGE):
                 report.expired_uploads.append(image_id)
                 announce(image_id)
         except Exception:
@@ -158,7 +155,7 @@ def object_created_event(bucket: str, key: str, size: int) -> dict:
     }]}
 
 
-def clear_deleted_images(db, storage, settings, report: SweepReport) -> None:
+def clear_deleted_images(*, db, storage, settings, report: SweepReport) -> None:
     """Remove what landed under a deleted image's prefixes after its delete.
 
     Waits ``quiet_after_delete`` seconds, until nothing can still write there.
@@ -168,7 +165,7 @@ def clear_deleted_images(db, storage, settings, report: SweepReport) -> None:
                        age=float(quiet_after_delete(settings)), limit=SWEEP_LIMIT):
         image_id, owner = str(row["image_id"]), str(row["owner_id"])
         try:
-            original = images.original_key(owner, image_id)
+            original = store.original_key(owner, image_id)
             late = storage.list_keys(original) + storage.list_keys(f"variants/{owner}/{image_id}/")
             late = [key for key in late if key == original or key.startswith("variants/")]
             if late:

@@ -15,52 +15,51 @@ import uuid
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from functions import fetcher, images, imaging, leases, webhooks
+from functions import fetcher, imaging, leases, store, uploads, webhooks
 from functions.errors import InvalidInput, PixelflowError
 from functions.fetcher import url_forms
+from functions.messages import ImportJob
 from functions.settings import IMPORT_JOBS_QUEUE
+from functions.store import ImageStatus
 
 log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "import"
-# The heartbeat of a held import claim (functions/leases.py): matches no row once another worker holds it.
-RENEW_CLAIM = ("UPDATE images SET claimed_at = now() WHERE id = :id AND claim_token = :token"
-               " AND status = 'queued'")
 
 
-def start_import(db, queues, settings, user_id: str, *, url: str, variants: Any = None,
+def start_import(user_id: str, *, db, queues, settings, url: str, variants: Any = None,
                  callback_url: str | None = None) -> dict[str, Any]:
     """Record the image (queued) and queue its fetch."""
     url = url_forms.validate_url(url, "url")
     requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())
-    images.insert_image(db, image_id=image_id, owner=user_id, source="import", name=name_from_url(url),
-                        status="queued", variants=requested, source_url=url, callback_url=callback_url)
+    store.insert_image(db, image_id=image_id, owner=user_id, source="import", name=name_from_url(url),
+                       status=ImageStatus.QUEUED, variants=requested, source_url=url, callback_url=callback_url)
     try:
         queue(queues, image_id)
     except PixelflowError:
         # The caller gets a 503 and never learns the id: leave no image behind that nothing will fetch.
-        db.execute("DELETE FROM images WHERE id = :id AND status = 'queued'", id=image_id)
+        store.delete_unqueued_import(db, image_id)
         raise
-    return {"image_id": image_id, "status": "queued"}
+    return {"image_id": image_id, "status": ImageStatus.QUEUED.value}
 
 
 def queue(queues, image_id: str) -> None:
     """Send one import job."""
-    queues.send(IMPORT_JOBS_QUEUE, {"image_id": image_id})
+    queues.send(IMPORT_JOBS_QUEUE, ImportJob(image_id).to_body())
 
 
 def queue_many(queues, image_ids: list[str]) -> None:
     """Send one import job per image, ten per SQS request."""
-    queues.send_many(IMPORT_JOBS_QUEUE, [{"image_id": image_id} for image_id in image_ids])
+    queues.send_many(IMPORT_JOBS_QUEUE, [ImportJob(image_id).to_body() for image_id in image_ids])
 
 
 def name_from_url(url: str) -> str:
     """The URL's last non-empty path segment, decoded and cleaned, or "import" when there is none."""
     try:
         segment = posixpath.basename(unquote(urlsplit(url).path).rstrip("/"))
-        return images.clean_filename(segment)
+        return uploads.clean_filename(segment)
     except (ValueError, InvalidInput):
         return DEFAULT_NAME
 
@@ -82,23 +81,24 @@ class ImportResult:
     detail: str = ""
 
 
-def run_import(db, storage, settings, image_id: str) -> ImportResult:
+def run_import(image_id: str, *, db, storage, settings) -> ImportResult:
     """Handle one import-jobs message: fetch the URL and store it as the image's original."""
-    claim = _claim(db, image_id, lease_seconds=settings.function_timeout)
+    claim = store.claim_import(db, image_id, lease_seconds=settings.function_timeout)
     if claim is None:
         return ImportResult("skipped", "not a queued import, or another worker holds it")
     token, key = str(claim["claim_token"]), claim["storage_key"]
     if storage.head(key) is not None:
         # A previous worker stored the original and died before saying so: never fetch nor write it again.
-        _release(db, image_id, token)
+        store.release_import(db, image_id, token)
         return ImportResult("skipped", "the original is already stored")
     # The claim's heartbeat: renewed while this worker lives, so a duplicate message never takes it over.
-    with leases.heartbeat(db, RENEW_CLAIM, seconds=settings.function_timeout, name=f"import {image_id}",
+    with leases.heartbeat(db, store.RENEW_IMPORT, seconds=settings.function_timeout, name=f"import {image_id}",
                           id=image_id, token=token) as lease:
         try:
             fetched = fetcher.fetch(claim["source_url"], policy(settings), expect_image=True)
         except fetcher.FetchRefused as refused:
-            _fail(db, image_id, token, refused.code, refused.message)
+            store.fail(db, image_id, status=ImageStatus.QUEUED, token=token, code=refused.code,
+                       message=refused.message)
             return ImportResult("failed", refused.code)
         if lease.lost:
             return ImportResult("skipped", "another worker took over this import")
@@ -106,57 +106,12 @@ def run_import(db, storage, settings, image_id: str) -> ImportResult:
             # The ObjectCreated event starts processing, which claims the 'queued' row from us.
             storage.put(key, fetched.body, content_type=fetched.content_type or "application/octet-stream")
         except PixelflowError as error:
-            _note_error(db, image_id, token, error.message)
+            store.note_error(db, image_id, token, error.message)
             raise
-    db.execute("UPDATE images SET content_type = :type, claim_token = NULL, updated_at = now()"
-               " WHERE id = :id AND claim_token = :token AND status = 'queued'",
-               id=image_id, token=token, type=fetched.content_type)
+    store.record_fetched(db, image_id, token, fetched.content_type)
     return ImportResult("stored", f"{len(fetched.body)} bytes from {fetched.url.split('/', 3)[2]}")
-
-
-def _claim(db, image_id: str, *, lease_seconds: int) -> dict[str, Any] | None:
-    # Conditional: a queued import nobody holds, or whose worker's lease has run out.
-    try:
-        uuid.UUID(image_id)
-    except (ValueError, TypeError):
-        return None
-    return db.one(
-        "UPDATE images SET claim_token = :token, claimed_at = now(), updated_at = now()"
-        " WHERE id = :id AND source = 'import' AND status = 'queued'"
-        " AND (claim_token IS NULL OR claimed_at < now() - make_interval(secs => :lease))"
-        " RETURNING claim_token, storage_key, source_url",
-        token=str(uuid.uuid4()), id=image_id, lease=float(lease_seconds))
-
-
-def _release(db, image_id: str, token: str) -> None:
-    db.execute("UPDATE images SET claim_token = NULL WHERE id = :id AND claim_token = :token AND status = 'queued'",
-               id=image_id, token=token)
-
-
-def _fail(db, image_id: str, token: str, code: str, message: str) -> None:
-    db.execute(
-        "UPDATE images SET status = 'failed', error_code = :code, error_message = :message, processed_at = now(),"
-        " updated_at = now(), claim_token = NULL WHERE id = :id AND claim_token = :token AND status = 'queued'",
-        id=image_id, token=token, code=code, message=message)
-
-
-def _note_error(db, image_id: str, token: str, message: str) -> None:
-    # Best effort, for the dead-letter consumer; the database may be what failed.
-    try:
-        db.execute("UPDATE images SET last_error = :error WHERE id = :id AND claim_token = :token",
-                   id=image_id, token=token, error=message[:500])
-    except Exception:
-        log.warning("could not record the last error of import %s", image_id)
 
 
 def give_up(db, image_id: str) -> bool:
     """An import message exhausted its retries: the image ends failed with the last error (the DLQ consumer)."""
-    try:
-        uuid.UUID(image_id)
-    except (ValueError, TypeError):
-        return False
-    return bool(db.execute(
-        "UPDATE images SET status = 'failed', error_code = 'import_failed',"
-        " error_message = 'Importing kept failing: ' || COALESCE(last_error, 'no error was recorded'),"
-        " processed_at = now(), updated_at = now(), claim_token = NULL"
-        " WHERE id = :id AND source = 'import' AND status = 'queued'", id=image_id))
+    return store.give_up_import(db, image_id)

@@ -7,12 +7,12 @@ idempotent (one event per subject and type), so a crash between a terminal updat
 announcement is made good by the message's retry.
 """
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from functions import batches, generations, housekeeping, images, imports, records, webhooks, wiring
+from functions import batches, generations, housekeeping, imports, processing, records, webhooks, wiring
+from functions.messages import DeliveryAttempt, GenerationStep, ImportJob, MalformedMessage
 from functions.records import note as _note
 from functions.s3_events import created_objects
 
@@ -27,98 +27,130 @@ def each_record(event: Iterable[Any], handle: Callable[[str], None]) -> dict[str
 
 def process_image_event(body: str) -> None:
     """One S3 notification: process every original it announces (test events are ignored)."""
-    settings = wiring.settings()
+    services = wiring.services()
     for created in created_objects(body):
         if not created.key.startswith("originals/"):
             continue
-        outcome = images.process_original(wiring.database(), wiring.storage(), settings, created.key,
-                                          etag=created.etag)
+        outcome = processing.process_original(created.key, db=services.database, storage=services.storage,
+                                              settings=services.settings, etag=created.etag)
         _note(outcome=outcome.status, image_id=outcome.image_id, code=outcome.code, key=created.key,
               reason=outcome.reason)
-        announce(key=created.key)
+        announce(services=services, key=created.key)
 
 
 def give_up_image_event(body: str) -> None:
     """One notification that exhausted its retries: its image ends failed with the last error."""
+    services = wiring.services()
     for created in created_objects(body):
-        if images.give_up(wiring.database(), created.key):
+        if processing.give_up(services.database, created.key):
             log.warning("gave up on %s after repeated failures", created.key)
             _note(outcome="gave_up", key=created.key)
-        announce(key=created.key)
+        announce(services=services, key=created.key)
 
 
 def generation_step(body: str) -> None:
-    """One generation-jobs message: {"image_id", "step"}."""
-    message = json.loads(body)
-    result = generations.run_step(wiring.database(), wiring.storage(), wiring.queues(), wiring.provider(),
-                                  wiring.settings(), message["image_id"], int(message["step"]))
-    _note(outcome=result.action, image_id=message["image_id"], step=message["step"],
+    """One generation-jobs message."""
+    message = _read(GenerationStep, body)
+    if message is None:
+        return
+    services = wiring.services()
+    result = generations.run_step(message.image_id, message.step, db=services.database, storage=services.storage,
+                                  queues=services.queues, provider=services.provider, settings=services.settings)
+    _note(outcome=result.action, image_id=message.image_id, step=message.step,
           code=result.detail if result.action == "failed" else None, detail=result.detail)
     if result.action in ("failed", "skipped"):
-        announce(image_id=message["image_id"])
+        announce(services=services, image_id=message.image_id)
 
 
 def give_up_generation_step(body: str) -> None:
     """A generation message that exhausted its retries: the image ends failed."""
-    image_id = json.loads(body)["image_id"]
-    if generations.give_up(wiring.database(), image_id):
-        log.warning("gave up on generation %s", image_id)
-        _note(outcome="gave_up", image_id=image_id)
-    announce(image_id=image_id)
+    message = _read(GenerationStep, body)
+    if message is None:
+        return
+    services = wiring.services()
+    if generations.give_up(services.database, message.image_id):
+        log.warning("gave up on generation %s", message.image_id)
+        _note(outcome="gave_up", image_id=message.image_id)
+    announce(services=services, image_id=message.image_id)
 
 
 def import_url(body: str) -> None:
-    """One import-jobs message: {"image_id"}."""
-    image_id = json.loads(body)["image_id"]
-    result = imports.run_import(wiring.database(), wiring.storage(), wiring.settings(), image_id)
-    _note(outcome=result.action, image_id=image_id, code=result.detail if result.action == "failed" else None,
-          detail=result.detail)
+    """One import-jobs message."""
+    message = _read(ImportJob, body)
+    if message is None:
+        return
+    services = wiring.services()
+    result = imports.run_import(message.image_id, db=services.database, storage=services.storage,
+                                settings=services.settings)
+    _note(outcome=result.action, image_id=message.image_id,
+          code=result.detail if result.action == "failed" else None, detail=result.detail)
     if result.action in ("failed", "skipped"):
-        announce(image_id=image_id)
+        announce(services=services, image_id=message.image_id)
 
 
 def give_up_import(body: str) -> None:
     """An import message that exhausted its retries: the image ends failed with the last error."""
-    image_id = json.loads(body)["image_id"]
-    if imports.give_up(wiring.database(), image_id):
-        log.warning("gave up on import %s", image_id)
-        _note(outcome="gave_up", image_id=image_id)
-    announce(image_id=image_id)
+    message = _read(ImportJob, body)
+    if message is None:
+        return
+    services = wiring.services()
+    if imports.give_up(services.database, message.image_id):
+        log.warning("gave up on import %s", message.image_id)
+        _note(outcome="gave_up", image_id=message.image_id)
+    announce(services=services, image_id=message.image_id)
 
 
 def deliver_webhook(body: str) -> None:
-    """One webhook-deliveries message: {"delivery_id", "attempt"}."""
-    message = json.loads(body)
-    result = webhooks.deliver(wiring.database(), wiring.queues(), wiring.settings(), wiring.webhook_signing_key(),
-                              message["delivery_id"], int(message["attempt"]))
-    _note(outcome=result.action, delivery_id=message["delivery_id"], attempt=message["attempt"],
+    """One webhook-deliveries message."""
+    message = _read(DeliveryAttempt, body)
+    if message is None:
+        return
+    services = wiring.services()
+    result = webhooks.deliver(message.delivery_id, message.attempt, db=services.database, queues=services.queues,
+                              settings=services.settings, signing_key=services.webhook_signing_key)
+    _note(outcome=result.action, delivery_id=message.delivery_id, attempt=message.attempt,
           code=result.detail.rpartition(": ")[2] if result.action == "failed" else None, detail=result.detail)
 
 
 def give_up_webhook(body: str) -> None:
     """A delivery message that exhausted its retries: the delivery is recorded failed."""
-    delivery_id = json.loads(body)["delivery_id"]
-    if webhooks.give_up(wiring.database(), delivery_id):
-        log.warning("gave up on webhook delivery %s", delivery_id)
-        _note(outcome="gave_up", delivery_id=delivery_id)
+    message = _read(DeliveryAttempt, body)
+    if message is None:
+        return
+    if webhooks.give_up(wiring.services().database, message.delivery_id):
+        log.warning("gave up on webhook delivery %s", message.delivery_id)
+        _note(outcome="gave_up", delivery_id=message.delivery_id)
 
 
-def announce(*, image_id: str | None = None, key: str | None = None) -> None:
+def _read(kind, body: str):
+    """The message, or None for a body no retry can make readable (logged once here; the message is dropped)."""
+    try:
+        return kind.from_body(body)
+    except MalformedMessage as error:
+        log.error("dropped a malformed %s message: %s (body starts %r)", kind.__name__, error, body[:200])
+        return None
+
+
+def announce(*, image_id: str | None = None, key: str | None = None,
+             services: wiring.Services | None = None) -> None:
     """If the image is done or failed: publish its event, and settle its batch (publishing that event once)."""
-    db = wiring.database()
-    settled = images.settled(db, image_id=image_id, key=key)
+    services = services or wiring.services()
+    db = services.database
+    settled = processing.settled(db, image_id=image_id, key=key)
     if settled is None:
         return
     events = [settled.event, batches.finish(db, settled.batch_id) if settled.batch_id else None]
     for event in events:
-        if event is not None and webhooks.publish(db, wiring.queues(), event):
+        if event is not None and webhooks.publish(db, services.queues, event):
             log.info("queued %s for %s", event.type, event.subject_id)
 
 
 def sweep() -> dict:
     """One housekeeping pass (the scheduled ``housekeeping`` function); raises if any part of it failed."""
-    report = housekeeping.sweep(wiring.database(), wiring.storage(), wiring.queues(), wiring.settings(),
-                                lambda image_id: announce(image_id=image_id))
+    services = wiring.services()
+    report = housekeeping.sweep(db=services.database, storage=services.storage, queues=services.queues,
+                                settings=services.settings,
+                                announce=lambda image_id: announce(services=services, image_id=image_id))
     summary = report.as_dict()
     log.info("housekeeping: %s", summary)
     if report.failures:
@@ -132,4 +164,4 @@ def migrate() -> dict:
     """Apply pending schema migrations (the `migrate` function, invoked after each AWS deploy)."""
     from functions.adapters.database import apply_migrations
 
-    return {"applied": apply_migrations(wiring.database())}
+    return {"applied": apply_migrations(wiring.services().database)}

@@ -23,6 +23,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 
+from functions import store
 from functions.housekeeping import object_created_event
 from functions.settings import IMAGE_EVENTS_QUEUE
 
@@ -128,10 +129,7 @@ def _check(db, storage, queues, settings, row, stored: set, report: ReconcileRep
                if not _stored(storage, stored, variant.get("key"))]
     if not _stored(storage, stored, original):
         # Conditional on the row being the one we read: a worker that finished it since keeps its result.
-        if db.execute(
-                "UPDATE images SET status = 'failed', error_code = 'original_lost', error_message = :message,"
-                " updated_at = now() WHERE id = :id AND status = 'done' AND processed_at = :processed",
-                id=image_id, message=ORIGINAL_LOST_MESSAGE, processed=row["processed_at"]):
+        if store.mark_original_lost(db, image_id, processed_at=row["processed_at"], message=ORIGINAL_LOST_MESSAGE):
             report.lost.append(image_id)
             log.warning("reconcile: image %s lost its original %s; marked failed", image_id, original)
             if announce:
@@ -139,10 +137,7 @@ def _check(db, storage, queues, settings, row, stored: set, report: ReconcileRep
         return
     if not missing:
         return
-    if db.execute(
-            "UPDATE images SET status = 'queued', variants = '[]'::jsonb, claim_token = NULL, updated_at = now()"
-            " WHERE id = :id AND status = 'done' AND processed_at = :processed",
-            id=image_id, processed=row["processed_at"]):
+    if store.requeue(db, image_id, processed_at=row["processed_at"]):
         # Processing is idempotent: variant keys are deterministic and the claim is conditional.
         queues.send(IMAGE_EVENTS_QUEUE, object_created_event(settings.bucket, original, 0))
         report.reprocessed.append(image_id)

@@ -22,17 +22,24 @@ def created_objects(message_body: str) -> list[ObjectCreated]:
         return []
     if not isinstance(payload, dict) or payload.get("Event") == "s3:TestEvent":
         return []
-    found = []
-    for record in payload.get("Records") or []:
-        name = record.get("eventName", "")
+    records = payload.get("Records")
+    found: list[ObjectCreated] = []
+    # Anything else is not an S3 notification: no retry can make it one, so it announces nothing.
+    for record in records if isinstance(records, list) else []:
+        if not isinstance(record, dict):
+            continue
+        name = str(record.get("eventName", ""))
         if not name.startswith("ObjectCreated:"):
             continue
-        s3 = record.get("s3") or {}
-        found.append(ObjectCreated(
-            bucket=(s3.get("bucket") or {}).get("name", ""),
-            key=urllib.parse.unquote_plus((s3.get("object") or {}).get("key", "")),
-            size=int((s3.get("object") or {}).get("size") or 0),
-            event_name=name,
-            etag=str((s3.get("object") or {}).get("eTag") or "").strip('"') or None,
-        ))
+        try:
+            s3 = record.get("s3") or {}
+            found.append(ObjectCreated(
+                bucket=(s3.get("bucket") or {}).get("name", ""),
+                key=urllib.parse.unquote_plus((s3.get("object") or {}).get("key", "")),
+                size=int((s3.get("object") or {}).get("size") or 0),
+                event_name=name,
+                etag=str((s3.get("object") or {}).get("eTag") or "").strip('"') or None,
+            ))
+        except (AttributeError, TypeError, ValueError):
+            continue  # a record of the wrong shape: dropped, as no retry can change it
     return found

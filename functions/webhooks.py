@@ -10,7 +10,7 @@ goes through the SSRF-safe fetcher, pinned to checked addresses, and is signed:
     X-Pixelflow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
     X-Pixelflow-Event-Id:  <the delivery id, the same on every attempt, for receivers to dedupe>
 
-Domain code: takes the database, the queues and the settings as arguments.
+Domain code: takes the database, the queues and the settings as keyword arguments.
 """
 
 import base64
@@ -22,12 +22,12 @@ import json
 import logging
 import secrets
 import time
-import uuid
 from typing import Any
 
-from functions import fetcher
+from functions import fetcher, store
 from functions.errors import InvalidInput
 from functions.fetcher import url_forms
+from functions.messages import DeliveryAttempt
 from functions.settings import WEBHOOK_DELIVERIES_QUEUE
 from functions.timestamps import iso
 
@@ -136,47 +136,16 @@ def publish(db, queues, event: Event) -> str | None:
     body = json.dumps({"type": event.type, "id": event.subject_id, "status": event.status,
                        "created": iso(datetime.datetime.now(datetime.UTC)), **event.data,
                        "links": event.links}, separators=(",", ":"), ensure_ascii=False)
-    # Idempotent: the unique (subject_id, event_type) turns a second terminal transition report into nothing.
-    db.execute(
-        "INSERT INTO webhook_deliveries (id, owner_id, subject_id, event_type, url, body)"
-        " VALUES (:id, :owner, :subject, :type, :url, :body) ON CONFLICT (subject_id, event_type) DO NOTHING",
-        id=str(uuid.uuid4()), owner=event.owner_id, subject=event.subject_id, type=event.type, url=event.url,
-        body=body)
-    row = db.one("SELECT id, enqueued_at FROM webhook_deliveries WHERE subject_id = :subject AND event_type = :type",
-                 subject=event.subject_id, type=event.type)
+    row = store.insert_delivery(db, owner_id=event.owner_id, subject_id=event.subject_id, event_type=event.type,
+                                url=event.url, body=body)
     if row["enqueued_at"] is not None:
         return None
     # Not yet queued: recorded just now, or an earlier try died between the insert and the send.
     # Two racing senders may both send attempt 1; its claim lets only one of them deliver.
     delivery_id = str(row["id"])
-    queues.send(WEBHOOK_DELIVERIES_QUEUE, {"delivery_id": delivery_id, "attempt": 1})
-    db.execute("UPDATE webhook_deliveries SET enqueued_at = now(), updated_at = now()"
-               " WHERE id = :id AND enqueued_at IS NULL", id=delivery_id)
+    queues.send(WEBHOOK_DELIVERIES_QUEUE, DeliveryAttempt(delivery_id, 1).to_body())
+    store.mark_enqueued(db, delivery_id)
     return delivery_id
-
-
-def delivery_json(row: dict[str, Any], prefix: str = "webhook_") -> dict[str, Any] | None:
-    """How a subject's event is doing, from columns named ``<prefix>id``, ``<prefix>status`` …; None if none."""
-    if row.get(prefix + "id") is None:
-        return None
-    delivered = row[prefix + "delivered_at"]
-    return {
-        "event_id": str(row[prefix + "id"]),
-        "type": row[prefix + "event_type"],
-        "status": row[prefix + "status"],
-        "attempts": row[prefix + "attempts"],
-        "last_status_code": row[prefix + "last_status_code"],
-        "last_error": row[prefix + "last_error"],
-        "delivered_at": iso(delivered) if delivered else None,
-    }
-
-
-def delivery_columns(subject: str, prefix: str = "webhook_") -> str:
-    """A LEFT JOIN LATERAL adding the latest delivery of ``subject`` (an id expression) as prefixed columns."""
-    columns = ", ".join(f"w.{name} AS {prefix}{name}" for name in (
-        "id", "event_type", "status", "attempts", "last_status_code", "last_error", "delivered_at"))
-    return (f" LEFT JOIN LATERAL (SELECT {columns} FROM webhook_deliveries w WHERE w.subject_id = {subject}"
-            f" ORDER BY w.created_at DESC LIMIT 1) wd ON true")
 
 
 # --- delivering ------------------------------------------------------------------------
@@ -189,9 +158,9 @@ class DeliveryResult:
     detail: str = ""
 
 
-def deliver(db, queues, settings, signing_key: str, delivery_id: str, attempt: int) -> DeliveryResult:
+def deliver(delivery_id: str, attempt: int, *, db, queues, settings, signing_key: str) -> DeliveryResult:
     """Make attempt number ``attempt`` of one delivery (one webhook-deliveries message)."""
-    job = _claim(db, delivery_id, attempt, lease_seconds=settings.function_timeout)
+    job = store.claim_attempt(db, delivery_id, attempt, lease_seconds=settings.function_timeout)
     if job is None:
         return DeliveryResult("skipped", "attempt already taken, or the delivery is finished")
     secret = signing_secret(db, signing_key, str(job["owner_id"]))
@@ -224,21 +193,6 @@ def policy(settings) -> fetcher.FetchPolicy:
         allowed_hosts=settings.import_allowed_hosts)
 
 
-def _claim(db, delivery_id: str, attempt: int, *, lease_seconds: int) -> dict[str, Any] | None:
-    # Conditional: the previous attempt must be the last one taken (and finished: claimed_at is cleared
-    # then), or this attempt's claim must have run out because its worker died mid-request.
-    try:
-        uuid.UUID(delivery_id)
-    except (ValueError, TypeError):
-        return None
-    return db.one(
-        "UPDATE webhook_deliveries SET attempts = :attempt, claimed_at = now(), updated_at = now()"
-        " WHERE id = :id AND status = 'pending' AND (attempts = :attempt - 1"
-        "   OR (attempts = :attempt AND claimed_at < now() - make_interval(secs => :lease)))"
-        " RETURNING owner_id, url, body, event_type",
-        id=delivery_id, attempt=attempt, lease=float(lease_seconds))
-
-
 def _failed_attempt(db, queues, settings, delivery_id: str, attempt: int,
                     refused: fetcher.FetchRefused) -> DeliveryResult:
     message = refused.message
@@ -251,30 +205,15 @@ def _failed_attempt(db, queues, settings, delivery_id: str, attempt: int,
     from functions.adapters.queues import MAX_DELAY_SECONDS  # SQS's limit; loaded with the queues adapter (botocore)
 
     delay = min(MAX_DELAY_SECONDS, settings.webhook_retry_seconds * 2 ** (attempt - 1))
-    queues.send(WEBHOOK_DELIVERIES_QUEUE, {"delivery_id": delivery_id, "attempt": attempt + 1},
+    queues.send(WEBHOOK_DELIVERIES_QUEUE, DeliveryAttempt(delivery_id, attempt + 1).to_body(),
                 delay_seconds=delay)
     return DeliveryResult("scheduled", f"attempt {attempt} failed ({refused.code}); next in {delay}s")
 
 
-def _finish(db, delivery_id: str, attempt: int, status: str, status_code: int | None,
-            error: str | None) -> None:
-    # Conditional on this attempt still being the current one; clearing claimed_at marks it finished.
-    db.execute(
-        "UPDATE webhook_deliveries SET status = :status, last_status_code = :code, last_error = :error,"
-        " delivered_at = CASE WHEN :status = 'delivered' THEN now() ELSE delivered_at END,"
-        " claimed_at = NULL, updated_at = now()"
-        " WHERE id = :id AND attempts = :attempt AND status = 'pending'",
-        id=delivery_id, attempt=attempt, status=status, code=status_code, error=error[:500] if error else None)
+def _finish(db, delivery_id: str, attempt: int, status: str, status_code: int | None, error: str | None) -> None:
+    store.finish_attempt(db, delivery_id, attempt, status, status_code, error)
 
 
 def give_up(db, delivery_id: str) -> bool:
     """A delivery message exhausted its retries (storage or database trouble): record it failed."""
-    try:
-        uuid.UUID(delivery_id)
-    except (ValueError, TypeError):
-        return False
-    return bool(db.execute(
-        "UPDATE webhook_deliveries SET status = 'failed', claimed_at = NULL, updated_at = now(),"
-        " last_error = COALESCE(last_error, 'Delivering kept failing.') WHERE id = :id AND status = 'pending'",
-        id=delivery_id))
-
+    return store.give_up_delivery(db, delivery_id)

@@ -162,3 +162,34 @@ def provider():
                               # One image request must end well inside the function that makes it.
                               openai_deadline=min(config.openai_images_timeout, 0.8 * config.function_timeout))
     return _once("provider", build)
+
+
+class Services:
+    """The process's dependencies as one immutable object, what handlers hand to domain functions.
+
+    Each is built on first use (so the authorizer never builds a bucket client or the provider) and
+    then shared; ``configure()`` makes the next use build them again.
+    """
+
+    __slots__ = ()
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Services is read-only; call wiring.configure() to rebuild what it holds")
+
+    settings = property(lambda self: settings(), doc="The settings, read once.")
+    database = property(lambda self: database(), doc="The PostgreSQL adapter.")
+    storage = property(lambda self: storage(), doc="The bucket adapter.")
+    queues = property(lambda self: queues(), doc="The queue adapter.")
+    provider = property(lambda self: provider(), doc="The text-to-image provider.")
+    token_settings = property(lambda self: token_settings(), doc="Access-token signing settings.")
+    password_gate = property(lambda self: password_gate(), doc="The bound on concurrent password hashes.")
+    session_cache = property(lambda self: session_cache(), doc="The authorizer's memory of revoked sessions.")
+    webhook_signing_key = property(lambda self: webhook_signing_key(), doc="The key webhook secrets derive from.")
+
+
+_SERVICES = Services()
+
+
+def services() -> Services:
+    """The composition root's product: every dependency of this process, built lazily."""
+    return _SERVICES

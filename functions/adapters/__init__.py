@@ -1,5 +1,4 @@
-"""Adapters for S3, SQS and PostgreSQL: each wraps a client handed in from outside (functions/wiring.py).
+"""Adapters for the database, the bucket and the queues, each taking its client as an argument.
 
-They are not the only I/O: the fetcher (functions/fetcher) reaches user-given URLs and the
-providers (functions/providers) call the text-to-image APIs, each through its own client.
+Not the only I/O: functions/fetcher and functions/providers make their own HTTP requests.
 """

@@ -7,8 +7,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.errors import Unavailable
+from functions.messages import MAX_DELAY_SECONDS
 
-MAX_DELAY_SECONDS = 900  # SQS's limit for DelaySeconds
 BATCH_LIMIT = 10  # SQS's limit of messages per SendMessageBatch
 
 

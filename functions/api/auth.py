@@ -14,8 +14,9 @@ api = Blueprint(__name__)
        description="Answered 429 with Retry-After when more passwords are being hashed at once than the server "
                    "allows (each takes 19 MiB).")
 def register(call):
-    user = accounts.register(wiring.database(), call.body["email"], call.body["password"],
-                             gate=wiring.password_gate())
+    services = wiring.services()
+    user = accounts.register(services.database, call.body["email"], call.body["password"],
+                             gate=services.password_gate)
     return Reply(201, {"user": user})
 
 
@@ -26,10 +27,11 @@ def register(call):
                    "many failures from one source address, and a burst of sign-ins beyond what the server "
                    "hashes at once are answered 429 with Retry-After (at most 15 minutes at a time).")
 def login(call):
-    settings = wiring.settings()
-    pair = accounts.login(wiring.database(), wiring.token_settings(), call.body["email"], call.body["password"],
+    services = wiring.services()
+    settings = services.settings
+    pair = accounts.login(services.database, services.token_settings, call.body["email"], call.body["password"],
                           refresh_ttl=settings.refresh_token_ttl, source_ip=_source_ip(call.request),
-                          gate=wiring.password_gate(), address_limit=settings.login_address_max_failures)
+                          gate=services.password_gate, address_limit=settings.login_address_max_failures)
     return pair.to_json()
 
 
@@ -38,10 +40,11 @@ def login(call):
                                                           schemas.TOKENS)}, errors_=(401,),
        description="Refresh tokens rotate on every use. Presenting a spent one signs the whole session out.")
 def refresh(call):
+    services = wiring.services()
     try:
-        return accounts.refresh(wiring.database(), wiring.token_settings(), call.body["refresh_token"]).to_json()
+        return accounts.refresh(services.database, services.token_settings, call.body["refresh_token"]).to_json()
     except accounts.RefreshTokenReused as reused:
-        wiring.session_cache().mark_revoked([reused.session_id])  # its access tokens stop here at once
+        services.session_cache.mark_revoked([reused.session_id])  # its access tokens stop here at once
         raise
 
 
@@ -52,16 +55,18 @@ def refresh(call):
                    "every session of the caller). Access tokens of a revoked session are "
                    "refused from then on (by other server processes within SESSION_CHECK_CACHE_SECONDS).")
 def logout(call):
-    revoked = accounts.logout(wiring.database(), call.user_id, (call.body or {}).get("refresh_token"),
+    services = wiring.services()
+    revoked = accounts.logout(services.database, call.user_id, (call.body or {}).get("refresh_token"),
                               session_id=_authorizer_context(call.request).get("sid") or None)
-    wiring.session_cache().mark_revoked(revoked)
+    services.session_cache.mark_revoked(revoked)
     return Reply(204)
 
 
 @route(api, "GET", "/auth/me", summary="The caller's account", tag="auth",
        responses={200: ("The account", schemas.USER_ENVELOPE)}, errors_=(404,))
 def me(call):
-    return {"user": accounts.get_user(wiring.database(), call.user_id)}
+    services = wiring.services()
+    return {"user": accounts.get_user(services.database, call.user_id)}
 
 
 def _source_ip(request):

@@ -15,10 +15,10 @@ api = Blueprint(__name__)
        description="Creates the image (generating) and queues the provider job. Poll GET /images/{image_id}: "
                    "it shows the provider's status until the original arrives, then the usual processing.")
 def create_generation(call):
-    body = call.body
+    body, services = call.body, wiring.services()
     ticket = generations.start_generation(
-        wiring.database(), wiring.queues(), wiring.provider(), wiring.settings(), call.user_id,
-        prompt=body["prompt"], style=body.get("style"), width=body["width"],
+        call.user_id, db=services.database, queues=services.queues, provider=services.provider,
+        settings=services.settings, prompt=body["prompt"], style=body.get("style"), width=body["width"],
         height=body["height"], negative_prompt=body.get("negative_prompt"), variants=body.get("variants"),
         callback_url=body.get("callback_url"))
     return Reply(202, ticket)
@@ -27,4 +27,4 @@ def create_generation(call):
 @route(api, "GET", "/generations/styles", summary="Styles the configured provider offers", tag="generations",
        responses={200: ("Style names and titles", schemas.STYLES)})
 def list_styles(call):
-    return generations.styles(wiring.provider())
+    return generations.styles(wiring.services().provider)

@@ -24,7 +24,7 @@ def access_token(auth_request):
         # API Gateway answers 401 exactly when an authorizer fails with the message "Unauthorized".
         raise errors.Unauthorized("Unauthorized")
     try:
-        claims = verify_access_claims(wiring.token_settings(), header[len(BEARER):].strip())
+        claims = verify_access_claims(wiring.services().token_settings, header[len(BEARER):].strip())
     except errors.Unauthorized:
         raise errors.Unauthorized("Unauthorized") from None
     context = {}
@@ -40,9 +40,9 @@ def access_token(auth_request):
 def _session_revoked(session_id):
     from functions import accounts
 
-    cache = wiring.session_cache()
+    cache = wiring.services().session_cache
     revoked = cache.get(session_id)
     if revoked is None:
-        revoked = accounts.session_revoked(wiring.database(), session_id)
+        revoked = accounts.session_revoked(wiring.services().database, session_id)
         cache.put(session_id, revoked)
     return revoked

@@ -2,7 +2,7 @@
 
 from chalice import Blueprint
 
-from functions import images, wiring
+from functions import images, uploads, wiring
 from functions.api import schemas
 from functions.api.routing import Reply, route
 from functions.errors import ImageNotFound
@@ -16,11 +16,12 @@ api = Blueprint(__name__)
                    "original key, with the declared Content-Type and exactly the declared size. "
                    "The browser posts the file straight to storage; processing starts when it lands.")
 def create_upload(call):
-    body = call.body
-    ticket = images.issue_upload(wiring.database(), wiring.storage(), wiring.settings(), call.user_id,
-                                 filename=body["filename"], content_type=body["content_type"],
-                                 size=body["size"], variants=body.get("variants"),
-                                 callback_url=body.get("callback_url"), sha256=body.get("sha256"))
+    body, services = call.body, wiring.services()
+    ticket = uploads.issue_upload(call.user_id, db=services.database, storage=services.storage,
+                                  settings=services.settings, filename=body["filename"],
+                                  content_type=body["content_type"], size=body["size"],
+                                  variants=body.get("variants"), callback_url=body.get("callback_url"),
+                                  sha256=body.get("sha256"))
     return Reply(201, ticket)
 
 
@@ -29,34 +30,41 @@ def create_upload(call):
        description="sha256 finds the caller's images of one content (what a client already uploaded); "
                    "status keeps one state. Both combine with limit and cursor.")
 def list_images(call):
-    return images.list_images(wiring.database(), wiring.storage(), wiring.settings(), call.user_id,
-                              limit=call.query["limit"], cursor=call.query.get("cursor"),
+    services = wiring.services()
+    return images.list_images(call.user_id, db=services.database, storage=services.storage,
+                              settings=services.settings, limit=call.query["limit"], cursor=call.query.get("cursor"),
                               sha256=call.query.get("sha256"), status=call.query.get("status"))
 
 
 @route(api, "GET", "/images/latest", summary="The caller's newest image", tag="images",
        responses={200: ("The image", schemas.IMAGE)}, errors_=(404,))
 def latest_image(call):
-    return images.latest_image(wiring.database(), wiring.storage(), wiring.settings(), call.user_id)
+    services = wiring.services()
+    return images.latest_image(call.user_id, db=services.database, storage=services.storage,
+                               settings=services.settings)
 
 
 @route(api, "GET", "/images/{image_id}", summary="One image: status, dimensions, variants and links",
        tag="images", responses={200: ("The image", schemas.IMAGE)}, ids={"image_id": ImageNotFound})
 def get_image(call, image_id):
-    return images.get_image(wiring.database(), wiring.storage(), wiring.settings(), call.user_id, image_id)
+    services = wiring.services()
+    return images.get_image(call.user_id, image_id, db=services.database, storage=services.storage,
+                            settings=services.settings)
 
 
 @route(api, "GET", "/images/{image_id}/download", summary="Redirect to a short-lived download link",
        tag="images", query=schemas.DOWNLOAD_QUERY, responses={302: ("Location is a presigned GET", None)},
        ids={"image_id": ImageNotFound})
 def download_image(call, image_id):
-    url = images.download_link(wiring.database(), wiring.storage(), wiring.settings(), call.user_id, image_id,
-                               call.query["variant"])
+    services = wiring.services()
+    url = images.download_link(call.user_id, image_id, db=services.database, storage=services.storage,
+                               settings=services.settings, variant=call.query["variant"])
     return Reply(302, None, {"Location": url, "Cache-Control": "no-store"})
 
 
 @route(api, "DELETE", "/images/{image_id}", summary="Delete an image and every stored object of it",
        tag="images", responses={204: ("Deleted", None)}, ids={"image_id": ImageNotFound})
 def delete_image(call, image_id):
-    images.delete_image(wiring.database(), wiring.storage(), call.user_id, image_id)
+    services = wiring.services()
+    images.delete_image(call.user_id, image_id, db=services.database, storage=services.storage)
     return Reply(204)

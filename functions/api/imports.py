@@ -16,8 +16,8 @@ api = Blueprint(__name__)
                    "A refused or failed fetch ends the image failed with url_forbidden, url_unreachable, "
                    "url_too_large, url_timeout or url_not_image; poll GET /images/{image_id}.")
 def create_import(call):
-    body = call.body
-    ticket = imports.start_import(wiring.database(), wiring.queues(), wiring.settings(), call.user_id,
-                                  url=body["url"], variants=body.get("variants"),
+    body, services = call.body, wiring.services()
+    ticket = imports.start_import(call.user_id, db=services.database, queues=services.queues,
+                                  settings=services.settings, url=body["url"], variants=body.get("variants"),
                                   callback_url=body.get("callback_url"))
     return Reply(202, ticket)

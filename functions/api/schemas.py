@@ -8,6 +8,7 @@ from functions.api.schema import obj
 from functions.auth.emails import MAX_EMAIL_LENGTH
 from functions.auth.password_policy import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from functions.imaging import specs
+from functions.store import STATUSES, TERMINAL
 
 ERROR = obj({
     "error": obj({
@@ -123,7 +124,8 @@ UPLOAD_TICKET = obj({
     "expires_at": {"type": "string", "format": "date-time"},
 }, ["image_id", "status", "upload", "expires_at"])
 
-STATUS = {"type": "string", "enum": ["awaiting_upload", "generating", "queued", "processing", "done", "failed"]}
+# x-terminal: the states an image does not leave by itself (the web page reads them from here).
+STATUS = {"type": "string", "enum": list(STATUSES), "x-terminal": list(TERMINAL)}
 
 VARIANT = obj({
     "name": {"type": "string"},

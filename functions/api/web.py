@@ -96,7 +96,7 @@ def _page_headers() -> dict[str, str]:
 def _storage_origins() -> list[str]:
     # Signing is local computation (no request), and exactly how the page's upload forms and links are made.
     try:
-        storage = wiring.storage()
+        storage = wiring.services().storage
         urls = [storage.presigned_post("originals/policy-probe", max_bytes=1, content_type="image/png",
                                        expires_in=60)["url"],
                 storage.presigned_get("originals/policy-probe", expires_in=60)]

@@ -15,4 +15,5 @@ api = Blueprint(__name__)
                    "v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>. Calling this again replaces the secret: "
                    "the old one signs nothing from then on.")
 def create_webhook_secret(call):
-    return Reply(201, webhooks.new_secret(wiring.database(), wiring.webhook_signing_key(), call.user_id))
+    services = wiring.services()
+    return Reply(201, webhooks.new_secret(services.database, services.webhook_signing_key, call.user_id))

@@ -19,8 +19,8 @@ from functions.cli import config, upload
 from functions.cli.client import ApiError, Client
 from functions.cli.output import Output, human_bytes
 from functions.cli.progress import Stopper
+from functions.store import STATUSES
 
-STATUSES = ("awaiting_upload", "generating", "queued", "processing", "done", "failed")
 FITS = ("cover", "contain", "fill", "inside")
 FORMATS = ("jpeg", "png", "webp", "avif")
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif", "gif": "gif"}

@@ -1,5 +1,7 @@
 // Building DOM nodes and wording values for people. Text always goes in as text, never as HTML.
 
+import { apiUrl } from "./api.js";
+
 /** ``h("a", {href, class: "x", onclick}, "text", child)``: an element with attributes, listeners and children. */
 export function h(tag, props = {}, ...children) {
   const node = tag.includes(":")
@@ -38,7 +40,21 @@ const STATUS_WORDS = {
   failed: "Failed",
 };
 
-export const TERMINAL = new Set(["done", "failed"]);
+/**
+ * The image states that are final, as the API's own document lists them (``x-terminal`` of
+ * Image.status; the states are declared once, in functions/store.py). Read once, before the page starts.
+ */
+export const TERMINAL = new Set(await terminalStates());
+
+async function terminalStates() {
+  try {
+    const answer = await fetch(apiUrl("openapi.json"), { credentials: "omit" });
+    return (await answer.json()).components.schemas.Image.properties.status["x-terminal"];
+  } catch (error) {
+    console.error("Cannot read the image states from openapi.json:", error);
+    return [];
+  }
+}
 
 export function statusWord(status) {
   return STATUS_WORDS[status] ?? status;

@@ -48,8 +48,9 @@ def run_housekeeping(app):
 
 def sweep_now():
     """One sweep, with its report: what the scheduled function runs."""
-    return housekeeping.sweep(wiring.database(), wiring.storage(), wiring.queues(), wiring.settings(),
-                              lambda image_id: pipeline.announce(image_id=image_id))
+    return housekeeping.sweep(db=wiring.database(), storage=wiring.storage(), queues=wiring.queues(),
+                              settings=wiring.settings(),
+                              announce=lambda image_id: pipeline.announce(image_id=image_id))
 
 
 def issue(server, tokens, filename="never.jpg", size=1000):

@@ -96,7 +96,7 @@ def test_given_a_stored_original_when_a_late_import_message_claims_it_then_nothi
     db = wiring.database()
     db.execute("UPDATE images SET status = 'queued', claim_token = NULL WHERE id = :id", id=image_id)
     from functions import imports
-    result = imports.run_import(db, wiring.storage(), wiring.settings(), image_id)
+    result = imports.run_import(image_id, db=db, storage=wiring.storage(), settings=wiring.settings())
     assert result.action == "skipped"
     assert len(origin.received("/late.jpg")) == 1
 

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from functions import images, leases, wiring
+from functions import leases, processing, store, wiring
 from functions.local.runner import EventRunner
 from tests.integration import images_corpus as corpus
 from tests.integration.helpers import finished, sign_up, upload, wait_for
@@ -50,7 +50,7 @@ def _runner(app, **options):
 def test_given_a_claim_when_its_heartbeat_runs_then_it_renews_until_another_worker_takes_the_claim(tokens):
     db = wiring.database()
     image_id, token = str(uuid.uuid4()), str(uuid.uuid4())
-    images.insert_image(db, image_id=image_id, owner=tokens["user"]["id"], source="upload", name="a.jpg",
+    store.insert_image(db, image_id=image_id, owner=tokens["user"]["id"], source="upload", name="a.jpg",
                         status="processing", variants=())
     claimed_at = db.one("UPDATE images SET claim_token = :token, claimed_at = now() WHERE id = :id"
                         " RETURNING claimed_at", id=image_id, token=token)["claimed_at"]
@@ -107,11 +107,11 @@ def test_given_a_worker_killed_at_its_timeout_when_its_lease_runs_out_then_a_dup
     db, storage = wiring.database(), wiring.storage()
     if not _older_than(held["claimed_at"], settings.function_timeout):
         # Within its lease, even a dead worker's claim stands.
-        assert images.process_original(db, storage, settings, key).status == "skipped"
+        assert processing.process_original(key, db=db, storage=storage, settings=settings).status == "skipped"
     # Nothing renews a killed worker's claim: it runs out one lease after it was last renewed.
     assert wait_for(lambda: _older_than(held["claimed_at"], settings.function_timeout), timeout=30, interval=0.05)
     assert _row(image_id)["claimed_at"] == held["claimed_at"]
-    outcome = images.process_original(db, storage, settings, key)
+    outcome = processing.process_original(key, db=db, storage=storage, settings=settings)
     assert outcome.status == "done", outcome
     row = _row(image_id)
     assert row["status"] == "done" and row["processing_attempts"] == 2
@@ -119,22 +119,21 @@ def test_given_a_worker_killed_at_its_timeout_when_its_lease_runs_out_then_a_dup
 
 @pytest.mark.parametrize("kind", ["processing", "import", "generation step"])
 def test_given_each_kind_of_claim_when_renewed_then_only_its_holder_renews_it(tokens, kind):
-    from functions import generations, imports
 
     db = wiring.database()
     image_id, token = str(uuid.uuid4()), str(uuid.uuid4())
     status = {"processing": "processing", "import": "queued", "generation step": "generating"}[kind]
-    images.insert_image(db, image_id=image_id, owner=tokens["user"]["id"], source="upload", name="a.jpg",
+    store.insert_image(db, image_id=image_id, owner=tokens["user"]["id"], source="upload", name="a.jpg",
                         status=status, variants=())
     if kind == "generation step":
         db.execute("INSERT INTO generations (image_id, provider, prompt, width, height, deadline_at, step,"
                    " step_claimed_at, step_claim_token) VALUES (:id, 'local', 'p', 64, 64, now(), 1, now(), :token)",
                    id=image_id, token=token)
-        sql, params = generations.RENEW_STEP, {"id": image_id, "step": 1}
+        sql, params = store.RENEW_STEP, {"id": image_id, "step": 1}
     else:
         db.execute("UPDATE images SET claim_token = :token, claimed_at = now() WHERE id = :id",
                    id=image_id, token=token)
-        sql, params = (images.RENEW_CLAIM if kind == "processing" else imports.RENEW_CLAIM), {"id": image_id}
+        sql, params = (store.RENEW_PROCESSING if kind == "processing" else store.RENEW_IMPORT), {"id": image_id}
     assert leases.Lease(db, sql, {**params, "token": token}, seconds=60, name=kind).renew()
     other = leases.Lease(db, sql, {**params, "token": str(uuid.uuid4())}, seconds=60, name=kind)
     assert not other.renew() and other.lost

@@ -13,7 +13,7 @@ import pytest
 import requests
 from PIL import Image
 
-from functions import images, wiring
+from functions import processing, store, wiring
 from functions.imaging import jpeg
 from tests.integration import images_corpus as corpus
 from tests.integration.helpers import bearer, fetch_variant, finished, image, post_again, sign_up, upload, wait_for
@@ -271,7 +271,7 @@ def test_given_two_jpegs_with_thousands_of_scans_when_a_normal_image_follows_the
 def _claim_and_die(key):
     """What a worker killed at its timeout leaves: a claim, nothing recorded, a lease that has run out."""
     db, settings = wiring.database(), wiring.settings()
-    claim = images._claim(db, key, lease_seconds=settings.function_timeout)
+    claim = store.claim_for_processing(db, key, lease_seconds=settings.function_timeout)
     assert claim is not None
     db.execute("UPDATE images SET claimed_at = claimed_at - make_interval(secs => :age) WHERE id = :id",
                age=float(settings.function_timeout + 1), id=claim["id"])
@@ -282,9 +282,10 @@ def test_given_attempts_killed_at_the_time_limit_when_the_event_comes_back_then_
         server, user):
     ticket = _ticket(server, user)
     key = ticket["upload"]["fields"]["key"]
-    for _ in range(images.MAX_STALLED_ATTEMPTS):
+    for _ in range(processing.MAX_STALLED_ATTEMPTS):
         _claim_and_die(key)
-    outcome = images.process_original(wiring.database(), wiring.storage(), wiring.settings(), key)
+    outcome = processing.process_original(key, db=wiring.database(), storage=wiring.storage(),
+                                          settings=wiring.settings())
     assert (outcome.status, outcome.code) == ("failed", "too_slow")
     item = image(server, user, ticket["image_id"])
     assert item["error"]["code"] == "too_slow" and "time limit 2 times" in item["error"]["message"]
@@ -297,10 +298,11 @@ def test_given_attempts_that_recorded_their_error_when_the_event_comes_back_then
         server, user):
     ticket = _ticket(server, user)
     key = ticket["upload"]["fields"]["key"]
-    for _ in range(images.MAX_STALLED_ATTEMPTS + 1):
+    for _ in range(processing.MAX_STALLED_ATTEMPTS + 1):
         claim = _claim_and_die(key)
-        images._note_error(wiring.database(), str(claim["id"]), str(claim["claim_token"]), "Storage is unavailable.")
-    outcome = images.process_original(wiring.database(), wiring.storage(), wiring.settings(), key)
+        store.note_error(wiring.database(), str(claim["id"]), str(claim["claim_token"]), "Storage is unavailable.")
+    outcome = processing.process_original(key, db=wiring.database(), storage=wiring.storage(),
+                                          settings=wiring.settings())
     assert (outcome.status, outcome.code) == ("failed", "missing_original")  # no file was ever posted
 
 
@@ -400,7 +402,8 @@ def test_given_a_done_image_when_an_event_for_the_same_content_arrives_again_the
         "bucket": {"name": wiring.settings().bucket},
         "object": {"key": key, "size": stored["bytes"], "eTag": stored["etag"]}}}]}
     for _ in range(3):
-        images.process_original(wiring.database(), wiring.storage(), wiring.settings(), key, etag=stored["etag"])
+        processing.process_original(key, db=wiring.database(), storage=wiring.storage(), settings=wiring.settings(),
+                                    etag=stored["etag"])
         wiring.queues().send("image-events", event)
     sqs, queues = wiring.boto3_client("sqs"), wiring.queues()
 
@@ -432,11 +435,11 @@ def test_given_an_image_being_processed_when_other_content_lands_on_its_key_then
     key = ticket["upload"]["fields"]["key"]
     db, settings = wiring.database(), wiring.settings()
     # A worker holds a live claim on the image (it has not read the original yet).
-    assert images._claim(db, key, lease_seconds=settings.function_timeout) is not None
+    assert store.claim_for_processing(db, key, lease_seconds=settings.function_timeout) is not None
     wiring.storage().put(key, corpus.photo(200, 150), content_type="image/jpeg")
     etag = wiring.storage().head(key)["etag"]
-    with pytest.raises(images.ReplacementPending):
-        images.process_original(db, wiring.storage(), settings, key, etag=etag)
+    with pytest.raises(processing.ReplacementPending):
+        processing.process_original(key, db=db, storage=wiring.storage(), settings=settings, etag=etag)
     # The runner's copy of the event failed the same way and comes back after the visibility timeout,
     # when the claim above has expired like a dead worker's: the new content is processed.
     item = finished(server, user, ticket["image_id"], timeout=settings.visibility_timeout + 60)
