@@ -27,7 +27,7 @@ from typing import Any
 from functions import fetcher, store
 from functions.errors import InvalidInput
 from functions.fetcher import url_forms
-from functions.messages import DeliveryAttempt
+from functions.messages import MAX_DELAY_SECONDS, DeliveryAttempt
 from functions.settings import WEBHOOK_DELIVERIES_QUEUE
 from functions.timestamps import iso
 
@@ -202,8 +202,6 @@ def _failed_attempt(db, queues, settings, delivery_id: str, attempt: int,
         _finish(db, delivery_id, attempt, "failed", refused.status, message)
         return DeliveryResult("failed", f"attempt {attempt}: {refused.code}")
     _finish(db, delivery_id, attempt, "pending", refused.status, message)
-    from functions.adapters.queues import MAX_DELAY_SECONDS  # SQS's limit; loaded with the queues adapter (botocore)
-
     delay = min(MAX_DELAY_SECONDS, settings.webhook_retry_seconds * 2 ** (attempt - 1))
     queues.send(WEBHOOK_DELIVERIES_QUEUE, DeliveryAttempt(delivery_id, attempt + 1).to_body(),
                 delay_seconds=delay)
