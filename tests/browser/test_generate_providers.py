@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from tests.browser.conftest import screenshot
-from tests.browser.test_web import PROCESSED_MS, sign_in
+from tests.browser.pages import PROCESSED_MS, sign_in
 from tests.fakes.openai_images_server import FakeOpenAIImages
 from tests.integration.helpers import sign_up
 

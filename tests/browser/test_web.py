@@ -14,6 +14,7 @@ import requests
 from PIL import Image
 
 from tests.browser.conftest import PHONE, screenshot
+from tests.browser.pages import PROCESSED_MS, sign_in
 from tests.integration.helpers import PASSWORD, bearer, new_email, sign_up
 
 try:
@@ -24,7 +25,6 @@ except ImportError:  # the browser fixture fails under CI, or skips elsewhere, s
 # Processing happens only while the module's event runner is up.
 pytestmark = pytest.mark.usefixtures("runner")
 
-PROCESSED_MS = 45_000   # upload -> event -> processing -> done, with polling backoff, on 2 busy cores
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -36,16 +36,6 @@ def picture(path, size, colour, fmt):
     image.paste(lighter, (size[0] // 4, size[1] // 4, size[0] // 2, size[1] // 2))
     image.save(path, format=fmt)
     return path
-
-
-def sign_in(page, account):
-    page.goto("/")
-    form = page.locator("#sign-in-form")
-    form.get_by_label("Email").fill(account["email"])
-    form.get_by_label("Password").fill(PASSWORD)
-    form.get_by_role("button", name="Sign in").click()
-    expect(page.locator("#account-email")).to_have_text(account["email"])
-    expect(page.get_by_role("heading", name="Add images")).to_be_visible()
 
 
 def activity_row(page, name):
