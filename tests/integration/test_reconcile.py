@@ -2,7 +2,7 @@
 
 import requests
 
-from functions import images, wiring
+from functions import processing, store, wiring
 from functions.adapters.storage import Storage
 from functions.reconcile import reconcile
 from tests.integration import images_corpus as corpus
@@ -105,14 +105,14 @@ def test_given_a_run_that_ended_twice_mid_processing_when_started_again_then_the
     assert finished(server, user, image_id)["status"] == "done"
     key = f"originals/{user['user']['id']}/{image_id}"
     db.execute("UPDATE images SET status = 'queued', variants = '[]'::jsonb WHERE id = :id", id=image_id)
-    for _ in range(images.MAX_STALLED_ATTEMPTS):
+    for _ in range(processing.MAX_STALLED_ATTEMPTS):
         # A worker claims it, then `make run` is killed (no error recorded) long enough for its lease to run out.
-        assert images._claim(db, key, lease_seconds=settings.function_timeout)["id"]
+        assert store.claim_for_processing(db, key, lease_seconds=settings.function_timeout)["id"]
         db.execute("UPDATE images SET claimed_at = now() - interval '1 hour' WHERE id = :id", id=image_id)
         report = _reconcile(previous_run_ended=True)
         assert report.interrupted >= 1
 
-    outcome = images.process_original(db, storage, settings, key)
+    outcome = processing.process_original(key, db=db, storage=storage, settings=settings)
 
     assert outcome.status == "done", outcome
     assert db.one("SELECT stalled_attempts FROM images WHERE id = :id", id=image_id)["stalled_attempts"] == 0
