@@ -78,12 +78,6 @@ class _Handler(ChaliceRequestHandler):
         super(ChaliceRequestHandler, self).__init__(request, client_address, server)
 
     def _generic_handle(self):
-        try:
-            return self._handle_in_time()
-        finally:
-            self.server.reading_done(self.connection)
-
-    def _handle_in_time(self):
         raw_length = self.headers.get("content-length", "0")
         try:
             length = int(raw_length)
