@@ -49,6 +49,12 @@ deploy-local: $(STAMP)
 package: $(STAMP)
 	$(PY) infra/package.py
 
+## Stand-ins for the official images docker-compose.yml names (postgres, localstack, python), built
+## from Debian packages and PyPI, for machines that cannot reach Docker Hub (CI). Root, dockerd, debootstrap.
+.PHONY: compose-images
+compose-images:
+	bash infra/compose/build-images.sh
+
 ## Benchmarks: printed figures, never asserted.
 bench: $(STAMP)
 	$(PY) bench/run_all.py
