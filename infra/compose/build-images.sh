@@ -29,9 +29,10 @@ if [ "${1:-}" = --print-env ]; then
     exit 0
 fi
 
-host_pip() { python3 -m pip config get "$1" 2>/dev/null || true; }
-ca_bundle="${PIXELFLOW_BUILD_CA_BUNDLE:-${PIP_CERT:-$(host_pip global.cert)}}"
-index_url="${PIP_INDEX_URL:-$(host_pip global.index-url)}"
+# A value of the host pip's configuration (`global.cert='...'` in `pip config list`), from any file.
+host_pip() { python3 -m pip config list 2>/dev/null | sed -n "s/^[^=]*\.$1='\(.*\)'\$/\1/p" | head -n 1; }
+ca_bundle="${PIXELFLOW_BUILD_CA_BUNDLE:-${PIP_CERT:-$(host_pip cert)}}"
+index_url="${PIP_INDEX_URL:-$(host_pip index-url)}"
 case "$index_url" in http://*|https://*) ;; *) index_url="" ;; esac  # a file:// index is the host's disk
 
 started=$SECONDS
