@@ -258,7 +258,7 @@ def test_given_the_scheduled_housekeeping_when_packaged_then_it_runs_on_its_rate
     # Deployed, its rate is a parameter: every run wakes a paused database (locally it runs at the app's rate).
     assert schedule.schedule_expression.to_string() == "rate(5 minutes)"
     assert event == {"Type": "Schedule", "Properties": {"Schedule": {"Ref": "HousekeepingSchedule"}}}
-    assert built["template"]["Parameters"]["HousekeepingSchedule"]["Default"] == "rate(1 hour)"
+    assert built["template"]["Parameters"]["HousekeepingSchedule"]["Default"] == "rate(6 hours)"
     [send] = [statement for statement in _statements(resources, logical_id(schedule.name) + "Role")
               if "sqs:SendMessage" in statement["Action"]]
     assert {"Fn::GetAtt": ["ImageEventsQueue", "Arn"]} in send["Resource"]
