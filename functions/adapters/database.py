@@ -190,9 +190,11 @@ class Database:
         raise AssertionError("unreachable")
 
     def _discard(self, conn: pg8000.native.Connection) -> None:
+        """Close a connection found broken, and the idle ones: they went to the same server that went away."""
         if getattr(self._local, "conn", None) is conn:
             self._local.conn = None
         _close(conn)
+        self.close()
 
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         """All result rows as dicts."""

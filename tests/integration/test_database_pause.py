@@ -20,6 +20,8 @@ import pytest
 import requests
 
 from functions import wiring
+from functions.adapters.database import Database
+from functions.errors import Unavailable
 from tests.integration import images_corpus as corpus
 from tests.integration.helpers import bearer, finished, post_again, sign_up, upload, wait_for
 
@@ -50,16 +52,19 @@ def _resume(postgres) -> None:
             return False  # a killed server's backends may still hold its shared memory for a moment
         return postgres.pid() is not None
     assert wait_for(started, timeout=60, interval=0.5), "PostgreSQL did not start again"
-    # The app's pool reconnects by itself; this waits until a statement goes through.
-    assert wait_for(lambda: _answers(), timeout=60, interval=0.5)
+    # Ready for new connections (asked on a connection of its own, so the app's pool is left as it was).
+    assert wait_for(_answers, timeout=60, interval=0.5)
 
 
 def _answers() -> bool:
+    database = Database(wiring.settings().database_url, connect_wait=0)
     try:
-        wiring.database().ping()
+        database.ping()
         return True
-    except Exception:
+    except Unavailable:
         return False
+    finally:
+        database.close()
 
 
 def _ticket(server, tokens, data):
@@ -133,3 +138,18 @@ def test_given_the_database_killed_mid_run_then_requests_get_503_and_queued_work
     assert requests.get(f"{server.url}/images", headers=bearer(stranger), timeout=10).status_code == 200
     after = upload(server, owner, corpus.photo(320, 240))
     assert finished(server, owner, after)["status"] == "done"
+
+
+def test_given_a_restart_between_two_requests_then_the_next_request_goes_through_on_a_fresh_connection(
+        server, database_back):
+    owner = sign_up(server.url)
+    # Requests at once leave several connections in the pool, all to the server about to die.
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        listed = list(pool.map(lambda _: requests.get(f"{server.url}/images", headers=bearer(owner), timeout=10),
+                               range(16)))
+    assert {answer.status_code for answer in listed} == {200}
+    _kill(database_back)
+    _resume(database_back)
+    for _ in range(3):
+        again = requests.get(f"{server.url}/images", headers=bearer(owner), timeout=30)
+        assert again.status_code == 200, again.text
