@@ -24,6 +24,9 @@ LOCAL_ONLY = {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "RUNNER_CONCURRENCY", "R
 # outcome line); a record's ``extra`` fields become JSON keys. EMF lines on stdout pass through untouched.
 LOGGING_CONFIG = {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}
 
+# The functions behind API Gateway: a caller waits for them, so they answer 503 + Retry-After rather than wait.
+API_FUNCTIONS = {"api_handler", "access_token"}
+
 DB_NAME = "pixelflow"
 DB_USER = "pixelflow"
 DB_PASSWORD = {"Fn::Sub": "{{resolve:secretsmanager:${DatabaseSecret}:SecretString:password}}"}
@@ -93,9 +96,9 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
             "LoggingConfig": LOGGING_CONFIG,
         })
         events = (props.get("Events") or {}).values()
-        if any(event["Type"] in ("SQS", "Schedule") for event in events):
-            # Event functions wait out a resuming Aurora (~15 s, ~30 s after a day paused) within their run;
-            # the API keeps the short default and answers 503 + Retry-After instead.
+        if name not in API_FUNCTIONS:
+            # Event functions (and the migration) wait out a resuming Aurora (~15 s, ~30 s after a day paused)
+            # within their run; the API keeps the short default and answers 503 + Retry-After instead.
             props["Environment"]["Variables"]["DATABASE_CONNECT_WAIT_SECONDS"] = str(spec["timeout"] // 2)
         for event in events:
             if event["Type"] == "Schedule":
