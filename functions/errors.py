@@ -79,9 +79,15 @@ class Throttled(PixelflowError):
 
 
 class Unavailable(PixelflowError):
-    """A dependency (database, storage, provider) did not answer (HTTP 503). Transient."""
+    """A dependency (database, storage, provider) did not answer (HTTP 503 with Retry-After). Transient."""
 
     code = "unavailable"
+    # Seconds a client should wait before trying again when the raiser does not say (Retry-After).
+    DEFAULT_RETRY_AFTER = 5
+
+    def __init__(self, message, *, code=None, field=None, retry_after=None):
+        super().__init__(message, code=code, field=field)
+        self.retry_after = retry_after
 
 
 # What a request the authorizer refused gets (401): API Gateway's UNAUTHORIZED gateway response
@@ -89,3 +95,9 @@ class Unavailable(PixelflowError):
 UNAUTHORIZED_MESSAGE = "A valid access token is required in the Authorization header."
 UNAUTHORIZED_BODY = json.dumps({"error": {"code": Unauthorized.code, "message": UNAUTHORIZED_MESSAGE}},
                                separators=(",", ":"))
+
+# What a request gets (503 + Retry-After) when the authorizer could not reach the database (paused, restarting):
+# API Gateway's authorizer-failure gateway responses (infra/template.py) and the local server use it.
+UNAVAILABLE_MESSAGE = "The service is starting up or briefly unavailable; try again after Retry-After seconds."
+UNAVAILABLE_BODY = json.dumps({"error": {"code": Unavailable.code, "message": UNAVAILABLE_MESSAGE}},
+                              separators=(",", ":"))

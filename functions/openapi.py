@@ -32,7 +32,8 @@ ERROR_DESCRIPTIONS = {
     413: "The request is too large.",
     422: "A value is not acceptable; error.field names it.",
     429: "Too many attempts; Retry-After says how many seconds to wait.",
-    503: "A dependency (database, storage, provider) did not answer; try again.",
+    503: "A dependency (database, storage, provider) did not answer, or the database is resuming from a pause; "
+         "Retry-After says how many seconds to wait.",
 }
 
 # One typical body per status, so Swagger UI does not show a 422 example under 401.
@@ -187,7 +188,7 @@ def _response(status: int, description: str, schema: dict[str, Any] | None,
 
 def _error_response(status: int) -> dict[str, Any]:
     response: dict[str, Any] = {"description": ERROR_DESCRIPTIONS.get(status) or HTTPStatus(status).phrase}
-    if status == 429:
+    if status in (429, 503):
         response["headers"] = {"Retry-After": {"description": "Seconds to wait before trying again.",
                                                "required": True, "schema": {"type": "integer", "minimum": 0}}}
     media: dict[str, Any] = {"schema": {"$ref": _ref(ERROR_COMPONENT)}}

@@ -111,6 +111,18 @@ SETTINGS = (
             "`make run` starts an embedded server when unset."),
     Setting("database_password", "DATABASE_PASSWORD", "", _text,
             "Password for DATABASE_URL's user, kept apart so a generated password needs no URL escaping."),
+    Setting("database_connect_timeout", "DATABASE_CONNECT_TIMEOUT_SECONDS", "5", _positive_int,
+            "Longest one attempt to open a database connection may take (TCP, TLS, sign-in) before it is given up."),
+    Setting("database_connect_wait", "DATABASE_CONNECT_WAIT_SECONDS", "3", _non_negative_float,
+            "How long a caller keeps trying to open a database connection (attempts at growing intervals) before "
+            "it answers 503 (HTTP) or leaves the message to the queue's retry (events). The template gives the "
+            "event functions half their timeout, which covers Aurora resuming from a pause (~15 s, ~30 s after "
+            "a day paused); the API keeps this short."),
+    Setting("database_retry_after", "DATABASE_RETRY_AFTER_SECONDS", "15", _positive_int,
+            "Retry-After of a 503 answered because the database could not be reached (Aurora resumes in ~15 s)."),
+    Setting("database_idle_session", "DATABASE_IDLE_SESSION_SECONDS", "60", _positive_int,
+            "The server closes a connection idle this long (idle_session_timeout), so a warm function's pooled "
+            "connections never keep Aurora from pausing; the pool drops its own a little earlier."),
     Setting("bucket", "PIXELFLOW_BUCKET", "pixelflow-images", _text,
             "Bucket holding originals/ and variants/."),
     Setting("public_origin", "PIXELFLOW_PUBLIC_ORIGIN", "http://127.0.0.1:8000", _text,
@@ -223,6 +235,10 @@ class Settings:
     storage_signing_secret: str
     database_url: str | None
     database_password: str
+    database_connect_timeout: int
+    database_connect_wait: float
+    database_retry_after: int
+    database_idle_session: int
     bucket: str
     public_origin: str
     jwt_secret: str

@@ -73,7 +73,9 @@ def database():
         config = settings()
         if not config.database_url:
             raise RuntimeError("DATABASE_URL is not set (make run and the tests set it to the embedded server)")
-        return Database(config.database_url, password=config.database_password or None)
+        return Database(config.database_url, password=config.database_password or None,
+                        connect_timeout=config.database_connect_timeout, connect_wait=config.database_connect_wait,
+                        retry_after=config.database_retry_after, idle_session=config.database_idle_session)
     return _once("database", build)
 
 

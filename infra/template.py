@@ -8,9 +8,10 @@ local and AWS cannot drift.
 """
 
 import copy
+import json
 from typing import Any
 
-from functions.errors import UNAUTHORIZED_BODY
+from functions.errors import UNAUTHORIZED_BODY, UNAVAILABLE_BODY
 from functions.settings import SETTINGS
 from infra.resources import Resources
 
@@ -23,8 +24,12 @@ LOCAL_ONLY = {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "RUNNER_CONCURRENCY", "R
 # outcome line); a record's ``extra`` fields become JSON keys. EMF lines on stdout pass through untouched.
 LOGGING_CONFIG = {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}
 
+# The functions behind API Gateway: a caller waits for them, so they answer 503 + Retry-After rather than wait.
+API_FUNCTIONS = {"api_handler", "access_token"}
+
 DB_NAME = "pixelflow"
 DB_USER = "pixelflow"
+DB_PASSWORD = {"Fn::Sub": "{{resolve:secretsmanager:${DatabaseSecret}:SecretString:password}}"}
 
 
 
@@ -48,10 +53,16 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
     template["Conditions"] = {
         "HasFusionBrain": {"Fn::Not": [{"Fn::Equals": [{"Ref": "FusionBrainSecretArn"}, ""]}]},
         "HasOpenAIImages": {"Fn::Not": [{"Fn::Equals": [{"Ref": "OpenAIImagesSecretArn"}, ""]}]},
+        **_network_conditions(),
     }
+    template["Rules"] = {"NatNeedsPublicSubnet": {
+        "RuleCondition": {"Fn::Equals": [{"Ref": "FunctionEgress"}, "nat"]},
+        "Assertions": [{"Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "PublicSubnetId"}, ""]}]},
+                        "AssertDescription": "FunctionEgress=nat needs PublicSubnetId for the NAT gateway"}]}}
     out = template["Resources"]
     out.update(_storage(resources))
     out.update(_database())
+    out.update(_network())
     out["JwtSecret"] = _generated_secret("pixelflow access-token signing key")
     out["WebhookSigningKey"] = _generated_secret("pixelflow key that users' webhook secrets are derived from")
     out["NativeLayer"] = {
@@ -84,8 +95,17 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
             "Role": {"Fn::GetAtt": [resource_id + "Role", "Arn"]},
             "LoggingConfig": LOGGING_CONFIG,
         })
+        events = (props.get("Events") or {}).values()
+        if name not in API_FUNCTIONS:
+            # Event functions (and the migration) wait out a resuming Aurora (~15 s, ~30 s after a day paused)
+            # within their run; the API keeps the short default and answers 503 + Retry-After instead.
+            props["Environment"]["Variables"]["DATABASE_CONNECT_WAIT_SECONDS"] = str(spec["timeout"] // 2)
+        for event in events:
+            if event["Type"] == "Schedule":
+                # Every run wakes the database: the deployed rate is a parameter (see HousekeepingSchedule).
+                event["Properties"]["Schedule"] = {"Ref": "HousekeepingSchedule"}
         consumed = []
-        for event in (props.get("Events") or {}).values():
+        for event in events:
             if event["Type"] != "SQS":
                 continue
             queue_name = event["Properties"]["Queue"]["Fn::Sub"].rsplit(":", 1)[-1]
@@ -108,8 +128,30 @@ def _parameters() -> dict[str, Any]:
     return {
         "VpcId": {"Type": "AWS::EC2::VPC::Id", "Description": "VPC for the database and the functions."},
         "SubnetIds": {"Type": "List<AWS::EC2::Subnet::Id>",
-                      "Description": "Private subnets (two AZs) with a NAT gateway, so functions reach S3, SQS, "
-                                     "Secrets Manager and the text-to-image API."},
+                      "Description": "Private subnets (two AZs) for the database and the functions in the VPC; they "
+                                     "reach S3 and SQS through the endpoints this stack adds (or a NAT, see "
+                                     "FunctionEgress)."},
+        "PrivateRouteTableIds": {"Type": "CommaDelimitedList",
+                                 "Description": "Route tables of SubnetIds (one or two): the S3 gateway endpoint, and "
+                                                "with FunctionEgress=nat the default route, are added to them."},
+        "FunctionEgress": {"Type": "String", "Default": "endpoints", "AllowedValues": ["endpoints", "nat"],
+                           "Description": "How functions in the VPC reach AWS: 'endpoints' (an SQS interface endpoint, "
+                                          "about $15/month in two AZs) or 'nat' (a NAT gateway in PublicSubnetId, "
+                                          "about $33/month, also reaching the internet). S3 always goes through the "
+                                          "free gateway endpoint."},
+        "PublicSubnetId": {"Type": "String", "Default": "",
+                           "Description": "A public subnet for the NAT gateway (FunctionEgress=nat only)."},
+        "DatabaseMinCapacity": {"Type": "Number", "Default": "0", "AllowedValues": ["0", "0.5", "1", "2"],
+                                "Description": "Aurora Serverless v2 floor in ACUs: 0 pauses the database after "
+                                               "DatabaseAutoPauseSeconds without connections (the first request after "
+                                               "a pause waits ~15 s for it); 0.5 keeps it always on (~$44/month)."},
+        "DatabaseAutoPauseSeconds": {"Type": "Number", "Default": "300", "MinValue": 300, "MaxValue": 86400,
+                                     "Description": "Idle seconds before a database at 0 ACU floor pauses."},
+        "HousekeepingSchedule": {"Type": "String", "Default": "rate(6 hours)",
+                                 "Description": "How often the housekeeping function runs. Each run wakes a paused "
+                                                "database for ~6 minutes (~$0.0065): rate(6 hours) costs ~$0.80 a "
+                                                "month, rate(1 hour) ~$4.75, and rate(5 minutes) keeps it from ever "
+                                                "pausing."},
         "PublicOrigin": {"Type": "String", "Default": "https://example.com",
                          "Description": "Origin of the web page; the bucket's CORS rule allows browser POSTs from it."},
         "GenerationProvider": {"Type": "String", "Default": "local",
@@ -196,6 +238,13 @@ def _generated_secret(description: str) -> dict[str, Any]:
 
 def _database() -> dict[str, Any]:
     return {
+        # Ours, not RDS-managed: RDS rotates a managed master password every 7 days, and the functions hold the
+        # password resolved at deploy time (no Secrets Manager call, so no endpoint for it in the VPC).
+        "DatabaseSecret": {"Type": "AWS::SecretsManager::Secret", "Properties": {
+            "Description": "pixelflow database password",
+            "GenerateSecretString": {"SecretStringTemplate": json.dumps({"username": DB_USER}),
+                                     "GenerateStringKey": "password", "PasswordLength": 40,
+                                     "ExcludePunctuation": True}}},
         "FunctionSecurityGroup": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
             "GroupDescription": "pixelflow functions", "VpcId": {"Ref": "VpcId"}}},
         "DatabaseSecurityGroup": {"Type": "AWS::EC2::SecurityGroup", "Properties": {
@@ -206,14 +255,71 @@ def _database() -> dict[str, Any]:
             "DBSubnetGroupDescription": "pixelflow database", "SubnetIds": {"Ref": "SubnetIds"}}},
         "DatabaseCluster": {"Type": "AWS::RDS::DBCluster", "DeletionPolicy": "Snapshot",
                             "UpdateReplacePolicy": "Snapshot", "Properties": {
+            # 0 ACU (auto-pause) needs Aurora PostgreSQL 13.15, 14.12, 15.7, 16.3 or later.
             "Engine": "aurora-postgresql", "EngineVersion": "16.9", "DatabaseName": DB_NAME,
-            "MasterUsername": DB_USER, "ManageMasterUserPassword": True, "StorageEncrypted": True,
-            "ServerlessV2ScalingConfiguration": {"MinCapacity": 0.5, "MaxCapacity": 4},
+            "MasterUsername": DB_USER, "MasterUserPassword": DB_PASSWORD, "StorageEncrypted": True,
+            "ServerlessV2ScalingConfiguration": {
+                "MinCapacity": {"Ref": "DatabaseMinCapacity"}, "MaxCapacity": 4,
+                "SecondsUntilAutoPause": {"Fn::If": ["DatabasePauses", {"Ref": "DatabaseAutoPauseSeconds"},
+                                                     {"Ref": "AWS::NoValue"}]}},
             "DBSubnetGroupName": {"Ref": "DatabaseSubnets"},
             "VpcSecurityGroupIds": [{"Ref": "DatabaseSecurityGroup"}]}},
         "DatabaseInstance": {"Type": "AWS::RDS::DBInstance", "Properties": {
             "Engine": "aurora-postgresql", "DBInstanceClass": "db.serverless",
             "DBClusterIdentifier": {"Ref": "DatabaseCluster"}}},
+    }
+
+
+def _network_conditions() -> dict[str, Any]:
+    route_tables = {"Ref": "PrivateRouteTableIds"}
+    return {
+        "DatabasePauses": {"Fn::Equals": [{"Ref": "DatabaseMinCapacity"}, "0"]},
+        "UseEndpoints": {"Fn::Equals": [{"Ref": "FunctionEgress"}, "endpoints"]},
+        "UseNat": {"Fn::Equals": [{"Ref": "FunctionEgress"}, "nat"]},
+        # A list of one joins to its first element; a second route table needs its own route.
+        "UseNatOnSecondTable": {"Fn::And": [{"Condition": "UseNat"}, {"Fn::Not": [{"Fn::Equals": [
+            {"Fn::Join": [",", route_tables]}, {"Fn::Select": [0, route_tables]}]}]}]},
+    }
+
+
+def _network() -> dict[str, Any]:
+    """How the functions in the VPC reach S3 and SQS without a NAT gateway (or with one, by parameter).
+
+    They need nothing else from AWS at run time: every secret is resolved into their environment at
+    deploy time, SQS event source mappings receive messages for them, and logs and EMF metrics leave
+    through the Lambda service. Functions outside the VPC reach AWS directly.
+    """
+    bucket = "arn:${AWS::Partition}:s3:::${AWS::StackName}-images-${AWS::AccountId}"
+    nat_route = {"DestinationCidrBlock": "0.0.0.0/0", "NatGatewayId": {"Ref": "NatGateway"}}
+    return {
+        # Gateway endpoints cost nothing; the policy keeps the VPC's S3 traffic to this stack's bucket.
+        "StorageEndpoint": {"Type": "AWS::EC2::VPCEndpoint", "Properties": {
+            "VpcEndpointType": "Gateway", "VpcId": {"Ref": "VpcId"},
+            "ServiceName": {"Fn::Sub": "com.amazonaws.${AWS::Region}.s3"},
+            "RouteTableIds": {"Ref": "PrivateRouteTableIds"},
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": "*", "Action": "s3:*",
+                "Resource": [{"Fn::Sub": bucket}, {"Fn::Sub": bucket + "/*"}]}]}}},
+        "EndpointSecurityGroup": {"Type": "AWS::EC2::SecurityGroup", "Condition": "UseEndpoints", "Properties": {
+            "GroupDescription": "pixelflow interface endpoints: HTTPS from the functions only",
+            "VpcId": {"Ref": "VpcId"},
+            "SecurityGroupIngress": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+                                      "SourceSecurityGroupId": {"Ref": "FunctionSecurityGroup"}}]}},
+        # Sending only (jobs, webhook deliveries, redrives, the health check's queue attributes).
+        "QueueEndpoint": {"Type": "AWS::EC2::VPCEndpoint", "Condition": "UseEndpoints", "Properties": {
+            "VpcEndpointType": "Interface", "VpcId": {"Ref": "VpcId"},
+            "ServiceName": {"Fn::Sub": "com.amazonaws.${AWS::Region}.sqs"},
+            "SubnetIds": {"Ref": "SubnetIds"}, "PrivateDnsEnabled": True,
+            "SecurityGroupIds": [{"Ref": "EndpointSecurityGroup"}]}},
+        "NatAddress": {"Type": "AWS::EC2::EIP", "Condition": "UseNat", "Properties": {"Domain": "vpc"}},
+        "NatGateway": {"Type": "AWS::EC2::NatGateway", "Condition": "UseNat",
+                       # PublicSubnetId's default is empty; the NatNeedsPublicSubnet rule refuses that with a NAT.
+                       "Metadata": {"cfn-lint": {"config": {"ignore_checks": ["W1030"]}}}, "Properties": {
+            "SubnetId": {"Ref": "PublicSubnetId"}, "AllocationId": {"Fn::GetAtt": ["NatAddress", "AllocationId"]}}},
+        "NatRoute": {"Type": "AWS::EC2::Route", "Condition": "UseNat", "Properties": {
+            "RouteTableId": {"Fn::Select": [0, {"Ref": "PrivateRouteTableIds"}]}, **nat_route}},
+        "NatRouteSecondTable": {"Type": "AWS::EC2::Route", "Condition": "UseNatOnSecondTable", "Properties": {
+            "RouteTableId": {"Fn::Select": [1, {"Ref": "PrivateRouteTableIds"}]}, **nat_route}},
     }
 
 
@@ -229,8 +335,7 @@ def _environment() -> dict[str, Any]:
         "PIXELFLOW_PUBLIC_ORIGIN": {"Ref": "PublicOrigin"},
         "DATABASE_URL": {"Fn::Sub": f"postgresql://{DB_USER}@${{DatabaseCluster.Endpoint.Address}}:"
                                     f"${{DatabaseCluster.Endpoint.Port}}/{DB_NAME}?sslmode=require"},
-        "DATABASE_PASSWORD": {"Fn::Sub": "{{resolve:secretsmanager:${DatabaseCluster.MasterUserSecret.SecretArn}"
-                                         ":SecretString:password}}"},
+        "DATABASE_PASSWORD": DB_PASSWORD,
         "JWT_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${JwtSecret}:SecretString}}"},
         "WEBHOOK_SIGNING_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${WebhookSigningKey}:SecretString}}"},
         "GENERATION_PROVIDER": {"Ref": "GenerationProvider"},
@@ -298,3 +403,14 @@ def _gateway_responses(out: dict[str, Any]) -> None:
             "gatewayresponse.header.Content-Type": "'application/json'"},
             "responseTemplates": {"application/json": UNAUTHORIZED_BODY}},
     }
+    # An authorizer that raises (it could not reach a paused or restarting database) would be a bare 500.
+    unavailable = {"statusCode": 503, "responseParameters": {
+        "gatewayresponse.header.Content-Type": "'application/json'",
+        "gatewayresponse.header.Retry-After": f"'{_default('DATABASE_RETRY_AFTER_SECONDS')}'"},
+        "responseTemplates": {"application/json": UNAVAILABLE_BODY}}
+    api["x-amazon-apigateway-gateway-responses"].update({
+        "AUTHORIZER_FAILURE": unavailable, "AUTHORIZER_CONFIGURATION_ERROR": copy.deepcopy(unavailable)})
+
+
+def _default(env: str) -> str:
+    return next(setting.default for setting in SETTINGS if setting.env == env) or ""

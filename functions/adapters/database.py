@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,37 +67,98 @@ class Database:
     idempotent, so that retry cannot apply a change twice.
     """
 
-    def __init__(self, url: str, *, password: str | None = None, timeout: float = 10.0, max_idle: int = 8):
+    def __init__(self, url: str, *, password: str | None = None, timeout: float = 10.0, max_idle: int = 8,
+                 connect_timeout: float = 5.0, connect_wait: float = 3.0, retry_after: int = 15,
+                 idle_session: int = 60):
         self._params = connection_params(url, password)
+        # The server ends sessions idle this long: a frozen Lambda's pooled connection never keeps Aurora awake.
+        self._params["startup_params"] = {"idle_session_timeout": f"{idle_session * 1000}"}
         self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._connect_wait = connect_wait
+        self._retry_after = retry_after
+        # The pool forgets a connection a little before the server would close it.
+        self._idle_limit = max(1.0, idle_session * 0.8)
         self._max_idle = max_idle
-        self._idle: list[pg8000.native.Connection] = []
+        self._idle: list[tuple[pg8000.native.Connection, float]] = []
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._down = False     # the last connect attempt failed
+        self._probing = False  # a caller is waiting for the database to come back
 
     def _open(self) -> pg8000.native.Connection:
+        """A new connection, tried at growing intervals for up to ``connect_wait`` seconds.
+
+        A paused Aurora instance resumes when a connection arrives (~15 s); a restarting server
+        refuses for a few seconds. Once the database is known to be down, one caller at a time
+        waits for it and the others fail at once: a flood of requests while it is down holds one
+        thread, not one per request.
+        """
+        with self._lock:
+            if self._down and self._probing:
+                raise self._unavailable("The database is not reachable yet.")
+            probing = self._down
+            self._probing = self._probing or probing
         try:
-            return pg8000.native.Connection(timeout=self._timeout, **self._params)
-        except (InterfaceError, OSError) as error:
-            raise Unavailable(f"The database is unavailable: {error.__class__.__name__}") from error
-        except DatabaseError as error:
-            raise Unavailable("The database refused a connection.") from error
+            return self._connect()
+        finally:
+            if probing:
+                with self._lock:
+                    self._probing = False
+
+    def _connect(self) -> pg8000.native.Connection:
+        deadline = time.monotonic() + self._connect_wait
+        pause = 0.2
+        while True:
+            try:
+                conn = pg8000.native.Connection(timeout=self._connect_timeout, **self._params)
+            except (InterfaceError, OSError) as error:
+                reason = f"The database is unavailable: {error.__class__.__name__}"
+                cause: Exception = error
+            except DatabaseError as error:
+                if not _is_connection_failure(error):
+                    raise self._unavailable("The database refused a connection.") from error
+                reason, cause = "The database is starting up or shutting down.", error
+            else:
+                # Statements get their own, longer deadline than the connect.
+                _set_timeout(conn, self._timeout)
+                self._down = False
+                return conn
+            self._down = True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._unavailable(reason) from cause
+            log.warning("database not reachable (%s), trying again", cause.__class__.__name__)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 2.0)
+
+    def _unavailable(self, message: str) -> Unavailable:
+        return Unavailable(message, retry_after=self._retry_after)
 
     def _acquire(self) -> pg8000.native.Connection:
         held = getattr(self._local, "conn", None)
         if held is not None:
             return held
+        stale = []
+        conn = None
         with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return self._open()
+            now = time.monotonic()
+            while self._idle:
+                candidate, released = self._idle.pop()
+                if now - released < self._idle_limit:
+                    conn = candidate
+                    break
+                stale.append(candidate)
+        for old in stale:
+            _close(old)
+        return conn if conn is not None else self._open()
 
     def _release(self, conn: pg8000.native.Connection) -> None:
         if getattr(self._local, "conn", None) is conn:
             return  # still inside a transaction
         with self._lock:
             if len(self._idle) < self._max_idle:
-                self._idle.append(conn)
+                self._idle.append((conn, time.monotonic()))
                 return
         _close(conn)
 
@@ -112,14 +174,14 @@ class Database:
             except (InterfaceError, OSError) as error:
                 self._discard(conn)
                 if attempt + 1 == attempts:
-                    raise Unavailable("The database connection was lost.") from error
+                    raise self._unavailable("The database connection was lost.") from error
                 log.warning("database connection lost, reconnecting")
                 continue
             except DatabaseError as error:
                 if _is_connection_failure(error):
                     self._discard(conn)
                     if attempt + 1 == attempts:
-                        raise Unavailable("The database is shutting down or unavailable.") from error
+                        raise self._unavailable("The database is shutting down or unavailable.") from error
                     continue
                 self._release(conn)
                 raise
@@ -128,9 +190,11 @@ class Database:
         raise AssertionError("unreachable")
 
     def _discard(self, conn: pg8000.native.Connection) -> None:
+        """Close a connection found broken, and the idle ones: they went to the same server that went away."""
         if getattr(self._local, "conn", None) is conn:
             self._local.conn = None
         _close(conn)
+        self.close()
 
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         """All result rows as dicts."""
@@ -153,10 +217,9 @@ class Database:
         if getattr(self._local, "conn", None) is not None:
             yield self
             return
-        conn = self._acquire()
+        conn = self._begin()
         self._local.conn = conn
         try:
-            self._run("BEGIN", {})
             yield self
         except BaseException:
             if self._local.conn is not None:
@@ -170,6 +233,27 @@ class Database:
             if held is not None:
                 self._release(held)
 
+    def _begin(self) -> pg8000.native.Connection:
+        # A pooled connection may have died since it was used (server restart, idle timeout): nothing has
+        # happened in the transaction yet, so BEGIN is retried once on a fresh connection.
+        for attempt in range(2):
+            conn = self._acquire()
+            try:
+                conn.run("BEGIN")
+                return conn
+            except (InterfaceError, OSError) as error:
+                self._discard(conn)
+                if attempt:
+                    raise self._unavailable("The database connection was lost.") from error
+            except DatabaseError as error:
+                if not _is_connection_failure(error):
+                    self._release(conn)
+                    raise
+                self._discard(conn)
+                if attempt:
+                    raise self._unavailable("The database is shutting down or unavailable.") from error
+        raise AssertionError("unreachable")
+
     def ping(self) -> None:
         """Raise Unavailable unless the server answers."""
         self.rows("SELECT 1 AS ok")
@@ -178,8 +262,15 @@ class Database:
         """Close every idle connection (connections in use close when given back after this)."""
         with self._lock:
             idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _ in idle:
             _close(conn)
+
+
+def _set_timeout(conn: pg8000.native.Connection, seconds: float) -> None:
+    # pg8000 has one timeout for the connect and every read after it; its socket is the only handle on the latter.
+    sock = getattr(conn, "_usock", None)
+    if sock is not None:
+        sock.settimeout(seconds)
 
 
 def _close(conn: pg8000.native.Connection) -> None:

@@ -91,6 +91,9 @@ def error_response(error: errors.PixelflowError) -> Response:
     headers: dict[str, str | list[str]] = {"Content-Type": JSON}
     if isinstance(error, errors.Throttled):
         headers["Retry-After"] = str(error.retry_after)
+    elif isinstance(error, errors.Unavailable):
+        # A paused database resumes in seconds: say when to come back rather than hold the request.
+        headers["Retry-After"] = str(int(error.retry_after or errors.Unavailable.DEFAULT_RETRY_AFTER))
     return Response(error_body(error.code, error.message, error.field), status_code=status, headers=headers)
 
 
@@ -166,7 +169,7 @@ def _canonical_id(text: str, not_found: Callable[[], errors.NotFound]) -> str:
 def _implied_errors(auth: bool, body, query, ids) -> set:
     implied = set()
     if auth:
-        implied.add(401)
+        implied.update({401, 503})  # the authorizer asks the database; a paused one answers 503 + Retry-After
     if ids:
         implied.add(404)
     if body is not None:

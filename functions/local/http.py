@@ -28,10 +28,11 @@ from chalice.local import (
     LocalDevServer,
     LocalGateway,
     LocalGatewayAuthorizer,
+    LocalGatewayException,
     NotAuthorizedError,
 )
 
-from functions.errors import UNAUTHORIZED_BODY, Unauthorized
+from functions.errors import UNAUTHORIZED_BODY, UNAVAILABLE_BODY, Unauthorized, Unavailable
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 WORKERS = 32  # connections served at once; the rest wait in the listen backlog
@@ -42,6 +43,12 @@ IDLE_SECONDS = 15
 READ_SECONDS = 10
 
 
+class AuthorizerUnavailable(LocalGatewayException):
+    """The authorizer could not reach the database (paused, restarting): 503 with Retry-After."""
+
+    CODE = 503
+
+
 class _Authorizer(LocalGatewayAuthorizer):
     def authorize(self, raw_path, lambda_event, lambda_context):
         try:
@@ -50,6 +57,11 @@ class _Authorizer(LocalGatewayAuthorizer):
             raise NotAuthorizedError(self._headers(lambda_context), UNAUTHORIZED_BODY.encode()) from None
         except Unauthorized:
             raise NotAuthorizedError(self._headers(lambda_context), UNAUTHORIZED_BODY.encode()) from None
+        except Unavailable as error:
+            # API Gateway's authorizer-failure gateway responses say the same (infra/template.py).
+            headers = {**self._headers(lambda_context), "x-amzn-ErrorType": "AuthorizerFailure",
+                       "Retry-After": str(int(error.retry_after or Unavailable.DEFAULT_RETRY_AFTER))}
+            raise AuthorizerUnavailable(headers, UNAVAILABLE_BODY.encode()) from None
 
     @staticmethod
     def _headers(lambda_context):

@@ -129,6 +129,19 @@ class EmbeddedPostgres:
         self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
         return self._server.get_uri()
 
+    def pid(self) -> int | None:
+        """The postmaster's process id while it runs (tests kill it to play a paused or crashed database)."""
+        return postmaster_pid(self.data_dir)
+
+    def resume(self) -> None:
+        """Start PostgreSQL again on the same data folder and socket after it stopped or was killed."""
+        import pgserver
+
+        if self._server is None:
+            raise RuntimeError("the embedded PostgreSQL was never started")
+        with pgserver.PostgresServer._lock:
+            self._server.ensure_postgres_running()
+
     def stop(self) -> None:
         if self._server is not None:
             forget_dead_handles(self.data_dir)
@@ -152,11 +165,17 @@ def forget_dead_handles(data_dir: Path) -> None:
             path.write_text(json.dumps(alive))
 
 
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The live postmaster of ``data_dir`` (its postmaster.pid names a live process), or None."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int((Path(data_dir) / "postmaster.pid").read_text().splitlines()[0])
+        return pid if process_alive(pid) else None
+    return None
+
+
 def postgres_running(data_dir: Path) -> bool:
     """Whether the PostgreSQL of ``data_dir`` is up (its postmaster.pid names a live process)."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        return process_alive(int((Path(data_dir) / "postmaster.pid").read_text().splitlines()[0]))
-    return False
+    return postmaster_pid(data_dir) is not None
 
 
 def stop_postgres(data_dir: Path) -> None:

@@ -161,6 +161,74 @@ def test_given_each_function_when_packaged_then_its_role_grants_only_what_it_use
             assert '"*"' not in json.dumps(resource["Properties"].get("Policies", [])), "no wildcard resources"
 
 
+def test_given_the_nat_and_always_on_options_when_linted_then_cfn_lint_passes_too(built):
+    options = ["FunctionEgress=nat", "PublicSubnetId=subnet-0123456789abcdef0", "DatabaseMinCapacity=0.5",
+               "PrivateRouteTableIds=rtb-0123456789abcdef0,rtb-0123456789abcdef1"]
+    linted = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(built["path"]),
+                             "--parameters", *options], capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_given_the_defaults_then_the_database_pauses_when_idle_and_a_parameter_keeps_it_always_on(built):
+    template = built["template"]
+    parameters = template["Parameters"]
+    assert parameters["DatabaseMinCapacity"]["Default"] == "0"
+    assert "0.5" in parameters["DatabaseMinCapacity"]["AllowedValues"]
+    pause = parameters["DatabaseAutoPauseSeconds"]
+    assert (pause["Default"], pause["MinValue"], pause["MaxValue"]) == ("300", 300, 86400)  # RDS's own range
+    cluster = template["Resources"]["DatabaseCluster"]["Properties"]
+    assert cluster["Engine"] == "aurora-postgresql"
+    # 0 ACU needs Aurora PostgreSQL 16.3 or later on the 16 line.
+    assert tuple(int(part) for part in cluster["EngineVersion"].split(".")) >= (16, 3)
+    scaling = cluster["ServerlessV2ScalingConfiguration"]
+    assert scaling["MinCapacity"] == {"Ref": "DatabaseMinCapacity"}
+    assert scaling["SecondsUntilAutoPause"] == {"Fn::If": ["DatabasePauses", {"Ref": "DatabaseAutoPauseSeconds"},
+                                                           {"Ref": "AWS::NoValue"}]}
+    assert template["Conditions"]["DatabasePauses"] == {"Fn::Equals": [{"Ref": "DatabaseMinCapacity"}, "0"]}
+    # The functions hold a password that never rotates under them (RDS rotates its managed one weekly).
+    assert "ManageMasterUserPassword" not in cluster
+    assert "DatabaseSecret" in json.dumps(cluster["MasterUserPassword"])
+
+
+def test_given_the_defaults_then_the_vpc_has_endpoints_and_no_nat_and_a_parameter_adds_one(built):
+    template = built["template"]
+    resources = template["Resources"]
+    assert template["Parameters"]["FunctionEgress"]["Default"] == "endpoints"
+    storage = resources["StorageEndpoint"]
+    assert "Condition" not in storage and storage["Properties"]["VpcEndpointType"] == "Gateway"
+    assert "${AWS::StackName}-images-${AWS::AccountId}" in json.dumps(storage["Properties"]["PolicyDocument"])
+    interface = {key: value for key, value in resources.items() if value["Type"] == "AWS::EC2::VPCEndpoint"
+                 and value["Properties"]["VpcEndpointType"] == "Interface"}
+    # Sending to SQS is all the functions in the VPC do with AWS besides S3: secrets are resolved at deploy time.
+    assert {value["Properties"]["ServiceName"]["Fn::Sub"] for value in interface.values()} == {
+        "com.amazonaws.${AWS::Region}.sqs"}
+    assert all(value["Condition"] == "UseEndpoints" for value in interface.values())
+    nat = {key: value for key, value in resources.items()
+           if value["Type"] in ("AWS::EC2::NatGateway", "AWS::EC2::EIP", "AWS::EC2::Route")}
+    assert nat and all(value["Condition"].startswith("UseNat") for value in nat.values())
+    assert template["Conditions"]["UseNat"] == {"Fn::Equals": [{"Ref": "FunctionEgress"}, "nat"]}
+    for name, resource in _functions(template).items():
+        variables = json.dumps(resource["Properties"]["Environment"]["Variables"])
+        assert "resolve:secretsmanager" in variables, name
+
+
+def test_given_the_functions_then_the_others_wait_out_a_resume_and_the_api_answers_503_at_once(built):
+    resources = built["template"]["Resources"]
+    for name, resource in _functions(built["template"]).items():
+        props = resource["Properties"]
+        wait = float(props["Environment"]["Variables"]["DATABASE_CONNECT_WAIT_SECONDS"])
+        if name in ("APIHandler", "AccessToken"):
+            assert wait < 15, name
+        else:
+            assert 15 <= wait <= props["Timeout"] / 2, name  # Aurora resumes in ~15 s
+    # A failing authorizer (the database it asks is paused) is a 503 with Retry-After, not API Gateway's 500.
+    responses = resources["RestAPI"]["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    for kind in ("AUTHORIZER_FAILURE", "AUTHORIZER_CONFIGURATION_ERROR"):
+        assert responses[kind]["statusCode"] == 503
+        assert int(responses[kind]["responseParameters"]["gatewayresponse.header.Retry-After"].strip("'")) > 0
+        assert json.loads(responses[kind]["responseTemplates"]["application/json"])["error"]["code"] == "unavailable"
+
+
 def _statements(resources, role_id):
     return resources[role_id]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
 
@@ -187,7 +255,10 @@ def test_given_the_scheduled_housekeeping_when_packaged_then_it_runs_on_its_rate
     resources = built["template"]["Resources"]
     function = resources[logical_id(schedule.name)]["Properties"]
     [event] = function["Events"].values()
-    assert event == {"Type": "Schedule", "Properties": {"Schedule": schedule.schedule_expression.to_string()}}
+    # Deployed, its rate is a parameter: every run wakes a paused database (locally it runs at the app's rate).
+    assert schedule.schedule_expression.to_string() == "rate(5 minutes)"
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": {"Ref": "HousekeepingSchedule"}}}
+    assert built["template"]["Parameters"]["HousekeepingSchedule"]["Default"] == "rate(6 hours)"
     [send] = [statement for statement in _statements(resources, logical_id(schedule.name) + "Role")
               if "sqs:SendMessage" in statement["Action"]]
     assert {"Fn::GetAtt": ["ImageEventsQueue", "Arn"]} in send["Resource"]
