@@ -5,11 +5,10 @@ import hashlib
 import json
 import logging
 import string
-import time
 
 import jwt
 import pytest
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, extract_parameters
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -138,23 +137,16 @@ def test_given_unreadable_hash_when_checked_then_needs_rehash(stored):
     assert needs_rehash(stored) is True
 
 
-def test_given_unknown_account_when_burning_verify_time_then_costs_like_a_wrong_password(
+def test_given_unknown_account_when_burning_verify_time_then_it_verifies_a_hash_of_the_same_cost(
     multibyte_hash,
 ):
-    burn_verify_time("warm up the dummy hash")
-    assert needs_rehash(passwords._dummy_hash()) is False  # same parameters as real hashes
-
-    def fastest_of_three(call):
-        timings = []
-        for _ in range(3):
-            started = time.perf_counter()
-            call()
-            timings.append(time.perf_counter() - started)
-        return min(timings)
-
-    wrong = fastest_of_three(lambda: verify_password(multibyte_hash, "wrong password!"))
-    burned = fastest_of_three(lambda: burn_verify_time("wrong password!"))
-    assert 0.5 < burned / wrong < 2.0
+    # Same cost parameters and the same verify call as a real account: the time it takes is
+    # measured side by side in bench/bench_auth.py, never asserted here (shared, noisy machines).
+    burn_verify_time("wrong password!")
+    dummy = passwords._dummy_hash()
+    assert needs_rehash(dummy) is False
+    assert extract_parameters(dummy) == extract_parameters(multibyte_hash)
+    assert verify_password(dummy, "wrong password!") is False
 
 
 # --- e-mail addresses ----------------------------------------------------------------------
