@@ -5,8 +5,14 @@ from chalice import Chalice, Rate
 from functions import pipeline
 from functions.api import auth, batches, docs, generations, guard, health, images, imports, live, web, webhooks
 from functions.live import sockets
-from functions.settings import (GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE, IMPORT_JOBS_QUEUE, LIVE_EVENTS_QUEUE,
-                                LIVE_GONE_QUEUE, WEBHOOK_DELIVERIES_QUEUE)
+from functions.settings import (
+    GENERATION_JOBS_QUEUE,
+    IMAGE_EVENTS_QUEUE,
+    IMPORT_JOBS_QUEUE,
+    LIVE_EVENTS_QUEUE,
+    LIVE_GONE_QUEUE,
+    WEBHOOK_DELIVERIES_QUEUE,
+)
 
 app = Chalice(app_name="pixelflow")
 app.experimental_feature_flags.update(["WEBSOCKETS"])

@@ -163,9 +163,9 @@ def announce(*, image_id: str | None = None, key: str | None = None,
     settled = processing.settled(db, image_id=image_id, key=key)
     if settled is None:
         return
-    # Live first: it is one small message, and the webhook's own sends may take longer.
-    live_events.image_changed(db, services.queues, settled.image_id, with_batch=True)
     events = [settled.event, batches.finish(db, settled.batch_id) if settled.batch_id else None]
+    # After the batch's completion is recorded (its progress says so), before the webhooks' own sends.
+    live_events.image_changed(db, services.queues, settled.image_id, with_batch=True)
     for event in events:
         if event is not None and webhooks.publish(db, services.queues, event):
             log.info("queued %s for %s", event.type, event.subject_id)

@@ -84,6 +84,11 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
             "Role": {"Fn::GetAtt": [resource_id + "Role", "Arn"]},
             "LoggingConfig": LOGGING_CONFIG,
         })
+        if spec.get("outside_vpc"):
+            # Reaches internet endpoints (no NAT in the VPC) and never the database.
+            props.pop("VpcConfig")
+            props["Environment"]["Variables"] = {key: value for key, value in props["Environment"]["Variables"].items()
+                                                 if not key.startswith("DATABASE_")}
         consumed = []
         for event in (props.get("Events") or {}).values():
             if event["Type"] != "SQS":
@@ -234,6 +239,9 @@ def _environment() -> dict[str, Any]:
         "JWT_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${JwtSecret}:SecretString}}"},
         "WEBHOOK_SIGNING_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${WebhookSigningKey}:SecretString}}"},
         "GENERATION_PROVIDER": {"Ref": "GenerationProvider"},
+        # The WebSocket API chalice package declares (stage "api", Chalice's only one).
+        "LIVE_ENDPOINT_URL": {"Fn::Sub": "https://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"},
+        "LIVE_SOCKET_URL": {"Fn::Sub": "wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"},
         "FUSIONBRAIN_API_KEY": {"Fn::If": ["HasFusionBrain", {"Fn::Sub": "{{resolve:secretsmanager:"
                                            "${FusionBrainSecretArn}:SecretString:api_key}}"}, ""]},
         "FUSIONBRAIN_SECRET_KEY": {"Fn::If": ["HasFusionBrain", {"Fn::Sub": "{{resolve:secretsmanager:"
@@ -266,6 +274,10 @@ def _role(resource_id: str, spec: dict[str, Any], consumed: list[str], queue_ids
     if spec.get("sqs_describe"):
         statements.append({"Effect": "Allow", "Action": ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
                            "Resource": [{"Fn::GetAtt": [queue_ids[name], "Arn"]} for name in spec["sqs_describe"]]})
+    if spec.get("manage_connections"):
+        statements.append({"Effect": "Allow", "Action": ["execute-api:ManageConnections"],
+                           "Resource": {"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+                                                   "${WebsocketAPI}/*/POST/@connections/*"}})
     if consumed:
         statements.append({"Effect": "Allow",
                            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
