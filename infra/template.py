@@ -85,10 +85,8 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
             "LoggingConfig": LOGGING_CONFIG,
         })
         if spec.get("outside_vpc"):
-            # Reaches internet endpoints (no NAT in the VPC) and never the database.
+            # Reaches internet endpoints (the VPC has no NAT); outside it, the database is out of reach.
             props.pop("VpcConfig")
-            props["Environment"]["Variables"] = {key: value for key, value in props["Environment"]["Variables"].items()
-                                                 if not key.startswith("DATABASE_")}
         consumed = []
         for event in (props.get("Events") or {}).values():
             if event["Type"] != "SQS":
