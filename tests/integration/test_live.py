@@ -296,3 +296,17 @@ def test_given_200_connections_then_each_is_let_in_and_answered(server, user, ga
         for client in clients:
             client.close()
     assert wait_for(lambda: len(connections.of_user(wiring.database(), user["user"]["id"])) == 0, timeout=60)
+
+
+def test_given_connections_past_the_2_hour_limit_when_housekeeping_runs_then_their_rows_go(server, gateway):
+    from functions import housekeeping
+
+    owner = sign_up(server.url)
+    db = wiring.database()
+    connections.record(db, "old-connection=", owner["user"]["id"])
+    connections.record(db, "young-connection=", owner["user"]["id"])
+    db.execute("UPDATE live_connections SET connected_at = now() - interval '2 hours 1 minute'"
+               " WHERE id = 'old-connection='")
+    assert housekeeping.forget_live_connections(db) >= 1
+    remaining = db.rows("SELECT id FROM live_connections WHERE user_id = :user", user=owner["user"]["id"])
+    assert [row["id"] for row in remaining] == ["young-connection="]
