@@ -168,7 +168,8 @@ def test_given_live_updates_when_packaged_then_the_websocket_api_exists_and_only
     functions = _functions(built["template"])
     outside = sorted(name for name, resource in functions.items() if "VpcConfig" not in resource["Properties"])
     assert "PushLive" in outside
-    for name in ("WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "ForgetGoneConnections", "ProcessImage"):
+    for name in ("WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "ForgetGoneConnections",
+                 "ProcessImage"):
         assert "VpcConfig" in functions[name]["Properties"], name
     manage = [statement for statement in _statements(resources, "PushLiveRole")
               if statement["Action"] == ["execute-api:ManageConnections"]]
