@@ -131,11 +131,13 @@ def test_given_an_upload_then_its_events_arrive_in_order_and_another_user_hears_
         assert {v["name"] for v in done["image"]["variants"]} >= {"thumbnail"}
         assert requests.get(done["image"]["variants"][0]["url"], timeout=10).status_code == 200
         events = [m for m in mine.seen if of_image(image_id)(m)]
-        kinds = [m["type"] for m in events]
+        # SQS may let one push overtake another; ordered by version (what clients do), they tell the story.
+        versions = [m["version"] for m in events]
+        assert len(set(versions)) == len(versions)
+        kinds = [m["type"] for m in sorted(events, key=lambda m: m["version"])]
         assert kinds[0] == "image.processing" and kinds[-1] == "image.done", kinds
         assert kinds.index("image.processing") < kinds.index("image.thumbnail") < kinds.index("image.done")
-        versions = [m["version"] for m in events]
-        assert versions == sorted(versions) and len(set(versions)) == len(versions)
+        assert max(events, key=lambda m: m["version"]) is done or done["version"] == max(versions)
         # The other user's next message is the answer to its own ping: nothing of ours reached it.
         theirs.send(action="ping", id="after")
         theirs.until(lambda m: m["type"] == "pong" and m["id"] == "after")
