@@ -3,10 +3,19 @@
 from chalice import Chalice, Rate
 
 from functions import pipeline
-from functions.api import auth, batches, docs, generations, guard, health, images, imports, web, webhooks
-from functions.settings import GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE, IMPORT_JOBS_QUEUE, WEBHOOK_DELIVERIES_QUEUE
+from functions.api import auth, batches, docs, generations, guard, health, images, imports, live, web, webhooks
+from functions.live import sockets
+from functions.settings import (
+    GENERATION_JOBS_QUEUE,
+    IMAGE_EVENTS_QUEUE,
+    IMPORT_JOBS_QUEUE,
+    LIVE_EVENTS_QUEUE,
+    LIVE_GONE_QUEUE,
+    WEBHOOK_DELIVERIES_QUEUE,
+)
 
 app = Chalice(app_name="pixelflow")
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 
 app.register_blueprint(guard.api)
 app.register_blueprint(health.api)
@@ -18,6 +27,7 @@ app.register_blueprint(batches.api)
 app.register_blueprint(webhooks.api)
 app.register_blueprint(web.api)
 app.register_blueprint(docs.api)
+app.register_blueprint(live.api)
 
 # Batch size 1 everywhere: a slow or bad message never holds back or re-runs its neighbours.
 
@@ -60,6 +70,35 @@ def deliver_webhook(event):
 @app.on_sqs_message(queue=WEBHOOK_DELIVERIES_QUEUE + "-dlq", batch_size=1)
 def webhook_dead_letter(event):
     return pipeline.each_record(event, pipeline.give_up_webhook)
+
+
+# Live updates (functions/live/): the WebSocket routes and the database side run in the VPC; push_live
+# posts to connections through the management API, so it runs outside the VPC, without the database.
+
+
+@app.on_ws_connect()
+def live_connect(event):
+    return sockets.connect(event)
+
+
+@app.on_ws_message()
+def live_message(event):
+    return sockets.message(event)
+
+
+@app.on_ws_disconnect()
+def live_disconnect(event):
+    return sockets.disconnect(event)
+
+
+@app.on_sqs_message(queue=LIVE_EVENTS_QUEUE, batch_size=1)
+def push_live(event):
+    return pipeline.each_record(event, pipeline.push_live)
+
+
+@app.on_sqs_message(queue=LIVE_GONE_QUEUE, batch_size=1)
+def forget_gone_connections(event):
+    return pipeline.each_record(event, pipeline.forget_gone_connections)
 
 
 # Settles uploads that never arrived and forgets stale sign-in rows; the local runner keeps the same rate.

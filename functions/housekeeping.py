@@ -43,13 +43,15 @@ class SweepReport:
     late_objects_removed: int = 0
     login_failures_forgotten: int = 0
     refresh_tokens_forgotten: int = 0
+    live_connections_forgotten: int = 0
     failures: list[str] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"expired_uploads": len(self.expired_uploads), "redriven_uploads": len(self.redriven_uploads),
                 "announced": self.announced, "late_objects_removed": self.late_objects_removed,
                 "login_failures_forgotten": self.login_failures_forgotten,
-                "refresh_tokens_forgotten": self.refresh_tokens_forgotten, "failures": len(self.failures)}
+                "refresh_tokens_forgotten": self.refresh_tokens_forgotten,
+                "live_connections_forgotten": self.live_connections_forgotten, "failures": len(self.failures)}
 
 
 def abandoned_after(settings) -> int:
@@ -72,6 +74,7 @@ def sweep(*, db, storage, queues, settings, announce: Callable[[str], None]) -> 
         ("deleted images", lambda: clear_deleted_images(db=db, storage=storage, settings=settings, report=report)),
         ("login failures", lambda: setattr(report, "login_failures_forgotten", forget_login_failures(db))),
         ("refresh tokens", lambda: setattr(report, "refresh_tokens_forgotten", forget_refresh_tokens(db, settings))),
+        ("live connections", lambda: setattr(report, "live_connections_forgotten", forget_live_connections(db))),
     )
     for name, step in steps:
         try:
@@ -80,6 +83,14 @@ def sweep(*, db, storage, queues, settings, announce: Callable[[str], None]) -> 
             log.exception("housekeeping: %s failed; the next run tries again", name)
             report.failures.append(name)
     return report
+
+
+def forget_live_connections(db) -> int:
+    """Connections past API Gateway's 2-hour limit (their $disconnect was lost) and unused expired tickets."""
+    from functions.live import connections, tickets
+
+    tickets.sweep(db)
+    return connections.sweep(db)
 
 
 def settle_abandoned_uploads(*, db, storage, queues, settings, announce, report: SweepReport) -> None:

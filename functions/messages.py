@@ -90,3 +90,47 @@ class DeliveryAttempt:
 
     def to_body(self) -> dict[str, Any]:
         return {"delivery_id": self.delivery_id, "attempt": self.attempt}
+
+
+def _connection_ids(value: Any, name: str) -> tuple[str, ...]:
+    # API Gateway connection ids are short opaque strings (e.g. "L0SM9cOFvHcCIhw=").
+    if not isinstance(value, list) or not all(isinstance(item, str) and 0 < len(item) <= 128 for item in value):
+        raise MalformedMessage(f"{name} is not a list of connection ids")
+    return tuple(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class LivePush:
+    """live-events: messages to send to each of some WebSocket connections (functions/live/pusher.py).
+
+    Each entry is ``{"message": {...}, "links": {...} | None}``: ``links`` names the stored objects whose
+    short-lived links the pusher signs into the message's ``image`` before sending.
+    """
+
+    connections: tuple[str, ...]
+    messages: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def from_body(cls, body: str) -> "LivePush":
+        fields = _fields(body, "connections", "messages")
+        messages = fields["messages"]
+        if not isinstance(messages, list) or not all(isinstance(item, dict) for item in messages):
+            raise MalformedMessage("messages is not a list of objects")
+        return cls(_connection_ids(fields["connections"], "connections"), tuple(messages))
+
+    def to_body(self) -> dict[str, Any]:
+        return {"connections": list(self.connections), "messages": list(self.messages)}
+
+
+@dataclasses.dataclass(frozen=True)
+class GoneConnections:
+    """live-gone: connections the management API answered 410 for (the VPC side deletes their rows)."""
+
+    connections: tuple[str, ...]
+
+    @classmethod
+    def from_body(cls, body: str) -> "GoneConnections":
+        return cls(_connection_ids(_fields(body, "connections")["connections"], "connections"))
+
+    def to_body(self) -> dict[str, Any]:
+        return {"connections": list(self.connections)}

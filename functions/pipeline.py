@@ -12,7 +12,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from functions import batches, generations, housekeeping, imports, processing, records, webhooks, wiring
-from functions.messages import DeliveryAttempt, GenerationStep, ImportJob, MalformedMessage
+from functions.live import connections as live_connections
+from functions.live import events as live_events
+from functions.live import pusher
+from functions.messages import DeliveryAttempt, GenerationStep, GoneConnections, ImportJob, LivePush, MalformedMessage
 from functions.records import note as _note
 from functions.s3_events import created_objects
 
@@ -32,7 +35,9 @@ def process_image_event(body: str) -> None:
         if not created.key.startswith("originals/"):
             continue
         outcome = processing.process_original(created.key, db=services.database, storage=services.storage,
-                                              settings=services.settings, etag=created.etag)
+                                              settings=services.settings, etag=created.etag,
+                                              on_change=lambda image_id: live_events.image_changed(
+                                                  services.database, services.queues, image_id))
         _note(outcome=outcome.status, image_id=outcome.image_id, code=outcome.code, key=created.key,
               reason=outcome.reason)
         announce(services=services, key=created.key)
@@ -122,6 +127,25 @@ def give_up_webhook(body: str) -> None:
         _note(outcome="gave_up", delivery_id=message.delivery_id)
 
 
+def push_live(body: str) -> None:
+    """One live-events message: post it to its connections (outside the VPC, no database)."""
+    message = _read(LivePush, body)
+    if message is None:
+        return
+    services = wiring.services()
+    result = pusher.push(message, client=services.live_client, storage=services.storage, queues=services.queues,
+                         link_ttl=services.settings.download_url_ttl)
+    _note(outcome="pushed", sent=result.sent, gone=len(result.gone), failed=len(result.failed))
+
+
+def forget_gone_connections(body: str) -> None:
+    """One live-gone message: delete the rows of connections the management API says are gone."""
+    message = _read(GoneConnections, body)
+    if message is None:
+        return
+    _note(outcome="forgot", connections=live_connections.forget(wiring.services().database, message.connections))
+
+
 def _read(kind, body: str):
     """The message, or None for a body no retry can make readable (logged once here; the message is dropped)."""
     try:
@@ -140,6 +164,8 @@ def announce(*, image_id: str | None = None, key: str | None = None,
     if settled is None:
         return
     events = [settled.event, batches.finish(db, settled.batch_id) if settled.batch_id else None]
+    # After the batch's completion is recorded (its progress says so), before the webhooks' own sends.
+    live_events.image_changed(db, services.queues, settled.image_id, with_batch=True)
     for event in events:
         if event is not None and webhooks.publish(db, services.queues, event):
             log.info("queued %s for %s", event.type, event.subject_id)

@@ -8,6 +8,7 @@ so duplicate or replayed events can never move a finished image back nor process
 import dataclasses
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from functions import imaging, leases, store, views, webhooks
@@ -39,14 +40,16 @@ class ReplacementPending(Unavailable):
     code = "replacement_pending"
 
 
-def process_original(key: str, *, db, storage, settings, etag: str | None = None) -> Outcome:
+def process_original(key: str, *, db, storage, settings, etag: str | None = None,
+                     on_change: Callable[[str], None] | None = None) -> Outcome:
     """Turn one stored original into its variants and record the result.
 
     ``etag`` is the one the ObjectCreated event announces: when it differs from the content a
     finished image was made from (a presigned POST used again), the image is processed again from
     the new content; the same content again is a no-op. Raises only for transient trouble (storage
     or database unavailable, a replacement waiting for a live worker), so the event is retried;
-    every permanent problem ends as a ``failed`` row with a code and a sentence.
+    every permanent problem ends as a ``failed`` row with a code and a sentence. ``on_change(image_id)``
+    is called after each committed step short of the end (processing, thumbnail ready); it must not raise.
     """
     claim = store.claim_for_processing(db, key, lease_seconds=settings.function_timeout)
     if claim is None and etag is not None:
@@ -58,6 +61,8 @@ def process_original(key: str, *, db, storage, settings, etag: str | None = None
         return _fail(db, image_id, token, "too_slow",
                      f"Processing this image was stopped at the time limit {claim['stalled_attempts']} times; "
                      "it needs more work than one image may take.")
+    if on_change:
+        on_change(image_id)
     # The claim's heartbeat: renewed while this worker lives, so a duplicate event never takes it over.
     lease = leases.Lease(db, store.RENEW_PROCESSING, {"id": image_id, "token": token},
                          seconds=settings.function_timeout, name=f"image {image_id}").start()
@@ -86,6 +91,8 @@ def process_original(key: str, *, db, storage, settings, etag: str | None = None
             if len(recorded) == 1:
                 # The thumbnail is visible while the rest is still being encoded.
                 store.record_variants(db, image_id, token, recorded)
+                if on_change:
+                    on_change(image_id)
         info = rendering.info
         log.info("image %s: %d decode(s), %.2f CPU seconds", image_id, budget.count("decode"), budget.spent)
     except leases.LeaseLost:

@@ -16,6 +16,9 @@ IMAGE_EVENTS_QUEUE = "image-events"
 GENERATION_JOBS_QUEUE = "generation-jobs"
 IMPORT_JOBS_QUEUE = "import-jobs"
 WEBHOOK_DELIVERIES_QUEUE = "webhook-deliveries"
+# Live updates (functions/live/): what to push to which connections, and connections found gone.
+LIVE_EVENTS_QUEUE = "live-events"
+LIVE_GONE_QUEUE = "live-gone"
 
 
 class SettingsError(ValueError):
@@ -223,6 +226,16 @@ SETTINGS = (
     Setting("snapshot_seconds", "PIXELFLOW_SNAPSHOT_SECONDS", "10", _positive_int,
             "Embedded stack: seconds between saves of the emulator's bucket to the state folder (only changed "
             "objects are copied); a crash of the emulator itself loses at most this much."),
+    Setting("live_endpoint_url", "LIVE_ENDPOINT_URL", "", _optional_text,
+            "The WebSocket API's management endpoint (https://<api>.execute-api.<region>.amazonaws.com/<stage>; "
+            "make run sets its own gateway's); empty: nothing is pushed, and clients poll."),
+    Setting("live_socket_url", "LIVE_SOCKET_URL", "", _optional_text,
+            "Where clients open the WebSocket (wss://<api>.execute-api.<region>.amazonaws.com/<stage>; make run "
+            "sets its own gateway's); POST /live/tickets answers with it. Empty: 503, and the page polls."),
+    Setting("live_ticket_seconds", "LIVE_TICKET_SECONDS", "30", _positive_int,
+            "How long a WebSocket connection ticket (POST /live/tickets) may wait to be used; it is used once."),
+    Setting("live_push_timeout", "LIVE_PUSH_TIMEOUT", "2", _non_negative_float,
+            "Seconds one push to one WebSocket connection may take before it is given up (best effort)."),
 )
 
 
@@ -282,6 +295,10 @@ class Settings:
     session_check_cache_seconds: float
     emulator: str
     snapshot_seconds: int
+    live_endpoint_url: str | None
+    live_socket_url: str | None
+    live_ticket_seconds: int
+    live_push_timeout: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":

@@ -166,6 +166,27 @@ def provider():
     return _once("provider", build)
 
 
+def live_client():
+    """The API Gateway Management API client for pushing to WebSocket connections (the pusher's only).
+
+    Bounded: one attempt, ``live_push_timeout`` to connect and to read, so a stuck connection
+    costs the pusher at most that, once.
+    """
+    def build():
+        import boto3
+        from botocore.config import Config
+
+        config = settings()
+        if not config.live_endpoint_url:
+            raise RuntimeError("LIVE_ENDPOINT_URL is not set: there is no WebSocket API to push to")
+        timeout = max(0.1, config.live_push_timeout)
+        return boto3.session.Session().client(
+            "apigatewaymanagementapi", region_name=config.region, endpoint_url=config.live_endpoint_url,
+            config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1},
+                          max_pool_connections=32))
+    return _once("live_client", build)
+
+
 class Services:
     """The process's dependencies as one immutable object, what handlers hand to domain functions.
 
@@ -187,6 +208,7 @@ class Services:
     password_gate = property(lambda self: password_gate(), doc="The bound on concurrent password hashes.")
     session_cache = property(lambda self: session_cache(), doc="The authorizer's memory of revoked sessions.")
     webhook_signing_key = property(lambda self: webhook_signing_key(), doc="The key webhook secrets derive from.")
+    live_client = property(lambda self: live_client(), doc="The WebSocket management API client (the pusher's).")
 
 
 _SERVICES = Services()

@@ -104,6 +104,9 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
             if event["Type"] == "Schedule":
                 # Every run wakes the database: the deployed rate is a parameter (see HousekeepingSchedule).
                 event["Properties"]["Schedule"] = {"Ref": "HousekeepingSchedule"}
+        if spec.get("outside_vpc"):
+            # Reaches internet endpoints (the VPC has no NAT); outside it, the database is out of reach.
+            props.pop("VpcConfig")
         consumed = []
         for event in events:
             if event["Type"] != "SQS":
@@ -339,6 +342,9 @@ def _environment() -> dict[str, Any]:
         "JWT_SECRET": {"Fn::Sub": "{{resolve:secretsmanager:${JwtSecret}:SecretString}}"},
         "WEBHOOK_SIGNING_KEY": {"Fn::Sub": "{{resolve:secretsmanager:${WebhookSigningKey}:SecretString}}"},
         "GENERATION_PROVIDER": {"Ref": "GenerationProvider"},
+        # The WebSocket API chalice package declares (stage "api", Chalice's only one).
+        "LIVE_ENDPOINT_URL": {"Fn::Sub": "https://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"},
+        "LIVE_SOCKET_URL": {"Fn::Sub": "wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"},
         "FUSIONBRAIN_API_KEY": {"Fn::If": ["HasFusionBrain", {"Fn::Sub": "{{resolve:secretsmanager:"
                                            "${FusionBrainSecretArn}:SecretString:api_key}}"}, ""]},
         "FUSIONBRAIN_SECRET_KEY": {"Fn::If": ["HasFusionBrain", {"Fn::Sub": "{{resolve:secretsmanager:"
@@ -371,6 +377,10 @@ def _role(resource_id: str, spec: dict[str, Any], consumed: list[str], queue_ids
     if spec.get("sqs_describe"):
         statements.append({"Effect": "Allow", "Action": ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
                            "Resource": [{"Fn::GetAtt": [queue_ids[name], "Arn"]} for name in spec["sqs_describe"]]})
+    if spec.get("manage_connections"):
+        statements.append({"Effect": "Allow", "Action": ["execute-api:ManageConnections"],
+                           "Resource": {"Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+                                                   "${WebsocketAPI}/*/POST/@connections/*"}})
     if consumed:
         statements.append({"Effect": "Allow",
                            "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",

@@ -335,3 +335,10 @@ WEBHOOK_EVENT = obj({
 }, ["type", "id", "status", "created", "links"],
     description="POSTed to a callback_url with X-Pixelflow-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "
                 "\"<t>.<body>\" with the webhook secret> and X-Pixelflow-Event-Id (the same on every retry).")
+
+LIVE_TICKET = obj({
+    "ticket": {"type": "string", "description": "Single use; valid for expires_in seconds."},
+    "url": {"type": "string", "description": "The WebSocket URL to open, the ticket in its query string."},
+    "expires_at": {"type": "string", "format": "date-time"},
+    "expires_in": {"type": "integer", "minimum": 1},
+}, ["ticket", "url", "expires_at", "expires_in"])

@@ -76,16 +76,26 @@ def _file(request, text: str, media_type: str, extra: dict[str, str]) -> Respons
     return Response(text, status_code=200, headers=headers)
 
 
+def _live_origin() -> str | None:
+    # The live-updates WebSocket (LIVE_SOCKET_URL) is on another origin: API Gateway's, or the local gateway's.
+    url = wiring.settings().live_socket_url
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _page_headers() -> dict[str, str]:
     # No inline script or style anywhere, so the policy can forbid both; storage is the only other origin
     # the page talks to (the presigned upload form, thumbnails, downloads).
     storage = " ".join(_storage_origins()) or "https:"
+    live = _live_origin()
     policy = "; ".join([
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
         f"img-src 'self' data: blob: {storage}",
-        f"connect-src 'self' {storage}",
+        f"connect-src 'self' {storage}{' ' + live if live else ''}",
         "base-uri 'self'",
         "form-action 'self'",
         "frame-ancestors 'none'",

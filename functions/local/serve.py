@@ -63,6 +63,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--live-port", type=int, default=int(os.environ.get("LIVE_PORT", "0")),
+                        help="the WebSocket gateway's port (0: any free one; the banner prints it)")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR,
                         help="where the embedded PostgreSQL data and the saved bucket live")
     args = parser.parse_args(argv)
@@ -97,8 +99,14 @@ def main(argv=None) -> int:
     from functions.reconcile import reconcile
     from infra.deploy_local import deploy
 
-    server = runner = settings = None
+    server = runner = settings = gateway = None
     try:
+        from app import app
+        from functions.local.live import LocalWebsocketGateway
+
+        # Started first: the app's settings (and the workers' environment) name its two URLs.
+        gateway = LocalWebsocketGateway(app, args.host, args.live_port).start()
+        os.environ.update(LIVE_SOCKET_URL=gateway.url, LIVE_ENDPOINT_URL=gateway.management_url)
         settings = wiring.configure()
         if stack.emulator or stack.postgres:
             keeper = _start_keeper(state_dir, settings)
@@ -116,8 +124,6 @@ def main(argv=None) -> int:
                           messages_lost=bool(stack.emulator) and not stack.reused,
                           previous_run_ended=bool(stack.postgres),
                           announce=lambda image_id: pipeline.announce(image_id=image_id))
-        from app import app
-
         runner = start_for(app, settings, wiring.boto3_client("sqs"))
         server = LocalServer(app, args.host, args.port, stage=settings.stage).start()
         emulator = (f"{stack.emulator.kind}{' (reused, still running)' if stack.reused else ''}, "
@@ -127,6 +133,7 @@ def main(argv=None) -> int:
 pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(changes)} provisioning change(s), \
 {restored} stored object(s) restored)
   app        {server.url}/   (health: {server.url}/health, docs: {server.url}/docs)
+  live       {gateway.url}/   (WebSocket; management API {gateway.management_url})
   S3 + SQS   {settings.endpoint_url}   bucket {settings.bucket}   {emulator}
   browsers   {settings.storage_public_url or settings.endpoint_url}{'   (storage gate)' if stack.gate else ''}
   PostgreSQL {'embedded, data in ' + str(state_dir / 'pgdata') if stack.postgres else 'DATABASE_URL'}
@@ -143,6 +150,8 @@ Ctrl-C stops everything started here.
         # then the keeper saves the bucket and stops the emulator, then the database goes.
         if server:
             server.stop()
+        if gateway:
+            gateway.stop()
         if stack.gate:
             stack.gate.stop()
         if runner:

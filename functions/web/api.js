@@ -118,6 +118,14 @@ export class Api {
     return this.call("GET", "generations/styles");
   }
 
+  createBatch(request) {
+    return this.call("POST", "batches", { body: request });
+  }
+
+  liveTicket() {
+    return this.call("POST", "live/tickets");
+  }
+
   // --- transport ---------------------------------------------------------------------
 
   /**

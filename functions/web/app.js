@@ -35,6 +35,7 @@ function showSignedIn({ focus = false } = {}) {
   switchTo("workspace");
   create.reset();
   gallery.reset();
+  watcher.start();
   if (focus) {
     document.getElementById("main").focus();
     announce(`Signed in as ${api.email}.`);

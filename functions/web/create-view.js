@@ -24,6 +24,7 @@ export class CreateView {
     this.fileInput = document.getElementById("file-input");
     this.dropzone = document.getElementById("dropzone");
     this.rows = new Map(); // image id -> activity row
+    this.batches = new Map(); // batch id -> {id, total, settled, row}
     this.queue = [];
     this.running = 0;
 
@@ -40,12 +41,14 @@ export class CreateView {
     this.clearFinished.addEventListener("click", () => this.removeFinished());
     imageEvents.addEventListener("image", (event) => this.imageChanged(event.detail));
     imageEvents.addEventListener("image-removed", (event) => this.imageRemoved(event.detail));
+    imageEvents.addEventListener("batch", (event) => this.batchProgress(event.detail));
   }
 
   /** Called on each sign-in: forget the last person's activity, find out whether generation exists. */
   reset() {
     this.activityList.replaceChildren();
     this.rows.clear();
+    this.batches.clear();
     this.queue = [];
     this.updateActivity();
     document.getElementById("upload-error").hidden = true;
@@ -123,16 +126,79 @@ export class CreateView {
       problem.hidden = false;
       return;
     }
+    const accepted = [];
     for (const file of files) {
       const row = this.addRow(file.name, "upload");
       if (!ACCEPTED.has(file.type)) {
         this.rowFailed(row, `Not an image pixelflow takes (${file.type || "unknown type"}): use JPEG, PNG, WebP, GIF or AVIF.`);
         continue;
       }
-      this.queue.push(() => this.upload(file, variants, row));
+      accepted.push({ file, row });
     }
     announce(`${files.length === 1 ? "One file" : `${files.length} files`} added.`);
+    // Several files are one batch: one request for every upload link, and one progress to follow.
+    if (accepted.length > 1) return this.uploadBatch(accepted, variants);
+    for (const { file, row } of accepted) this.queue.push(() => this.upload(file, variants, row));
     this.drainQueue();
+  }
+
+  async uploadBatch(items, variants) {
+    const total = items.length;
+    const batchRow = this.addBatchRow(total);
+    for (const { row } of items) this.rowState(row, "Preparing…");
+    let ticket;
+    try {
+      const request = { files: items.map(({ file }) => ({ filename: file.name, content_type: file.type, size: file.size })) };
+      if (variants.length) request.variants = variants;
+      ticket = await this.api.createBatch(request);
+    } catch (error) {
+      if (this.options.showError(error)) announce("One of the extra variants was refused; see the options.");
+      for (const { row } of items) this.rowFailed(row, error.message);
+      batchRow.remove();
+      this.updateActivity();
+      return;
+    }
+    const batch = { id: ticket.batch_id, total, settled: new Set(), row: batchRow };
+    batchRow.dataset.batchId = batch.id;
+    this.batches.set(batch.id, batch);
+    ticket.uploads.forEach((upload, index) => {
+      const { file, row } = items[index];
+      this.bindRow(row, upload.image_id);
+      row.dataset.batchId = batch.id;
+      this.rowState(row, "Waiting to upload…");
+      this.queue.push(() => this.sendFile(file, upload, row));
+    });
+    this.drainQueue();
+  }
+
+  addBatchRow(total) {
+    const row = h("li", { class: "activity-item activity-batch", dataset: { source: "batch", state: "working" } },
+      h("div", { class: "activity-main" },
+        h("p", { class: "activity-name" }, `Batch of ${total} files`),
+        h("progress", { class: "batch-progress", max: total, value: 0, "aria-label": `Batch of ${total} files` }),
+        h("p", { class: "activity-status batch-status" }, `0 of ${total} finished`)),
+      h("div", { class: "activity-actions" }));
+    this.activityList.prepend(row);
+    this.updateActivity();
+    return row;
+  }
+
+  /** Show a batch's progress: what its items' own events say, or a batch.progress message, whichever is further. */
+  updateBatch(batch, settledFromServer = 0) {
+    const settled = Math.min(batch.total, Math.max(batch.settled.size, settledFromServer));
+    batch.row.querySelector("progress").value = settled;
+    batch.row.querySelector(".batch-status").textContent = `${settled} of ${batch.total} finished`;
+    if (settled === batch.total && batch.row.dataset.state === "working") {
+      batch.row.dataset.state = "done";
+      announce(`All ${batch.total} files of the batch are finished.`);
+      this.updateActivity();
+    }
+  }
+
+  batchProgress(progress) {
+    const batch = this.batches.get(progress.id);
+    if (!batch) return;
+    this.updateBatch(batch, (progress.counts?.done ?? 0) + (progress.counts?.failed ?? 0));
   }
 
   drainQueue() {
@@ -159,6 +225,11 @@ export class CreateView {
       return;
     }
     this.bindRow(row, ticket.image_id);
+    await this.sendFile(file, ticket, row);
+  }
+
+  /** Post one file to storage with its presigned POST, showing its progress; then follow its processing. */
+  async sendFile(file, ticket, row) {
     const progress = row.querySelector("progress");
     progress.hidden = false;
     this.rowState(row, "Uploading… 0%");
@@ -308,6 +379,11 @@ export class CreateView {
 
   rowFailed(row, message) {
     row.dataset.state = "failed";
+    const batch = this.batches.get(row.dataset.batchId);
+    if (batch) {
+      batch.settled.add(row.dataset.imageId);
+      this.updateBatch(batch);
+    }
     row.querySelector("progress").hidden = true;
     this.rowState(row, message, "failed");
     announce(`${row.querySelector(".activity-name").textContent} failed: ${message}`);
@@ -343,6 +419,11 @@ export class CreateView {
     this.rowState(row, text, image.status);
     if (TERMINAL.has(image.status)) {
       row.dataset.state = image.status;
+      const batch = this.batches.get(row.dataset.batchId);
+      if (batch) {
+        batch.settled.add(image.id);
+        this.updateBatch(batch);
+      }
       const actions = row.querySelector(".activity-actions");
       if (!actions.childElementCount) {
         const name = row.querySelector(".activity-name").textContent;

@@ -154,8 +154,9 @@ def test_given_each_function_when_packaged_then_its_role_grants_only_what_it_use
     assert "variants/*" in process and "s3:DeleteObject" not in process
     [send] = [statement for statement in resources["ProcessImageRole"]["Properties"]["Policies"][0]
               ["PolicyDocument"]["Statement"] if "sqs:SendMessage" in statement["Action"]]
-    # Processing only announces finished images; it never feeds another job queue.
-    assert send["Resource"] == [{"Fn::GetAtt": ["WebhookDeliveriesQueue", "Arn"]}]
+    # Processing only announces images (webhooks, live updates); it never feeds another job queue.
+    assert send["Resource"] == [{"Fn::GetAtt": ["WebhookDeliveriesQueue", "Arn"]},
+                                {"Fn::GetAtt": ["LiveEventsQueue", "Arn"]}]
     for resource in resources.values():
         if resource["Type"] == "AWS::IAM::Role":
             assert '"*"' not in json.dumps(resource["Properties"].get("Policies", [])), "no wildcard resources"
@@ -227,6 +228,21 @@ def test_given_the_functions_then_the_others_wait_out_a_resume_and_the_api_answe
         assert responses[kind]["statusCode"] == 503
         assert int(responses[kind]["responseParameters"]["gatewayresponse.header.Retry-After"].strip("'")) > 0
         assert json.loads(responses[kind]["responseTemplates"]["application/json"])["error"]["code"] == "unavailable"
+def test_given_live_updates_when_packaged_then_the_websocket_api_exists_and_only_the_pusher_leaves_the_vpc(built):
+    resources = built["template"]["Resources"]
+    assert resources["WebsocketAPI"]["Type"] == "AWS::ApiGatewayV2::Api"
+    functions = _functions(built["template"])
+    outside = sorted(name for name, resource in functions.items() if "VpcConfig" not in resource["Properties"])
+    assert "PushLive" in outside
+    for name in ("WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect", "ForgetGoneConnections",
+                 "ProcessImage"):
+        assert "VpcConfig" in functions[name]["Properties"], name
+    manage = [statement for statement in _statements(resources, "PushLiveRole")
+              if statement["Action"] == ["execute-api:ManageConnections"]]
+    assert manage and "@connections" in json.dumps(manage)
+    for role_id, resource in resources.items():
+        if role_id != "PushLiveRole" and resource["Type"] == "AWS::IAM::Role":
+            assert "ManageConnections" not in json.dumps(resource["Properties"].get("Policies", [])), role_id
 
 
 def _statements(resources, role_id):

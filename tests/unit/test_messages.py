@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from functions.local.runner import LambdaContext, sqs_event
-from functions.messages import DeliveryAttempt, GenerationStep, ImportJob, MalformedMessage
+from functions.messages import DeliveryAttempt, GenerationStep, GoneConnections, ImportJob, LivePush, MalformedMessage
 
 IMAGE_ID = "0b6f4c55-8d6a-4d8a-9a53-6f1d2b7c9e10"
 # Bodies no queue of ours carries (an S3 notification of the wrong shape among them).
@@ -25,13 +25,19 @@ WRONG_FOR = {
     ImportJob: [json.dumps({"image_id": 12}), json.dumps({"image_id": None})],
     DeliveryAttempt: [json.dumps({"delivery_id": IMAGE_ID, "attempt": -1}),
                       json.dumps({"delivery_id": 12, "attempt": 1})],
+    LivePush: [json.dumps({"connections": ["a="], "messages": "hello"}),
+               json.dumps({"connections": [7], "messages": []}),
+               json.dumps({"connections": ["x" * 129], "messages": []})],
+    GoneConnections: [json.dumps({"connections": "a="}), json.dumps({"connections": [""]})],
 }
 # Every SQS-triggered function of the app, by the name app.py gives it.
 HANDLERS = ["process_image", "image_dead_letter", "run_generation_step", "generation_dead_letter",
-            "import_url", "import_dead_letter", "deliver_webhook", "webhook_dead_letter"]
+            "import_url", "import_dead_letter", "deliver_webhook", "webhook_dead_letter", "push_live",
+            "forget_gone_connections"]
 KIND_OF = {"run_generation_step": GenerationStep, "generation_dead_letter": GenerationStep,
            "import_url": ImportJob, "import_dead_letter": ImportJob,
-           "deliver_webhook": DeliveryAttempt, "webhook_dead_letter": DeliveryAttempt}
+           "deliver_webhook": DeliveryAttempt, "webhook_dead_letter": DeliveryAttempt,
+           "push_live": LivePush, "forget_gone_connections": GoneConnections}
 
 
 def test_given_well_formed_bodies_when_read_then_the_fields_come_back_and_round_trip():
@@ -41,9 +47,13 @@ def test_given_well_formed_bodies_when_read_then_the_fields_come_back_and_round_
     assert ImportJob.from_body(json.dumps(ImportJob(IMAGE_ID).to_body())) == ImportJob(IMAGE_ID)
     attempt = DeliveryAttempt(IMAGE_ID, 2)
     assert DeliveryAttempt.from_body(json.dumps(attempt.to_body())) == attempt
+    push = LivePush(("L0SM9cOFvHcCIhw=",), ({"message": {"type": "pong"}, "links": None},))
+    assert LivePush.from_body(json.dumps(push.to_body())) == push
+    gone = GoneConnections(("L0SM9cOFvHcCIhw=",))
+    assert GoneConnections.from_body(json.dumps(gone.to_body())) == gone
 
 
-@pytest.mark.parametrize("kind", [GenerationStep, ImportJob, DeliveryAttempt])
+@pytest.mark.parametrize("kind", [GenerationStep, ImportJob, DeliveryAttempt, LivePush, GoneConnections])
 def test_given_a_malformed_body_when_read_then_it_is_a_permanent_malformed_message(kind):
     for body in MALFORMED + WRONG_FOR[kind]:
         with pytest.raises(MalformedMessage):
