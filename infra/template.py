@@ -24,8 +24,9 @@ LOCAL_ONLY = {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "RUNNER_CONCURRENCY", "R
 # outcome line); a record's ``extra`` fields become JSON keys. EMF lines on stdout pass through untouched.
 LOGGING_CONFIG = {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}
 
-# The functions behind API Gateway: a caller waits for them, so they answer 503 + Retry-After rather than wait.
-API_FUNCTIONS = {"api_handler", "access_token"}
+# The functions behind API Gateway (REST and WebSocket): a caller waits for them, so they answer at once
+# (503 + Retry-After, or a refused connection the page retries with backoff) rather than wait out a resume.
+API_FUNCTIONS = {"api_handler", "access_token", "live_connect", "live_message", "live_disconnect"}
 
 DB_NAME = "pixelflow"
 DB_USER = "pixelflow"
