@@ -3,7 +3,7 @@
 from chalice import Chalice, Rate
 
 from functions import pipeline
-from functions.api import auth, batches, docs, generations, guard, health, images, imports, web, webhooks
+from functions.api import auth, batches, delivery, docs, generations, guard, health, images, imports, web, webhooks
 from functions.settings import GENERATION_JOBS_QUEUE, IMAGE_EVENTS_QUEUE, IMPORT_JOBS_QUEUE, WEBHOOK_DELIVERIES_QUEUE
 
 app = Chalice(app_name="pixelflow")
@@ -18,6 +18,9 @@ app.register_blueprint(batches.api)
 app.register_blueprint(webhooks.api)
 app.register_blueprint(web.api)
 app.register_blueprint(docs.api)
+app.register_blueprint(delivery.api)
+# Renditions are answered as bytes (base64 to API Gateway); JPEG and PNG are among Chalice's defaults already.
+app.api.binary_types.extend(["image/webp", "image/avif"])
 
 # Batch size 1 everywhere: a slow or bad message never holds back or re-runs its neighbours.
 
