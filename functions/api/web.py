@@ -84,7 +84,7 @@ def _page_headers() -> dict[str, str]:
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
-        f"img-src 'self' data: blob: {storage}",
+        f"img-src 'self' data: blob: {storage} {wiring.settings().delivery_base_url}".rstrip(),  # /img on a CDN
         f"connect-src 'self' {storage}",
         "base-uri 'self'",
         "form-action 'self'",
