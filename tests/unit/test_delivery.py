@@ -6,7 +6,7 @@ import hmac
 
 import pytest
 
-from functions.delivery import choose_format, check_size, signing
+from functions.delivery import check_size, choose_format, signing
 from functions.delivery import options as grammar
 from functions.errors import BadRequest
 
