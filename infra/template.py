@@ -320,7 +320,8 @@ def _delivery() -> dict[str, Any]:
             "Type": "AWS::CloudFront::Function",
             "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-accept-class"}, "AutoPublish": True,
                            "FunctionCode": ACCEPT_CLASS_CODE,
-                           "FunctionConfig": {"Comment": "Accept -> avif | webp | other", "Runtime": "cloudfront-js-2.0"}},
+                           "FunctionConfig": {"Comment": "Accept -> avif | webp | other",
+                                              "Runtime": "cloudfront-js-2.0"}},
         },
         "DeliveryCachePolicy": {
             "Type": "AWS::CloudFront::CachePolicy",
