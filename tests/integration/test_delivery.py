@@ -11,7 +11,7 @@ import uuid
 import pytest
 import requests
 
-from functions import housekeeping, wiring
+from functions import delivery, housekeeping, wiring
 from functions.delivery import signing
 from tests.integration import images_corpus as corpus
 from tests.integration.helpers import bearer, finished, sign_up, upload
@@ -100,17 +100,29 @@ def test_given_two_spellings_when_fetched_then_they_share_one_stored_rendition(s
         f"renditions/{user['user']['id']}/{photo['id']}/w:300,fit:inside,f:webp,q:80.webp") == 1
 
 
-def test_given_a_stored_rendition_when_fetched_again_then_storage_answers_without_a_render(server, photo, key):
+def test_given_a_stored_rendition_when_fetched_again_then_it_is_not_rendered_again(server, photo, key):
     first = img(server, key, "w:240,f:jpeg,q:70", photo["id"])
     assert first.status_code == 200
     [row] = [row for row in rows(photo["id"]) if row["options"] == "w:240,fit:inside,f:jpeg,q:70"]
-    planted = first.content + b"planted"  # what only a read of the stored object can answer
-    wiring.storage().put(row["storage_key"], planted, content_type="image/jpeg")
+    stored = wiring.storage().head(row["storage_key"])
     second = img(server, key, "w:240,f:jpeg,q:70", photo["id"])
-    assert second.status_code == 200
-    assert second.content == planted
+    assert second.status_code == 200 and second.content == first.content
+    # A render rewrites both the object and the row's created_at: neither moved.
     [again] = [row for row in rows(photo["id"]) if row["options"] == "w:240,fit:inside,f:jpeg,q:70"]
     assert again["created_at"] == row["created_at"]
+    assert wiring.storage().head(row["storage_key"]) == stored
+
+
+def test_given_a_process_that_has_not_served_it_when_fetched_then_the_stored_object_is_answered(server, photo, key):
+    first = img(server, key, "w:250,f:jpeg,q:70", photo["id"])
+    assert first.status_code == 200
+    [row] = [row for row in rows(photo["id"]) if row["options"] == "w:250,fit:inside,f:jpeg,q:70"]
+    planted = first.content + b"planted"  # what only a read of the stored object can answer
+    wiring.storage().put(row["storage_key"], planted, content_type="image/jpeg")
+    delivery.recent.clear()  # as in another Lambda container
+    second = img(server, key, "w:250,f:jpeg,q:70", photo["id"])
+    assert second.status_code == 200
+    assert second.content == planted
 
 
 def test_given_an_etag_when_asked_again_then_304(server, photo, key):

@@ -95,3 +95,18 @@ def test_given_an_output_over_the_budget_when_checked_then_refused_before_any_re
     assert refused.value.code == "output_too_large"
     # "inside" never enlarges: a huge width on a small image stays the image's size.
     check_size(grammar.parse("w:8000"), (400, 300), 1_000_000)
+
+
+def test_given_recent_renditions_when_full_or_rendered_again_then_old_and_stale_entries_are_not_answered():
+    from functions.delivery import RecentRenditions
+
+    recent = RecentRenditions(max_bytes=16 * 100)
+    recent.put("a", '"1"', b"x" * 100)
+    assert recent.get("a", '"1"') == b"x" * 100
+    assert recent.get("a", '"2"') is None  # rendered again since: another etag
+    recent.put("big", '"1"', b"x" * 101)  # over a sixteenth of the budget: not kept
+    assert recent.get("big", '"1"') is None
+    for index in range(16):
+        recent.put(f"k{index}", '"1"', b"y" * 100)
+    assert recent.get("a", '"1"') is None  # the least recently used went first
+    assert recent.get("k15", '"1"') == b"y" * 100
