@@ -56,7 +56,7 @@ def main() -> None:
             continue
         print(f"{name:58} {_p50(result, 'webp'):12.0f} {_p50(result, 'avif'):12.0f} "
               f"{result['bytes'].get('webp', 0) / 1e3:9.0f} {result['bytes'].get('avif', 0) / 1e3:9.0f}")
-    print(f"\nhit via serve(), in-process (row lookup + stored rendition read from moto): p50 "
+    print(f"\nhit via serve(), in-process (row lookups + the process's recent renditions): p50 "
           f"{statistics.median(hit):.2f} ms, p90 {statistics.quantiles(hit, n=10)[-1]:.2f} ms over {len(hit)}")
     mine, theirs = rows[0][1], dict(rows).get(_sharp_name)
     if isinstance(theirs, dict):

@@ -211,6 +211,18 @@ def test_given_dot_segments_when_fetched_then_no_route_matches(server, photo, ke
     assert answer.status_code == 403 and answer.headers["Content-Type"].startswith("application/json")
 
 
+def test_given_odd_requests_when_sent_then_each_gets_a_4xx_and_none_hangs(server, photo, key):
+    good = signing.path(key, "w:64,f:webp", photo["id"])
+    odd = [
+        requests.head(server.url + good, timeout=10),
+        requests.post(server.url + good, timeout=10),
+        requests.get(f"{server.url}/img/{'a' * 5000}/w:64/{photo['id']}", timeout=10),
+        requests.get(f"{server.url}/img/sig/{'w:1,' * 300}f:webp/{photo['id']}", timeout=10),
+        requests.get(f"{server.url}/img/%C3%A9%00/w:64/{photo['id']}", timeout=10),
+    ]
+    assert all(400 <= answer.status_code < 500 for answer in odd), [answer.status_code for answer in odd]
+
+
 def test_given_unknown_deleted_and_unready_images_when_fetched_then_404(server, user, key):
     assert img(server, key, "w:64,f:webp", str(uuid.uuid4())).status_code == 404
     answer = requests.get(f"{server.url}/img/{'a' * 43}/w:64/not-a-uuid", timeout=10)
