@@ -45,10 +45,12 @@ def path(key: str, options: str, image_id: str) -> str:
 
 def user_key(db, server_key: str, user_id: str) -> str:
     """The user's current delivery key, made on first use (the API signs the URLs it returns with it)."""
-    # Idempotent: concurrent first uses keep one nonce.
-    db.execute("INSERT INTO delivery_keys (user_id, nonce) VALUES (:user, :nonce) ON CONFLICT (user_id) DO NOTHING",
-               user=user_id, nonce=secrets.token_urlsafe(24))
     row = db.one("SELECT nonce FROM delivery_keys WHERE user_id = :user", user=user_id)
+    if row is None:
+        # Idempotent: concurrent first uses keep one nonce.
+        db.execute("INSERT INTO delivery_keys (user_id, nonce) VALUES (:user, :nonce) ON CONFLICT (user_id) DO NOTHING",
+                   user=user_id, nonce=secrets.token_urlsafe(24))
+        row = db.one("SELECT nonce FROM delivery_keys WHERE user_id = :user", user=user_id)
     assert row is not None  # inserted just above unless it existed
     return derive_key(server_key, user_id, row["nonce"])
 
