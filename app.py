@@ -3,7 +3,20 @@
 from chalice import Chalice, Rate
 
 from functions import pipeline
-from functions.api import auth, batches, docs, generations, guard, health, images, imports, live, web, webhooks
+from functions.api import (
+    auth,
+    batches,
+    delivery,
+    docs,
+    generations,
+    guard,
+    health,
+    images,
+    imports,
+    live,
+    web,
+    webhooks,
+)
 from functions.live import sockets
 from functions.settings import (
     GENERATION_JOBS_QUEUE,
@@ -28,6 +41,9 @@ app.register_blueprint(webhooks.api)
 app.register_blueprint(web.api)
 app.register_blueprint(docs.api)
 app.register_blueprint(live.api)
+app.register_blueprint(delivery.api)
+# Renditions are answered as bytes (base64 to API Gateway); JPEG and PNG are among Chalice's defaults already.
+app.api.binary_types.extend(["image/webp", "image/avif"])
 
 # Batch size 1 everywhere: a slow or bad message never holds back or re-runs its neighbours.
 

@@ -177,8 +177,9 @@ def clear_deleted_images(*, db, storage, settings, report: SweepReport) -> None:
         image_id, owner = str(row["image_id"]), str(row["owner_id"])
         try:
             original = store.original_key(owner, image_id)
-            late = storage.list_keys(original) + storage.list_keys(f"variants/{owner}/{image_id}/")
-            late = [key for key in late if key == original or key.startswith("variants/")]
+            late = (storage.list_keys(original) + storage.list_keys(f"variants/{owner}/{image_id}/")
+                    + storage.list_keys(f"renditions/{owner}/{image_id}/"))  # a /img render that ended late
+            late = [key for key in late if key == original or key.startswith(("variants/", "renditions/"))]
             if late:
                 storage.delete(late)
                 log.warning("image %s: removed %d object(s) stored after it was deleted", image_id, len(late))

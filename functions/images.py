@@ -4,7 +4,8 @@ processing functions/processing.py, the state changes functions/store.py)."""
 import os
 from typing import Any
 
-from functions import store, views
+from functions import delivery, store, views
+from functions.delivery import signing
 from functions.errors import ImageNotFound, NotFound
 from functions.uploads import check_sha256
 
@@ -16,19 +17,33 @@ def _row(db, user_id: str, image_id: str) -> dict[str, Any]:
     return row
 
 
-def get_image(user_id: str, image_id: str, *, db, storage, settings) -> dict[str, Any]:
-    return views.image_json(storage, settings, _row(db, user_id, image_id))
+def get_image(user_id: str, image_id: str, *, db, storage, settings, server_key: str) -> dict[str, Any]:
+    return _with_delivery([views.image_json(storage, settings, _row(db, user_id, image_id))], user_id, db=db,
+                          settings=settings, server_key=server_key)[0]
 
 
-def latest_image(user_id: str, *, db, storage, settings) -> dict[str, Any]:
+def _with_delivery(items: list[dict[str, Any]], user_id: str, *, db, settings, server_key: str):
+    """Add each image's signed responsive URLs and the storage its renditions use."""
+    if not items:
+        return items
+    key = signing.user_key(db, server_key, user_id)
+    used = delivery.rendition_storage(db, [item["id"] for item in items])
+    for item in items:
+        item["responsive"] = delivery.responsive(key, item, settings)
+        item["renditions"] = used.get(item["id"], {"count": 0, "bytes": 0})
+    return items
+
+
+def latest_image(user_id: str, *, db, storage, settings, server_key: str) -> dict[str, Any]:
     row = db.one(f"{store.IMAGE_SELECT} WHERE i.owner_id = :owner ORDER BY i.created_at DESC, i.id DESC LIMIT 1",
                  owner=user_id)
     if row is None:
         raise NotFound("You have no images yet.", code="no_images")
-    return views.image_json(storage, settings, row)
+    return _with_delivery([views.image_json(storage, settings, row)], user_id, db=db, settings=settings,
+                          server_key=server_key)[0]
 
 
-def list_images(user_id: str, *, db, storage, settings, limit: int = 20, cursor: str | None = None,
+def list_images(user_id: str, *, db, storage, settings, server_key: str, limit: int = 20, cursor: str | None = None,
                 sha256: str | None = None, status: str | None = None) -> dict[str, Any]:
     """The caller's images, newest first, ``limit`` at a time; ``next_cursor`` continues.
 
@@ -50,7 +65,8 @@ def list_images(user_id: str, *, db, storage, settings, limit: int = 20, cursor:
                    **params)
     page, more = rows[:limit], len(rows) > limit
     return {
-        "items": [views.image_json(storage, settings, row) for row in page],
+        "items": _with_delivery([views.image_json(storage, settings, row) for row in page], user_id, db=db,
+                                settings=settings, server_key=server_key),
         "next_cursor": views.encode_cursor(page[-1]) if more and page else None,
     }
 
@@ -76,6 +92,7 @@ def delete_image(user_id: str, image_id: str, *, db, storage) -> None:
     row = _row(db, user_id, image_id)
     keys = {row["storage_key"], *(item["key"] for item in row["variants"] or [])}
     keys.update(storage.list_keys(f"variants/{user_id}/{image_id}/"))
+    keys.update(storage.list_keys(delivery.rendition_prefix(user_id, image_id)))
     # Objects first: if this fails half-way, the row still lists what to delete on a retry.
     storage.delete(sorted(keys))
     # Housekeeping sweeps the prefixes again later, for objects written after this moment.

@@ -80,6 +80,13 @@ def _name_list(value: str) -> tuple:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _width_list(value: str) -> tuple:
+    widths = tuple(sorted({int(part) for part in value.split(",") if part.strip()}))
+    if not widths or not all(1 <= width <= 8192 for width in widths):
+        raise ValueError("must be a comma-separated list of widths from 1 to 8192")
+    return widths
+
+
 def _auth_header(value: str) -> str:
     if value.lower() not in ("authorization", "api-key"):
         raise ValueError("must be authorization or api-key")
@@ -158,6 +165,19 @@ SETTINGS = (
             "Lifetime of a presigned upload POST."),
     Setting("download_url_ttl", "DOWNLOAD_URL_TTL_SECONDS", "300", _positive_int,
             "Lifetime of presigned download links."),
+    Setting("delivery_max_pixels", "DELIVERY_MAX_PIXELS", str(40_000_000), _positive_int,
+            "Largest output width x height GET /img renders; a URL asking for more is answered 400 "
+            "(output_too_large) before anything is read."),
+    Setting("delivery_inline_bytes", "DELIVERY_MAX_INLINE_BYTES", str(3_000_000), _positive_int,
+            "Largest rendition GET /img answers with its bytes (API Gateway and Lambda take about 4 MB once "
+            "base64-encoded); a bigger one is answered with a redirect to a short-lived presigned GET."),
+    Setting("delivery_redirect_ttl", "DELIVERY_REDIRECT_TTL_SECONDS", "60", _positive_int,
+            "Lifetime of the presigned GET a big rendition redirects to."),
+    Setting("delivery_widths", "DELIVERY_WIDTHS", "320,640,960,1280,1920", _width_list,
+            "Comma-separated widths of the srcset in every image's `responsive` (capped at the original's width)."),
+    Setting("delivery_base_url", "DELIVERY_BASE_URL", "", _text,
+            "Origin written before /img/... in `responsive` URLs (on AWS: https://<CloudFront domain>); empty: "
+            "paths relative to the API's origin."),
     Setting("function_timeout", "FUNCTION_TIMEOUT_SECONDS", "60", _positive_int,
             "Timeout of the event functions (the local runner ends an invocation at it), and the length of "
             "the claim leases a running job renews; queue visibility timeouts are six times this."),
@@ -266,6 +286,11 @@ class Settings:
     max_image_cpu_seconds: int
     upload_url_ttl: int
     download_url_ttl: int
+    delivery_max_pixels: int
+    delivery_inline_bytes: int
+    delivery_redirect_ttl: int
+    delivery_widths: tuple
+    delivery_base_url: str
     function_timeout: int
     runner_concurrency: int
     runner_wait_seconds: int

@@ -120,7 +120,10 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
         out[resource_id + "Role"] = _role(resource_id, spec, consumed, queue_ids)
     out.pop("DefaultRole", None)
     _gateway_responses(out)
+    out.update(_delivery())
     template["Outputs"].update({
+        "DeliveryDomain": {"Value": {"Fn::GetAtt": ["DeliveryDistribution", "DomainName"]},
+                           "Description": "CloudFront for /img/*: set DeliveryBaseUrl to https://<this> and update"},
         "BucketName": {"Value": {"Ref": "ImagesBucket"}},
         "MigrateFunction": {"Value": {"Ref": "Migrate"}},
         "DatabaseEndpoint": {"Value": {"Fn::GetAtt": ["DatabaseCluster", "Endpoint.Address"]}},
@@ -162,6 +165,9 @@ def _parameters() -> dict[str, Any]:
                                "AllowedValues": ["local", "fusionbrain", "openai"]},
         "FusionBrainSecretArn": {"Type": "String", "Default": "",
                                  "Description": "Secrets Manager secret with keys api_key and secret_key (optional)."},
+        "DeliveryBaseUrl": {"Type": "String", "Default": "",
+                            "Description": "https://<DeliveryDomain output>, so `responsive` URLs go through "
+                                           "CloudFront (empty on the first deploy: the distribution is made by it)."},
         "OpenAIImagesSecretArn": {"Type": "String", "Default": "",
                                   "Description": "Secrets Manager secret with key api_key for OPENAI_IMAGES_URL "
                                                  "(optional; the other OPENAI_IMAGES_* settings keep their defaults)."},
@@ -346,6 +352,7 @@ def _environment() -> dict[str, Any]:
         # The WebSocket API chalice package declares (stage "api", Chalice's only one).
         "LIVE_ENDPOINT_URL": {"Fn::Sub": "https://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"},
         "LIVE_SOCKET_URL": {"Fn::Sub": "wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"},
+        "DELIVERY_BASE_URL": {"Ref": "DeliveryBaseUrl"},
         "FUSIONBRAIN_API_KEY": {"Fn::If": ["HasFusionBrain", {"Fn::Sub": "{{resolve:secretsmanager:"
                                            "${FusionBrainSecretArn}:SecretString:api_key}}"}, ""]},
         "FUSIONBRAIN_SECRET_KEY": {"Fn::If": ["HasFusionBrain", {"Fn::Sub": "{{resolve:secretsmanager:"
@@ -402,6 +409,75 @@ def _role(resource_id: str, spec: dict[str, Any], consumed: list[str], queue_ids
         role["Properties"]["Policies"] = [{"PolicyName": "pixelflow",
                                           "PolicyDocument": {"Version": "2012-10-17", "Statement": statements}}]
     return role
+
+
+# CloudFront Function (viewer request): Accept becomes one of three classes, so the cache holds at most three
+# answers per /img URL instead of one per browser's Accept string; the app reads the class as an Accept header.
+ACCEPT_CLASS_CODE = """function handler(event) {
+  var request = event.request;
+  var accept = request.headers.accept ? request.headers.accept.value : "";
+  var kind = "image/jpeg,image/png";
+  if (accept.indexOf("image/avif") !== -1) { kind = "image/avif"; }
+  else if (accept.indexOf("image/webp") !== -1) { kind = "image/webp"; }
+  request.headers.accept = { value: kind };
+  return request;
+}
+"""
+# AWS managed policies for the rest of the API behind the same distribution: never cached, everything forwarded.
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+
+
+def _delivery() -> dict[str, Any]:
+    """CloudFront in front of the API stage: /img/* cached by path and Accept class, uncompressed."""
+    origin = {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
+    return {
+        "DeliveryAcceptClass": {
+            "Type": "AWS::CloudFront::Function",
+            "Properties": {"Name": {"Fn::Sub": "${AWS::StackName}-accept-class"}, "AutoPublish": True,
+                           "FunctionCode": ACCEPT_CLASS_CODE,
+                           "FunctionConfig": {"Comment": "Accept -> avif | webp | other",
+                                              "Runtime": "cloudfront-js-2.0"}},
+        },
+        "DeliveryCachePolicy": {
+            "Type": "AWS::CloudFront::CachePolicy",
+            "Properties": {"CachePolicyConfig": {
+                "Name": {"Fn::Sub": "${AWS::StackName}-img"},
+                "Comment": "/img: the path and the Accept class; renditions are immutable",
+                "MinTTL": 0, "DefaultTTL": 86400, "MaxTTL": 31536000,
+                "ParametersInCacheKeyAndForwardedToOrigin": {
+                    "EnableAcceptEncodingGzip": False, "EnableAcceptEncodingBrotli": False,
+                    "HeadersConfig": {"HeaderBehavior": "whitelist", "Headers": ["Accept"]},
+                    "CookiesConfig": {"CookieBehavior": "none"},
+                    "QueryStringsConfig": {"QueryStringBehavior": "none"},
+                },
+            }},
+        },
+        "DeliveryDistribution": {
+            "Type": "AWS::CloudFront::Distribution",
+            "Properties": {"DistributionConfig": {
+                "Enabled": True, "Comment": "pixelflow /img renditions", "HttpVersion": "http2and3",
+                "PriceClass": "PriceClass_100",
+                "Origins": [{"Id": "api", "DomainName": origin, "OriginPath": "/api",
+                             "CustomOriginConfig": {"OriginProtocolPolicy": "https-only",
+                                                    "OriginSSLProtocols": ["TLSv1.2"]}}],
+                "CacheBehaviors": [{
+                    "PathPattern": "/img/*", "TargetOriginId": "api", "ViewerProtocolPolicy": "redirect-to-https",
+                    "AllowedMethods": ["GET", "HEAD"], "CachedMethods": ["GET", "HEAD"],
+                    "Compress": False,  # AVIF, WebP and JPEG are compressed already
+                    "CachePolicyId": {"Ref": "DeliveryCachePolicy"},
+                    "FunctionAssociations": [{"EventType": "viewer-request",
+                                              "FunctionARN": {"Fn::GetAtt": ["DeliveryAcceptClass", "FunctionARN"]}}],
+                }],
+                "DefaultCacheBehavior": {
+                    "TargetOriginId": "api", "ViewerProtocolPolicy": "redirect-to-https",
+                    "AllowedMethods": ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
+                    "CachedMethods": ["GET", "HEAD"], "Compress": True,
+                    "CachePolicyId": CACHING_DISABLED, "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST,
+                },
+            }},
+        },
+    }
 
 
 def _gateway_responses(out: dict[str, Any]) -> None:

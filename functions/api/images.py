@@ -32,7 +32,8 @@ def create_upload(call):
 def list_images(call):
     services = wiring.services()
     return images.list_images(call.user_id, db=services.database, storage=services.storage,
-                              settings=services.settings, limit=call.query["limit"], cursor=call.query.get("cursor"),
+                              settings=services.settings, server_key=services.webhook_signing_key,
+                              limit=call.query["limit"], cursor=call.query.get("cursor"),
                               sha256=call.query.get("sha256"), status=call.query.get("status"))
 
 
@@ -41,7 +42,7 @@ def list_images(call):
 def latest_image(call):
     services = wiring.services()
     return images.latest_image(call.user_id, db=services.database, storage=services.storage,
-                               settings=services.settings)
+                               settings=services.settings, server_key=services.webhook_signing_key)
 
 
 @route(api, "GET", "/images/{image_id}", summary="One image: status, dimensions, variants and links",
@@ -49,7 +50,7 @@ def latest_image(call):
 def get_image(call, image_id):
     services = wiring.services()
     return images.get_image(call.user_id, image_id, db=services.database, storage=services.storage,
-                            settings=services.settings)
+                            settings=services.settings, server_key=services.webhook_signing_key)
 
 
 @route(api, "GET", "/images/{image_id}/download", summary="Redirect to a short-lived download link",

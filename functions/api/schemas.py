@@ -185,6 +185,14 @@ IMAGE = obj({
     "webhook": WEBHOOK_DELIVERY,
     "sha256": {"type": ["string", "null"], "description": "SHA-256 of the original: as declared with the upload, "
                                                            "else as computed when it was processed."},
+    "responsive": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+        "src": {"type": "string"}, "srcset": {"type": "string"}, "sizes": {"type": "string"},
+    }, "required": ["src", "srcset", "sizes"],
+        "description": "Signed f:auto /img URLs for <img src srcset sizes>, over DELIVERY_WIDTHS up to the "
+                       "original's width; null until the image is done."},
+    "renditions": {"type": "object", "additionalProperties": False, "properties": {
+        "count": {"type": "integer"}, "bytes": {"type": "integer"},
+    }, "required": ["count", "bytes"], "description": "On-demand renditions stored for this image."},
 }, ["id", "source", "status", "original_name", "created_at", "updated_at", "error", "original", "variants",
     "generation", "source_url", "batch_id", "callback_url", "webhook", "sha256"])
 

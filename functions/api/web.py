@@ -94,7 +94,7 @@ def _page_headers() -> dict[str, str]:
         "default-src 'none'",
         "script-src 'self'",
         "style-src 'self'",
-        f"img-src 'self' data: blob: {storage}",
+        f"img-src 'self' data: blob: {storage} {wiring.settings().delivery_base_url}".rstrip(),  # /img on a CDN
         f"connect-src 'self' {storage}{' ' + live if live else ''}",
         "base-uri 'self'",
         "form-action 'self'",

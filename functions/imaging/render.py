@@ -144,15 +144,31 @@ def geometry(spec: VariantSpec, source_size: tuple[int, int]) -> _Geometry:
     if spec.fit == "fill":
         return _Geometry(whole, (box_w, box_h), (box_w, box_h))
     if spec.fit == "cover":
-        scale = max(box_w / width, box_h / height)
-        crop_w, crop_h = min(width, box_w / scale), min(height, box_h / scale)
-        left, top = (width - crop_w) / 2, (height - crop_h) / 2
-        return _Geometry((left, top, left + crop_w, top + crop_h), (box_w, box_h), (box_w, box_h))
+        return _Geometry(cover_box(source_size, (box_w, box_h), spec.gravity), (box_w, box_h), (box_w, box_h))
     scale = min(box_w / width, box_h / height)
     if spec.fit == "inside":
         scale = min(scale, 1.0)
     size = _scaled(source_size, scale, limit=(box_w, box_h))
     return _Geometry(whole, size, (box_w, box_h) if spec.fit == "contain" else size)
+
+
+GRAVITIES = ("center",)
+
+
+def cover_box(source_size: tuple[int, int], box_size: tuple[int, int],
+              gravity: str = "center") -> tuple[float, float, float, float]:
+    """The part of the source that ``fit=cover`` keeps: the box's shape, as large as fits, placed by ``gravity``.
+
+    The one place a cover crop is placed, for pipeline variants and delivery renditions alike.
+    Only "center" exists so far; smart gravities ("entropy", "attention") plug in here.
+    """
+    if gravity not in GRAVITIES:
+        raise ValueError(f"unknown gravity {gravity!r}; known: {', '.join(GRAVITIES)}")
+    width, height = source_size
+    scale = max(box_size[0] / width, box_size[1] / height)
+    crop_w, crop_h = min(width, box_size[0] / scale), min(height, box_size[1] / scale)
+    left, top = (width - crop_w) / 2, (height - crop_h) / 2
+    return (left, top, left + crop_w, top + crop_h)
 
 
 def _scaled(size: tuple[int, int], scale: float, limit: tuple[int, int] = (MAX_SIDE, MAX_SIDE)) -> tuple[int, int]:

@@ -30,6 +30,7 @@ class VariantSpec:
     fit: str = "inside"
     format: str = "webp"
     quality: int = 80
+    gravity: str = "center"  # where a cover crop is placed (render.cover_box)
 
     @property
     def is_full_size(self) -> bool:

@@ -2,7 +2,7 @@
 // and deleting it (after a confirmation).
 
 import {
-  announce, formatBytes, formatDate, formatDimensions, h, imageTitle, statusBadge, statusPhrase, stem, TERMINAL,
+  announce, formatBytes, formatDate, formatDimensions, h, imageTitle, responsiveSource, statusBadge, statusPhrase, stem, TERMINAL,
   variantOf,
 } from "./elements.js";
 import { imageEvents, publishImage, publishRemoved } from "./watch.js";
@@ -94,7 +94,10 @@ export class DetailView {
     const focusKey = this.dialog.contains(document.activeElement) ? document.activeElement.dataset.focusKey : null;
 
     const full = variantOf(image, "webp") ?? variantOf(image, "thumbnail");
-    const preview = full
+    const responsive = responsiveSource(image, "(max-width: 900px) 100vw, 860px");
+    const preview = responsive
+      ? h("img", { class: "detail-image", ...responsive, alt: `${title}, processed`, width: image.width, height: image.height })
+      : full
       ? h("img", { class: "detail-image", src: full.url, alt: `${title}, processed (${full.name})`, width: full.width, height: full.height })
       : h("div", { class: `detail-placeholder thumb-${image.status}` }, h("span", {}, statusPhrase(image.status)));
 
@@ -103,7 +106,8 @@ export class DetailView {
       fact("Source", SOURCES[image.source] ?? image.source),
       image.format ? fact("Original", [image.format.toUpperCase(), formatDimensions(image.width, image.height), formatBytes(image.bytes)].filter(Boolean).join(" · ")) : null,
       fact("Added", formatDate(image.created_at)),
-      image.processed_at ? fact(image.status === "failed" ? "Stopped" : "Processed", formatDate(image.processed_at)) : null);
+      image.processed_at ? fact(image.status === "failed" ? "Stopped" : "Processed", formatDate(image.processed_at)) : null,
+      image.renditions?.count ? fact("Renditions", `${image.renditions.count} · ${formatBytes(image.renditions.bytes)}`) : null);
 
     const generation = image.generation
       ? h("div", { class: "prompt" },

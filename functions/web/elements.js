@@ -100,6 +100,19 @@ export function variantOf(image, name) {
   return (image?.variants ?? []).find((variant) => variant.name === name);
 }
 
+/** ``src``/``srcset``/``sizes`` of an image's signed /img renditions (the API's ``responsive``), or null. */
+export function responsiveSource(image, sizes) {
+  const found = image?.responsive;
+  if (!found) return null;
+  // "/img/…" paths are the API's: under a stage prefix the page's <base> names it.
+  const resolve = (url) => (url.startsWith("/img/") ? new URL(`.${url}`, document.baseURI).href : url);
+  const srcset = found.srcset.split(", ").map((entry) => {
+    const [url, width] = entry.split(" ");
+    return `${resolve(url)} ${width}`;
+  }).join(", ");
+  return { src: resolve(found.src), srcset, sizes: sizes ?? found.sizes };
+}
+
 /** What to call an image: the prompt of a generation, else its file name. */
 export function imageTitle(image) {
   return image.generation?.prompt || image.original_name || "Untitled image";

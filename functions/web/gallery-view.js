@@ -1,7 +1,7 @@
 // The latest image, prominent, and every image of the person, newest first, a page at a time.
 
 import {
-  formatDimensions, h, imageTitle, statusBadge, statusPhrase, statusWord, TERMINAL, timeElement, variantOf,
+  formatDimensions, h, imageTitle, responsiveSource, statusBadge, statusPhrase, statusWord, TERMINAL, timeElement, variantOf,
 } from "./elements.js";
 import { imageEvents } from "./watch.js";
 
@@ -95,9 +95,10 @@ export class GalleryView {
 
   renderCard(image) {
     const title = imageTitle(image);
-    const thumbnail = variantOf(image, "thumbnail");
+    const responsive = responsiveSource(image, "(max-width: 640px) 50vw, 240px");
+    const thumbnail = responsive ?? variantOf(image, "thumbnail");
     const picture = thumbnail
-      ? h("img", { class: "thumb", src: thumbnail.url, alt: "", width: 128, height: 128, loading: "lazy", decoding: "async" })
+      ? h("img", { class: "thumb", src: thumbnail.src ?? thumbnail.url, ...(responsive ?? {}), alt: "", width: 128, height: 128, loading: "lazy", decoding: "async" })
       : h("span", { class: `thumb thumb-placeholder thumb-${image.status}`, "aria-hidden": "true" });
     if (thumbnail) picture.addEventListener("error", () => this.linkExpired(image.id, picture), { once: true });
     const size = formatDimensions(image.width, image.height);
@@ -183,12 +184,15 @@ export class GalleryView {
       return;
     }
     const title = imageTitle(image);
+    const responsive = responsiveSource(image);
     const full = variantOf(image, "webp");
     const preview = full ?? variantOf(image, "thumbnail");
-    const figure = preview
+    const figure = responsive
+      ? h("img", { class: "latest-image", ...responsive, alt: `${title}, processed`, width: image.width, height: image.height, decoding: "async" })
+      : preview
       ? h("img", { class: "latest-image", src: preview.url, alt: `${title}, processed`, width: preview.width, height: preview.height, decoding: "async" })
       : h("div", { class: `latest-placeholder thumb-${image.status}` }, h("span", {}, statusPhrase(image.status)));
-    if (preview) figure.addEventListener("error", () => this.linkExpired(image.id, figure), { once: true });
+    if (responsive || preview) figure.addEventListener("error", () => this.linkExpired(image.id, figure), { once: true });
     const facts = [statusBadge(image.status)];
     const size = formatDimensions(image.width, image.height);
     if (size) facts.push(h("span", {}, size));

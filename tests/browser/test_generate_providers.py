@@ -56,7 +56,8 @@ def test_given_openai_when_generating_from_the_page_then_its_styles_are_offered_
     screenshot(page, "generated-openai")
     card.get_by_role("button").click()
     dialog = page.get_by_role("dialog")
-    expect(dialog.locator("img.detail-image")).to_have_js_property("naturalWidth", 1024)
+    expect(dialog.locator("img.detail-image")).to_have_attribute("width", "1024")  # /img srcset: sized by `sizes`
+    expect(dialog.locator("img.detail-image")).to_have_js_property("complete", True)
     expect(dialog).to_contain_text("Style: natural")
     [request] = openai_images.requests
     assert (request.json["style"], request.json["size"]) == ("natural", "1024x768")

@@ -1,0 +1,149 @@
+"""The options grammar of ``/img/{signature}/{options}/{image_id}``: parse, check, canonicalise.
+
+``w:640,h:480,fit:cover,f:auto,q:75,dpr:2,exp:1767225600`` — comma-separated ``key:value`` pairs,
+each key at most once, in any order:
+
+- ``w``, ``h``: width and height in pixels, 1..8192 (one alone keeps the aspect ratio);
+- ``fit``: cover | contain | fill | inside (default inside: never enlarges);
+- ``f``: auto | webp | avif | jpeg | png (default auto: chosen from the Accept header);
+- ``q``: quality 1..100 (default 80 for JPEG and WebP, 60 for AVIF; PNG is lossless);
+- ``dpr``: device pixel ratio 1..3 (up to two decimals), multiplied into w and h;
+- ``exp``: unix seconds after which the URL is refused (403).
+
+``g`` (gravity of a cover crop) is reserved and not available yet: it is refused with 400.
+Canonical options put the keys in that order, fold ``dpr`` into the sides and drop defaults, so
+``dpr:2,w:320`` and ``w:640,f:auto`` share one cache entry. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from functions.errors import BadRequest
+
+MAX_SIDE = 8192
+MAX_LENGTH = 200
+FITS = ("cover", "contain", "fill", "inside")
+FORMATS = ("auto", "webp", "avif", "jpeg", "png")
+DEFAULT_FIT = "inside"
+DEFAULT_QUALITY = {"jpeg": 80, "webp": 80, "avif": 60}
+KEYS = ("w", "h", "fit", "f", "q", "dpr", "exp")
+RESERVED = {"g": "g (gravity) is not available yet; cover crops are centred."}
+
+_SIDE = re.compile(r"[1-9][0-9]{0,4}")
+_QUALITY = re.compile(r"[1-9][0-9]{0,2}")
+_DPR = re.compile(r"[1-3](\.[0-9]{1,2})?")
+_EXPIRY = re.compile(r"[1-9][0-9]{0,11}")
+
+
+class OptionRefused(BadRequest):
+    """An option is unknown, repeated or out of range (HTTP 400); ``field`` names it."""
+
+    code = "invalid_option"
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What a URL asks for, after dpr is folded into the sides. ``format`` may still be "auto"."""
+
+    width: int | None = None
+    height: int | None = None
+    fit: str = DEFAULT_FIT
+    format: str = "auto"
+    quality: int | None = None  # None: the format's default
+    expires: int | None = None
+
+    def canonical(self) -> str:
+        """The options in canonical form (what the API signs); equal requests give equal strings."""
+        parts = []
+        if self.width is not None:
+            parts.append(f"w:{self.width}")
+        if self.height is not None:
+            parts.append(f"h:{self.height}")
+        if self.fit != DEFAULT_FIT:
+            parts.append(f"fit:{self.fit}")
+        parts.append(f"f:{self.format}")  # always written, so the options are never empty
+        quality = self.quality
+        if quality is not None and quality != DEFAULT_QUALITY.get(self.format) and self.format != "png":
+            parts.append(f"q:{quality}")
+        if self.expires is not None:
+            parts.append(f"exp:{self.expires}")
+        return ",".join(parts)
+
+    def rendition(self, fmt: str) -> str:
+        """The storage name of the output in format ``fmt``: every value filled in, expiry left out."""
+        parts = [f"w:{self.width}" if self.width is not None else None,
+                 f"h:{self.height}" if self.height is not None else None,
+                 f"fit:{self.fit}", f"f:{fmt}"]
+        if fmt != "png":
+            parts.append(f"q:{self.resolved_quality(fmt)}")
+        return ",".join(part for part in parts if part)
+
+    def resolved_quality(self, fmt: str) -> int:
+        return self.quality if self.quality is not None else DEFAULT_QUALITY.get(fmt, 80)
+
+
+def parse(text: str) -> Options:
+    """Parse and check URL options; raises OptionRefused naming the option at fault."""
+    if not text or len(text) > MAX_LENGTH:
+        raise OptionRefused(f"Options must be 1 to {MAX_LENGTH} characters, such as w:640,f:auto.",
+                            field="options")
+    seen: dict[str, str] = {}
+    for pair in text.split(","):
+        key, colon, value = pair.partition(":")
+        if key in RESERVED:
+            raise OptionRefused(RESERVED[key], code="option_not_available", field=key)
+        if not colon or key not in KEYS:
+            shown = key if re.fullmatch(r"[a-z]{1,8}", key) else "options"
+            raise OptionRefused(f"Unknown option {pair[:20]!r}; options are {', '.join(KEYS)} as key:value.",
+                                field=shown)
+        if key in seen:
+            raise OptionRefused(f"The option {key} is given twice.", field=key)
+        seen[key] = value
+    width = _side(seen, "w")
+    height = _side(seen, "h")
+    fit = _choice(seen, "fit", FITS, DEFAULT_FIT)
+    fmt = _choice(seen, "f", FORMATS, "auto")
+    quality = None
+    if "q" in seen:
+        if not _QUALITY.fullmatch(seen["q"]) or not 1 <= int(seen["q"]) <= 100:
+            raise OptionRefused("q (quality) must be a whole number from 1 to 100.", field="q")
+        quality = int(seen["q"])
+    if "dpr" in seen:
+        if not _DPR.fullmatch(seen["dpr"]) or float(seen["dpr"]) > 3:
+            raise OptionRefused("dpr must be a number from 1 to 3 with at most two decimals.", field="dpr")
+        dpr = float(seen["dpr"])
+        width = _scaled(width, dpr, "w")
+        height = _scaled(height, dpr, "h")
+    expires = None
+    if "exp" in seen:
+        if not _EXPIRY.fullmatch(seen["exp"]):
+            raise OptionRefused("exp must be a time in unix seconds.", field="exp")
+        expires = int(seen["exp"])
+    return Options(width, height, fit, fmt, quality, expires)
+
+
+def _side(seen: dict[str, str], key: str) -> int | None:
+    if key not in seen:
+        return None
+    value = seen[key]
+    if not _SIDE.fullmatch(value) or int(value) > MAX_SIDE:
+        raise OptionRefused(f"{key} must be a whole number of pixels from 1 to {MAX_SIDE}.", field=key)
+    return int(value)
+
+
+def _scaled(side: int | None, dpr: float, key: str) -> int | None:
+    if side is None:
+        return None
+    scaled = max(1, int(side * dpr + 0.5))
+    if scaled > MAX_SIDE:
+        raise OptionRefused(f"{key} times dpr is {scaled} pixels; at most {MAX_SIDE}.", field="dpr")
+    return scaled
+
+
+def _choice(seen: dict[str, str], key: str, allowed: tuple[str, ...], default: str) -> str:
+    value = seen.get(key, default)
+    if value not in allowed:
+        raise OptionRefused(f"{key} must be one of {', '.join(allowed)}.", field=key)
+    return value
