@@ -23,6 +23,20 @@ log = logging.getLogger(__name__)
 MIN_RENEW_INTERVAL = 0.1  # seconds; a lease of (almost) nothing must not spin
 
 
+# The order queues' max_receive_count in infra/resources.json (tests/unit checks they agree).
+ORDER_MAX_RECEIVES = 5
+
+
+def handoff_lease(settings) -> int:
+    """How long a claim handed to an outside function holds: its order's whole life on its queue.
+
+    The outside function cannot renew a lease (it has no database). SQS gives its order up to
+    maxReceiveCount tries of one visibility timeout each, then the DLQ consumer settles the record,
+    so the claim never needs to outlive that; until then a duplicate job message cannot take it over.
+    """
+    return settings.visibility_timeout * ORDER_MAX_RECEIVES
+
+
 class LeaseLost(Exception):
     """The job's claim was taken over by another worker; it must not write any more."""
 

@@ -16,6 +16,12 @@ IMAGE_EVENTS_QUEUE = "image-events"
 GENERATION_JOBS_QUEUE = "generation-jobs"
 IMPORT_JOBS_QUEUE = "import-jobs"
 WEBHOOK_DELIVERIES_QUEUE = "webhook-deliveries"
+# Consumed by the internet-facing functions, which run outside the VPC with no database (functions/outbound.py).
+FETCH_ORDERS_QUEUE = "fetch-orders"
+WEBHOOK_SENDS_QUEUE = "webhook-sends"
+PROVIDER_CALLS_QUEUE = "provider-calls"
+# What they report back, recorded in PostgreSQL by a VPC function (functions/outcomes.py).
+OUTCOMES_QUEUE = "outcomes"
 
 
 class SettingsError(ValueError):

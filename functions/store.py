@@ -248,11 +248,11 @@ def release_import(db, image_id: str, token: str) -> None:
                id=image_id, token=token)
 
 
-def record_fetched(db, image_id: str, token: str, content_type: str | None) -> None:
+def record_fetched(db, image_id: str, token: str, content_type: str | None) -> bool:
     """A held import's original is stored: keep its type and let go (processing claims the 'queued' row)."""
-    db.execute("UPDATE images SET content_type = :type, claim_token = NULL, updated_at = now()"
+    return bool(db.execute("UPDATE images SET content_type = :type, claim_token = NULL, updated_at = now()"
                " WHERE id = :id AND claim_token = :token AND status = 'queued'",
-               id=image_id, token=token, type=content_type)
+               id=image_id, token=token, type=content_type))
 
 
 def give_up_import(db, image_id: str) -> bool:
@@ -295,6 +295,20 @@ def release_step(db, image_id: str, step: int) -> None:
     """A finished step gives up its claim, so a late duplicate of it can never take it again."""
     db.execute("UPDATE generations SET step_claimed_at = NULL WHERE image_id = :id AND step = :step",
                id=image_id, step=step)
+
+
+def step_held(db, image_id: str, step: int, token: str) -> bool:
+    """Whether step ``step`` is still held with ``token`` (an outcome for it may be recorded)."""
+    # A replayed outcome finds the step released, a late one finds a later step: neither matches.
+    return db.one("SELECT 1 AS held FROM generations WHERE image_id = :id AND step = :step"
+                  " AND step_claim_token = :token AND step_claimed_at IS NOT NULL",
+                  id=image_id, step=step, token=token) is not None
+
+
+def abandon_step(db, image_id: str, step: int, token: str) -> None:
+    """Let a retry of step ``step`` take it at once (its order could not be sent): the claim looks expired."""
+    db.execute("UPDATE generations SET step_claimed_at = 'epoch' WHERE image_id = :id AND step = :step"
+               " AND step_claim_token = :token", id=image_id, step=step, token=token)
 
 
 def record_job(db, image_id: str, job_id: str) -> None:
@@ -373,6 +387,18 @@ def claim_attempt(db, delivery_id: str, attempt: int, *, lease_seconds: int) -> 
         "   OR (attempts = :attempt AND claimed_at < now() - make_interval(secs => :lease)))"
         " RETURNING owner_id, url, body, event_type",
         id=delivery_id, attempt=attempt, lease=float(lease_seconds))
+
+
+def attempt_held(db, delivery_id: str, attempt: int) -> bool:
+    """Whether attempt ``attempt`` is the delivery's current, unfinished one (its outcome may be recorded)."""
+    return db.one("SELECT 1 AS held FROM webhook_deliveries WHERE id = :id AND attempts = :attempt"
+                  " AND status = 'pending' AND claimed_at IS NOT NULL", id=delivery_id, attempt=attempt) is not None
+
+
+def abandon_attempt(db, delivery_id: str, attempt: int) -> None:
+    """Let a retry of attempt ``attempt`` take it at once (its order could not be sent): the claim looks expired."""
+    db.execute("UPDATE webhook_deliveries SET claimed_at = 'epoch' WHERE id = :id AND attempts = :attempt"
+               " AND status = 'pending'", id=delivery_id, attempt=attempt)
 
 
 def finish_attempt(db, delivery_id: str, attempt: int, status: str, status_code: int | None,

@@ -23,6 +23,14 @@ LOCAL_ONLY = {"AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "RUNNER_CONCURRENCY", "R
 # outcome line); a record's ``extra`` fields become JSON keys. EMF lines on stdout pass through untouched.
 LOGGING_CONFIG = {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"}
 
+# The functions that talk to addresses users chose (import URLs, callback URLs, the provider API) run outside
+# the VPC, next to nothing: no VpcConfig, no database settings or secrets in their environment, and a role
+# without the VPC execution policy. They reach the rest only through S3 and SQS (functions/outbound.py).
+# tests/deploy/test_package.py proves it on the packaged template.
+OUTSIDE_VPC = frozenset({"fetch_import", "send_webhook", "call_provider"})
+# Settings an outside function never receives: the database's, and the keys that sign what it must not forge.
+INSIDE_ONLY = frozenset({"DATABASE_URL", "DATABASE_PASSWORD", "JWT_SECRET", "WEBHOOK_SIGNING_KEY"})
+
 DB_NAME = "pixelflow"
 DB_USER = "pixelflow"
 
@@ -72,6 +80,8 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
                              "memory, timeout and permissions")
         spec = functions[name]
         props = resource["Properties"]
+        outside = name in OUTSIDE_VPC
+        variables = {key: value for key, value in environment.items() if not (outside and key in INSIDE_ONLY)}
         props.update({
             "Runtime": layer["runtime"],
             "Architectures": [layer["architecture"]],
@@ -79,11 +89,13 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
             "MemorySize": spec["memory"],
             "Timeout": spec["timeout"],
             # The stage's own variables (PIXELFLOW_STAGE from .chalice/config.json) win.
-            "Environment": {"Variables": {**environment, **props.get("Environment", {}).get("Variables", {})}},
+            "Environment": {"Variables": {**variables, **props.get("Environment", {}).get("Variables", {})}},
             "VpcConfig": {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}]},
             "Role": {"Fn::GetAtt": [resource_id + "Role", "Arn"]},
             "LoggingConfig": LOGGING_CONFIG,
         })
+        if outside:
+            props.pop("VpcConfig")
         consumed = []
         for event in (props.get("Events") or {}).values():
             if event["Type"] != "SQS":
@@ -93,7 +105,7 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
             # The handlers return {"batchItemFailures": [...]}; this makes Lambda honour it.
             event["Properties"]["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
             consumed.append(queue_ids[queue_name])
-        out[resource_id + "Role"] = _role(resource_id, spec, consumed, queue_ids)
+        out[resource_id + "Role"] = _role(resource_id, spec, consumed, queue_ids, in_vpc=not outside)
     out.pop("DefaultRole", None)
     _gateway_responses(out)
     template["Outputs"].update({
@@ -244,7 +256,8 @@ def _environment() -> dict[str, Any]:
     return values
 
 
-def _role(resource_id: str, spec: dict[str, Any], consumed: list[str], queue_ids: dict[str, str]) -> dict[str, Any]:
+def _role(resource_id: str, spec: dict[str, Any], consumed: list[str], queue_ids: dict[str, str], *,
+          in_vpc: bool = True) -> dict[str, Any]:
     statements: list[dict[str, Any]] = []
     bucket = "arn:${AWS::Partition}:s3:::${ImagesBucket}"
 
@@ -277,9 +290,10 @@ def _role(resource_id: str, spec: dict[str, Any], consumed: list[str], queue_ids
             "Description": f"pixelflow {resource_id}: only what it uses",
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            # Logs, and the network interfaces a function in a VPC needs.
+            # Logs, and (in the VPC) the network interfaces a function there needs.
             "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
-                                              "AWSLambdaVPCAccessExecutionRole"}],
+                                              + ("AWSLambdaVPCAccessExecutionRole" if in_vpc
+                                                 else "AWSLambdaBasicExecutionRole")}],
         },
     }
     if statements:
