@@ -67,7 +67,7 @@ class StepResult:
 
 def run_step(image_id: str, step: int, *, db, queues, settings) -> StepResult:
     """Handle one generation-jobs message: claim the step and order the kickoff (step 1) or a poll from outside."""
-    job = store.claim_step(db, image_id, step, lease_seconds=leases.handoff_lease(settings))
+    job = store.claim_step(db, image_id, step, lease_seconds=settings.function_timeout)
     if job is None:
         return StepResult("skipped", "step already taken, or the image is no longer generating")
     if job["expired"] or step > settings.generation_max_polls + 1:
@@ -87,27 +87,31 @@ def run_step(image_id: str, step: int, *, db, queues, settings) -> StepResult:
     except Exception:
         store.abandon_step(db, image_id, step, token)  # this message's retry may claim the step again at once
         raise
+    store.hand_off_step(db, image_id, step, token, seconds=leases.handoff_seconds(settings))
     return StepResult("ordered", "kickoff ordered" if order.job_id is None else "poll ordered")
 
 
 def record_outcome(outcome: GenerationOutcome, *, db, queues) -> StepResult:
     """Record what the provider said at one step and schedule the next; a replayed or late outcome does nothing."""
     image_id, step = outcome.image_id, outcome.step
-    if not store.step_held(db, image_id, step, outcome.token):
-        return StepResult("skipped", "not the current step (a replay, or the image moved on or is gone)")
-    result = _apply(db, queues, outcome)
-    # Released after acting: a crash before this leaves the outcome to be retried, and its actions are
-    # conditional (the next step's claim admits one message); once released, a replay matches nothing.
+    if not store.step_current(db, image_id, step, outcome.token):
+        return StepResult("skipped", "not the current step (a late replay, or the image moved on or is gone)")
+    result, delay = _apply(db, outcome)
+    # Released before the next step is queued (its claim needs this one finished). A crash in between
+    # leaves this outcome to be retried: the step is still current, the same conditional updates change
+    # nothing, and the next step is queued again; its claim admits one of the messages.
     store.release_step(db, image_id, step)
+    if delay is not None:
+        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
     return result
 
 
-def _apply(db, queues, outcome: GenerationOutcome) -> StepResult:
+def _apply(db, outcome: GenerationOutcome) -> tuple[StepResult, int | None]:
+    """Record the outcome; the delay before the next step when there is one."""
     image_id, step, kind = outcome.image_id, outcome.step, outcome.result
 
-    def next_step(delay: int, detail: str) -> StepResult:
-        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
-        return StepResult("scheduled", detail)
+    def next_step(delay: int, detail: str) -> tuple[StepResult, int | None]:
+        return StepResult("scheduled", detail), delay
 
     if kind == "started":
         store.record_job(db, image_id, outcome.job_id or "")
@@ -131,15 +135,15 @@ def _apply(db, queues, outcome: GenerationOutcome) -> StepResult:
         # The outside function stored the original; processing may already have claimed the image.
         store.record_provider_status(db, image_id, "DONE")
         store.queue_generated(db, image_id, outcome.content_type or "image/png")
-        return StepResult("stored", "the original is stored")
+        return StepResult("stored", "the original is stored"), None
     if kind == "censored":
         return _fail(db, image_id, "generation_censored",
-                     outcome.message or "The image generator withheld the image as inappropriate.")
+                     outcome.message or "The image generator withheld the image as inappropriate."), None
     if kind == "failed":
         return _fail(db, image_id, outcome.code or "generation_failed",
-                     outcome.message or "The image generator failed.")
+                     outcome.message or "The image generator failed."), None
     return _fail(db, image_id, outcome.code or "generation_rejected",
-                 outcome.message or "The image generator refused the request.")
+                 outcome.message or "The image generator refused the request."), None
 
 
 def _fail(db, image_id: str, code: str, message: str) -> StepResult:

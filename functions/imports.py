@@ -76,7 +76,7 @@ class ImportResult:
 
 def run_import(image_id: str, *, db, queues, settings) -> ImportResult:
     """Handle one import-jobs message: claim the import and order its fetch from the outside function."""
-    claim = store.claim_import(db, image_id, lease_seconds=leases.handoff_lease(settings))
+    claim = store.claim_import(db, image_id, lease_seconds=settings.function_timeout)
     if claim is None:
         return ImportResult("skipped", "not a queued import, or another worker holds it")
     token = str(claim["claim_token"])
@@ -88,6 +88,7 @@ def run_import(image_id: str, *, db, queues, settings) -> ImportResult:
         # Let this message's retry claim it again at once.
         store.release_import(db, image_id, token)
         raise
+    store.hand_off_import(db, image_id, token, seconds=leases.handoff_seconds(settings))
     return ImportResult("ordered", "fetch ordered")
 
 

@@ -161,7 +161,7 @@ class DeliveryResult:
 
 def deliver(delivery_id: str, attempt: int, *, db, queues, settings, signing_key: str) -> DeliveryResult:
     """Claim attempt number ``attempt`` of one delivery, sign it, and order the outside function to send it."""
-    job = store.claim_attempt(db, delivery_id, attempt, lease_seconds=leases.handoff_lease(settings))
+    job = store.claim_attempt(db, delivery_id, attempt, lease_seconds=settings.function_timeout)
     if job is None:
         return DeliveryResult("skipped", "attempt already taken, or the delivery is finished")
     secret = signing_secret(db, signing_key, str(job["owner_id"]))
@@ -184,14 +184,15 @@ def deliver(delivery_id: str, attempt: int, *, db, queues, settings, signing_key
     except Exception:
         store.abandon_attempt(db, delivery_id, attempt)  # this message's retry may claim it again at once
         raise
+    store.hand_off_attempt(db, delivery_id, attempt, seconds=leases.handoff_seconds(settings))
     return DeliveryResult("ordered", f"attempt {attempt} ordered")
 
 
 def record_outcome(outcome: DeliveryOutcome, *, db, queues, settings) -> DeliveryResult:
     """Record what the outside function's attempt did; a replayed or late outcome matches no held attempt."""
     delivery_id, attempt = outcome.delivery_id, outcome.attempt
-    if not store.attempt_held(db, delivery_id, attempt):
-        return DeliveryResult("skipped", "not the current attempt (a replay, or the delivery is finished)")
+    if not store.attempt_current(db, delivery_id, attempt):
+        return DeliveryResult("skipped", "not the current attempt (a late replay, or the delivery is finished)")
     if outcome.result == "delivered":
         _finish(db, delivery_id, attempt, "delivered", outcome.status_code, None)
         return DeliveryResult("delivered", f"attempt {attempt}, HTTP {outcome.status_code}")
@@ -200,10 +201,10 @@ def record_outcome(outcome: DeliveryOutcome, *, db, queues, settings) -> Deliver
         _finish(db, delivery_id, attempt, "failed", outcome.status_code, message)
         return DeliveryResult("failed", f"attempt {attempt}: {code}")
     delay = min(MAX_DELAY_SECONDS, settings.webhook_retry_seconds * 2 ** (attempt - 1))
-    # The next attempt is queued before this one is marked finished: a crash in between leaves this outcome
-    # to be retried, and the next attempt's claim admits only one of the messages that may then exist.
-    queues.send(WEBHOOK_DELIVERIES_QUEUE, DeliveryAttempt(delivery_id, attempt + 1).to_body(), delay_seconds=delay)
+    # Finished first (the next attempt's claim needs it), then queued: a crash in between leaves this outcome
+    # to be retried, which finds the attempt still current and sends the next one again; its claim admits one.
     _finish(db, delivery_id, attempt, "pending", outcome.status_code, message)
+    queues.send(WEBHOOK_DELIVERIES_QUEUE, DeliveryAttempt(delivery_id, attempt + 1).to_body(), delay_seconds=delay)
     return DeliveryResult("scheduled", f"attempt {attempt} failed ({code}); next in {delay}s")
 
 

@@ -91,8 +91,9 @@ KIND_OF = {"run_generation_step": GenerationStep, "generation_dead_letter": Gene
 
 
 def test_given_every_sqs_handler_of_the_app_then_this_module_feeds_it_malformed_bodies():
-    import app
     from chalice.app import SQSEventConfig
+
+    import app
 
     consumers = {source.name for source in app.app.event_sources if isinstance(source, SQSEventConfig)}
     assert consumers == set(HANDLERS)
