@@ -246,3 +246,11 @@ def test_given_docker_compose_when_parsed_then_it_names_the_documented_services_
             continue
         assert f"`{variable}`" in readme, f"{variable} is used by docker-compose.yml but not documented"
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_given_the_order_queues_then_a_handed_off_claim_outlives_every_receive_of_its_order():
+    from functions import leases
+
+    queues = {queue["name"]: queue for queue in json.loads((ROOT / "infra" / "resources.json").read_text())["queues"]}
+    for name in ("fetch-orders", "webhook-sends", "provider-calls"):
+        assert queues[name]["max_receive_count"] == leases.ORDER_MAX_RECEIVES, name
