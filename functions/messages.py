@@ -263,7 +263,7 @@ class ProviderCall:
         _number(request.get("width"), "request.width")
         _number(request.get("height"), "request.height")
         return cls(image_id, _number(fields["step"], "step"), _uuid(fields["token"], "token"), key,
-                   _text(fields["job_id"], "job_id", optional=True, limit=200), dict(request))
+                   _text(fields["job_id"], "job_id", optional=True, limit=2000), dict(request))
 
     def to_body(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -294,7 +294,7 @@ class GenerationOutcome:
         result = _choice(fields.get("result"), "result", GENERATION_RESULTS)
         outcome = cls(_uuid(fields.get("image_id"), "image_id"), _number(fields.get("step"), "step"),
                       _uuid(fields.get("token"), "token"), result,
-                      _text(fields.get("job_id"), "job_id", optional=True, limit=200),
+                      _text(fields.get("job_id"), "job_id", optional=True, limit=2000),
                       _text(fields.get("provider_status"), "provider_status", optional=True, limit=64),
                       _delay(fields.get("retry_after"), "retry_after"),
                       _text(fields.get("content_type"), "content_type", optional=True, limit=200),

@@ -36,6 +36,7 @@ RESPONSE_BYTES = 64 * 1024  # what a webhook receiver may answer; more is not re
 # A receiver refuses a signature older than this (functions/webhooks.py SIGNATURE_TOLERANCE_SECONDS);
 # an order that waited longer is sent back to be signed again rather than sent stale.
 SIGNATURE_FRESH_SECONDS = 240
+MAX_RETRY_AFTER = 900  # SQS's longest delay; the backoff caps a provider's suggestion far lower anyway
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +53,19 @@ class Outbound:
         return self.provider_factory()
 
 
-def _report(outbound: Outbound, outcome) -> None:
+def _report(outbound: Outbound, outcome):
+    """Send ``outcome`` (bounded so that its reader accepts it: a dropped outcome would stall its job)."""
+    fields: dict[str, Any] = {}
+    for name, limit in (("message", 500), ("code", 64), ("provider_status", 64)):
+        value = getattr(outcome, name, None)
+        if isinstance(value, str):
+            fields[name] = value[:limit] or None
+    retry_after = getattr(outcome, "retry_after", None)
+    if retry_after is not None:
+        fields["retry_after"] = min(max(float(retry_after), 0.0), float(MAX_RETRY_AFTER))
+    outcome = dataclasses.replace(outcome, **fields)
     outbound.queues.send(OUTCOMES_QUEUE, outcome.to_body())
+    return outcome
 
 
 # --- imports ---------------------------------------------------------------------------
@@ -86,8 +98,7 @@ def fetch_import(order: FetchOrder, outbound: Outbound) -> ImportOutcome:
             # The ObjectCreated event starts processing, which claims the 'queued' row.
             outbound.storage.put(order.key, fetched.body, content_type=content_type)
             outcome = ImportOutcome(order.image_id, order.token, "stored", content_type=fetched.content_type)
-    _report(outbound, outcome)
-    return outcome
+    return _report(outbound, outcome)
 
 
 # --- webhooks --------------------------------------------------------------------------
@@ -122,8 +133,7 @@ def send_webhook(order: WebhookSend, outbound: Outbound, *, now: float | None = 
                                "webhooks are not redirected.")
                 outcome = DeliveryOutcome(order.delivery_id, order.attempt, "failed", status_code=refused.status,
                                           code=refused.code, message=message)
-    _report(outbound, outcome)
-    return outcome
+    return _report(outbound, outcome)
 
 
 # --- generation providers --------------------------------------------------------------
@@ -163,5 +173,4 @@ def call_provider(order: ProviderCall, outbound: Outbound) -> GenerationOutcome:
                                  provider_status=getattr(result, "provider_status", None),
                                  retry_after=result.retry_after, code=getattr(result, "code", None),
                                  message=result.message)
-    _report(outbound, answer)
-    return answer
+    return _report(outbound, answer)
