@@ -19,12 +19,16 @@ from functions.api import (
 )
 from functions.live import sockets
 from functions.settings import (
+    FETCH_ORDERS_QUEUE,
     GENERATION_JOBS_QUEUE,
     IMAGE_EVENTS_QUEUE,
     IMPORT_JOBS_QUEUE,
     LIVE_EVENTS_QUEUE,
     LIVE_GONE_QUEUE,
+    OUTCOMES_QUEUE,
+    PROVIDER_CALLS_QUEUE,
     WEBHOOK_DELIVERIES_QUEUE,
+    WEBHOOK_SENDS_QUEUE,
 )
 
 app = Chalice(app_name="pixelflow")
@@ -115,6 +119,48 @@ def push_live(event):
 @app.on_sqs_message(queue=LIVE_GONE_QUEUE, batch_size=1)
 def forget_gone_connections(event):
     return pipeline.each_record(event, pipeline.forget_gone_connections)
+
+
+# Outside the VPC, with no database (infra/template.py OUTSIDE_VPC): the work that talks to addresses users chose.
+@app.on_sqs_message(queue=FETCH_ORDERS_QUEUE, batch_size=1)
+def fetch_import(event):
+    return pipeline.each_record(event, pipeline.fetch_import)
+
+
+@app.on_sqs_message(queue=WEBHOOK_SENDS_QUEUE, batch_size=1)
+def send_webhook(event):
+    return pipeline.each_record(event, pipeline.send_webhook)
+
+
+@app.on_sqs_message(queue=PROVIDER_CALLS_QUEUE, batch_size=1)
+def call_provider(event):
+    return pipeline.each_record(event, pipeline.call_provider)
+
+
+# Back in the VPC: what they report is recorded here; their DLQs settle the records they could not finish.
+@app.on_sqs_message(queue=OUTCOMES_QUEUE, batch_size=1)
+def record_outcome(event):
+    return pipeline.each_record(event, pipeline.record_outcome)
+
+
+@app.on_sqs_message(queue=OUTCOMES_QUEUE + "-dlq", batch_size=1)
+def outcome_dead_letter(event):
+    return pipeline.each_record(event, pipeline.give_up_outcome)
+
+
+@app.on_sqs_message(queue=FETCH_ORDERS_QUEUE + "-dlq", batch_size=1)
+def fetch_dead_letter(event):
+    return pipeline.each_record(event, pipeline.give_up_fetch)
+
+
+@app.on_sqs_message(queue=WEBHOOK_SENDS_QUEUE + "-dlq", batch_size=1)
+def send_dead_letter(event):
+    return pipeline.each_record(event, pipeline.give_up_send)
+
+
+@app.on_sqs_message(queue=PROVIDER_CALLS_QUEUE + "-dlq", batch_size=1)
+def provider_dead_letter(event):
+    return pipeline.each_record(event, pipeline.give_up_provider_call)
 
 
 # Settles uploads that never arrived and forgets stale sign-in rows; the local runner keeps the same rate.

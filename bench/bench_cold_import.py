@@ -28,10 +28,14 @@ ENTRY_POINTS = {
     "HTTP: GET /images (api_handler)": ("app:app", []),
     "HTTP: POST /auth/login (api_handler)": ("app:app", ["functions.auth.tokens", "jwt", "argon2"]),
     "process_image": ("app:process_image", ["functions.imaging.render", "functions.imaging.source"]),
-    "import_url": ("app:import_url", ["functions.fetcher.client", "functions.imaging.source"]),
-    "run_generation_step": ("app:run_generation_step", ["functions.providers.fusionbrain",
-                                                        "functions.providers.openai_images"]),
-    "deliver_webhook": ("app:deliver_webhook", ["functions.fetcher.client"]),
+    "import_url": ("app:import_url", []),
+    "fetch_import (outside the VPC)": ("app:fetch_import", ["functions.fetcher.client"]),
+    "run_generation_step": ("app:run_generation_step", []),
+    "call_provider (outside the VPC)": ("app:call_provider", ["functions.providers.fusionbrain",
+                                                              "functions.providers.openai_images"]),
+    "deliver_webhook": ("app:deliver_webhook", []),
+    "send_webhook (outside the VPC)": ("app:send_webhook", ["functions.fetcher.client"]),
+    "record_outcome": ("app:record_outcome", []),
     "housekeeping": ("app:housekeeping", []),
 }
 HEAVY = ("PIL", "argon2", "requests", "urllib3", "ssl", "http.client", "jwt", "cryptography", "boto3", "pg8000")

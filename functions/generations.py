@@ -3,8 +3,11 @@
 The job advances through numbered steps carried by messages on generation-jobs: step 1 is
 the kickoff (provider.run), every later step one poll (provider.status). A step is claimed
 with a conditional UPDATE of ``generations.step``, so a duplicated message does nothing:
-never a second provider job, never a second read of a read-once result. Waiting is a
-delayed SQS message (DelaySeconds), with growing backoff.
+never a second provider job, never a second read of a read-once result. The claimed step is
+handed to provider-calls, whose function outside the VPC (no database, functions/outbound.py)
+calls the provider, stores a finished image as the original and reports the provider's answer;
+``record_outcome`` records it against the step's claim token and schedules the next step.
+Waiting is a delayed SQS message (DelaySeconds), with growing backoff.
 """
 
 import dataclasses
@@ -16,11 +19,8 @@ from typing import Any
 
 from functions import imaging, leases, store, webhooks
 from functions.errors import InvalidInput
-from functions.messages import GenerationStep
-
-# Importing providers.base runs the providers package first, which imports requests and every provider.
-from functions.providers.base import GenerationRequest, ProviderUnavailable
-from functions.settings import GENERATION_JOBS_QUEUE
+from functions.messages import GenerationOutcome, GenerationStep, ProviderCall
+from functions.settings import GENERATION_JOBS_QUEUE, PROVIDER_CALLS_QUEUE
 from functions.store import ImageStatus
 
 log = logging.getLogger(__name__)
@@ -65,83 +65,85 @@ class StepResult:
     detail: str = ""
 
 
-def run_step(image_id: str, step: int, *, db, storage, queues, provider, settings) -> StepResult:
-    """Handle one generation-jobs message: the kickoff (step 1) or a poll (step > 1)."""
+def run_step(image_id: str, step: int, *, db, queues, settings) -> StepResult:
+    """Handle one generation-jobs message: claim the step and order the kickoff (step 1) or a poll from outside."""
     job = store.claim_step(db, image_id, step, lease_seconds=settings.function_timeout)
     if job is None:
         return StepResult("skipped", "step already taken, or the image is no longer generating")
     if job["expired"] or step > settings.generation_max_polls + 1:
-        return _fail(db, image_id, "generation_timeout",
-                     "The image generator did not finish in time. Please try again.")
-    # The step's heartbeat: renewed while this worker lives, so a duplicate message never takes it over.
+        result = _fail(db, image_id, "generation_timeout",
+                       "The image generator did not finish in time. Please try again.")
+        store.release_step(db, image_id, step)
+        return result
+    token = str(job["step_claim_token"])
+    order = ProviderCall(
+        image_id=image_id, step=step, token=token, key=store.original_key(str(job["owner_id"]), image_id),
+        # No job id yet (or at step 1): a kickoff; otherwise a poll of that job.
+        job_id=None if step == 1 else job["job_id"],
+        request={"prompt": job["prompt"], "width": job["width"], "height": job["height"], "style": job["style"],
+                 "negative_prompt": job["negative_prompt"]})
     try:
-        with leases.heartbeat(db, store.RENEW_STEP, seconds=settings.function_timeout,
-                              name=f"generation {image_id} step {step}", id=image_id, step=step,
-                              token=str(job["step_claim_token"])):
-            if step == 1 or job["job_id"] is None:
-                result = _kickoff(db, storage, queues, provider, image_id, step, job)
-            else:
-                result = _poll(db, storage, queues, provider, image_id, step, job)
-    except ProviderUnavailable as error:
-        # Transient: try the same kind of step again later, bounded by the deadline and step cap.
-        store.record_provider_status(db, image_id, "UNAVAILABLE")
-        delay = _backoff(step, getattr(error, "retry_after", None))
-        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
-        result = StepResult("scheduled", f"provider unavailable, retrying in {delay}s")
-    # A finished step gives up its claim, so a late duplicate of it can never take it again
-    # (only a step whose worker died, still claimed after its lease, may be retaken).
+        queues.send(PROVIDER_CALLS_QUEUE, order.to_body())
+    except Exception:
+        store.abandon_step(db, image_id, step, token)  # this message's retry may claim the step again at once
+        raise
+    store.hand_off_step(db, image_id, step, token, seconds=leases.handoff_seconds(settings))
+    return StepResult("ordered", "kickoff ordered" if order.job_id is None else "poll ordered")
+
+
+def record_outcome(outcome: GenerationOutcome, *, db, queues) -> StepResult:
+    """Record what the provider said at one step and schedule the next; a replayed or late outcome does nothing."""
+    image_id, step = outcome.image_id, outcome.step
+    if not store.step_current(db, image_id, step, outcome.token):
+        return StepResult("skipped", "not the current step (a late replay, or the image moved on or is gone)")
+    result, delay = _apply(db, outcome)
+    # Released before the next step is queued (its claim needs this one finished). A crash in between
+    # leaves this outcome to be retried: the step is still current, the same conditional updates change
+    # nothing, and the next step is queued again; its claim admits one of the messages.
     store.release_step(db, image_id, step)
+    if delay is not None:
+        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
     return result
 
 
-def _kickoff(db, storage, queues, provider, image_id, step, job) -> StepResult:
-    request = GenerationRequest(prompt=job["prompt"], width=job["width"], height=job["height"],
-                                style=job["style"], negative_prompt=job["negative_prompt"])
-    result = provider.run(request)
-    if result.kind == "started":
-        store.record_job(db, image_id, result.job_id)
-        delay = max(1, int(result.retry_after or 1))
-        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
-        return StepResult("scheduled", f"job {result.job_id} started; first poll in {delay}s")
-    if result.kind == "busy":
+def _apply(db, outcome: GenerationOutcome) -> tuple[StepResult, int | None]:
+    """Record the outcome; the delay before the next step when there is one."""
+    image_id, step, kind = outcome.image_id, outcome.step, outcome.result
+
+    def next_step(delay: int, detail: str) -> tuple[StepResult, int | None]:
+        return StepResult("scheduled", detail), delay
+
+    if kind == "started":
+        store.record_job(db, image_id, outcome.job_id or "")
+        delay = max(1, int(outcome.retry_after or 1))
+        return next_step(delay, f"job {outcome.job_id} started; first poll in {delay}s")
+    if kind == "busy":
         store.record_provider_status(db, image_id, "QUEUE_FULL")
-        delay = _backoff(step, result.retry_after)
+        delay = _backoff(step, outcome.retry_after)
         # The next step is again a kickoff, because no job id was stored.
-        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
-        return StepResult("scheduled", f"provider queue full; trying again in {delay}s")
-    if result.kind == "done":  # a synchronous provider: the image came with the answer, nothing to poll
-        return _store(db, storage, image_id, str(job["owner_id"]), result.image)
-    if result.kind == "censored":
+        return next_step(delay, f"provider queue full; trying again in {delay}s")
+    if kind == "unavailable":
+        # Transient: try the same kind of step again later, bounded by the deadline and step cap.
+        store.record_provider_status(db, image_id, "UNAVAILABLE")
+        delay = _backoff(step, outcome.retry_after)
+        return next_step(delay, f"provider unavailable, retrying in {delay}s")
+    if kind == "pending":
+        store.record_provider_status(db, image_id, outcome.provider_status or "PROCESSING")
+        delay = _backoff(step - 1, outcome.retry_after)
+        return next_step(delay, f"pending; next poll in {delay}s")
+    if kind == "done":
+        # The outside function stored the original; processing may already have claimed the image.
+        store.record_provider_status(db, image_id, "DONE")
+        store.queue_generated(db, image_id, outcome.content_type or "image/png")
+        return StepResult("stored", "the original is stored"), None
+    if kind == "censored":
         return _fail(db, image_id, "generation_censored",
-                     result.message or "The image generator withheld the image as inappropriate.")
-    default_code = "generation_failed" if result.kind == "failed" else "generation_rejected"
-    return _fail(db, image_id, result.code or default_code,
-                 result.message or "The image generator refused the request.")
-
-
-def _poll(db, storage, queues, provider, image_id, step, job) -> StepResult:
-    result = provider.status(job["job_id"])
-    if result.kind == "pending":
-        store.record_provider_status(db, image_id, result.provider_status or "PROCESSING")
-        delay = _backoff(step - 1, result.retry_after)
-        queues.send(GENERATION_JOBS_QUEUE, GenerationStep(image_id, step + 1).to_body(), delay_seconds=delay)
-        return StepResult("scheduled", f"pending; next poll in {delay}s")
-    if result.kind == "done":
-        return _store(db, storage, image_id, str(job["owner_id"]), result.image)
-    if result.kind == "censored":
-        return _fail(db, image_id, "generation_censored",
-                     result.message or "The image generator withheld the image as inappropriate.")
-    return _fail(db, image_id, "generation_failed", result.message or "The image generator failed.")
-
-
-def _store(db, storage, image_id: str, owner: str, data: bytes) -> StepResult:
-    content_type = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/png"
-    store.record_provider_status(db, image_id, "DONE")
-    # The original's ObjectCreated event starts processing; processing may claim a
-    # 'generating' image, so the order of this put and the update below does not matter.
-    storage.put(store.original_key(owner, image_id), data, content_type=content_type)
-    store.queue_generated(db, image_id, content_type)
-    return StepResult("stored", f"{len(data)} bytes")
+                     outcome.message or "The image generator withheld the image as inappropriate."), None
+    if kind == "failed":
+        return _fail(db, image_id, outcome.code or "generation_failed",
+                     outcome.message or "The image generator failed."), None
+    return _fail(db, image_id, outcome.code or "generation_rejected",
+                 outcome.message or "The image generator refused the request."), None
 
 
 def _fail(db, image_id: str, code: str, message: str) -> StepResult:

@@ -1,11 +1,13 @@
 """Imports: an image fetched from a URL becomes an original under originals/, then the standard pipeline runs.
 
 POST /imports records the image (``queued``, source ``import``) and sends ``{"image_id"}`` to
-import-jobs. The job claims the row with a conditional UPDATE (a lease of one function
-timeout), fetches the URL through the SSRF-safe fetcher, and stores the body as the original;
-its ObjectCreated event starts processing like any upload. A duplicated message never fetches
-twice nor overwrites an original: the claim admits one worker, and a stored original ends any
-later claim. A refused or failed fetch ends the image ``failed`` with the fetcher's code.
+import-jobs. That job (in the VPC) claims the row with a conditional UPDATE and sends a fetch
+order, with the claim's token, to fetch-orders. The function outside the VPC (no database,
+functions/outbound.py) fetches the URL through the SSRF-safe fetcher, stores the body as the
+original (its ObjectCreated event starts processing like any upload) and reports the outcome;
+``record_outcome`` (in the VPC again) records it against the claim. A duplicated message never
+fetches twice nor overwrites an original: the claim admits one order, and a stored original
+ends any later fetch. A refused fetch ends the image ``failed`` with the fetcher's code.
 """
 
 import dataclasses
@@ -15,11 +17,11 @@ import uuid
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from functions import fetcher, imaging, leases, store, uploads, webhooks
+from functions import imaging, leases, store, uploads, webhooks
 from functions.errors import InvalidInput, PixelflowError
 from functions.fetcher import url_forms
-from functions.messages import ImportJob
-from functions.settings import IMPORT_JOBS_QUEUE
+from functions.messages import FetchOrder, ImportJob, ImportOutcome
+from functions.settings import FETCH_ORDERS_QUEUE, IMPORT_JOBS_QUEUE
 from functions.store import ImageStatus
 
 log = logging.getLogger(__name__)
@@ -64,52 +66,42 @@ def name_from_url(url: str) -> str:
         return DEFAULT_NAME
 
 
-def policy(settings) -> fetcher.FetchPolicy:
-    """Import limits: the upload size cap, and a deadline that ends before the function's timeout."""
-    return fetcher.FetchPolicy(
-        max_bytes=settings.max_upload_bytes,
-        deadline_seconds=min(float(settings.import_deadline), settings.function_timeout * 0.8),
-        allowed_hosts=settings.import_allowed_hosts,
-    )
-
-
 @dataclasses.dataclass(frozen=True)
 class ImportResult:
-    """What one import job did: skipped, stored, or failed (with the fetcher's code)."""
+    """What one import step did: skipped, ordered (the fetch), stored, or failed (with the fetcher's code)."""
 
     action: str
     detail: str = ""
 
 
-def run_import(image_id: str, *, db, storage, settings) -> ImportResult:
-    """Handle one import-jobs message: fetch the URL and store it as the image's original."""
+def run_import(image_id: str, *, db, queues, settings) -> ImportResult:
+    """Handle one import-jobs message: claim the import and order its fetch from the outside function."""
     claim = store.claim_import(db, image_id, lease_seconds=settings.function_timeout)
     if claim is None:
         return ImportResult("skipped", "not a queued import, or another worker holds it")
-    token, key = str(claim["claim_token"]), claim["storage_key"]
-    if storage.head(key) is not None:
-        # A previous worker stored the original and died before saying so: never fetch nor write it again.
+    token = str(claim["claim_token"])
+    order = FetchOrder(image_id=image_id, token=token, url=claim["source_url"], key=claim["storage_key"],
+                       max_bytes=settings.max_upload_bytes)
+    try:
+        queues.send(FETCH_ORDERS_QUEUE, order.to_body())
+    except Exception:
+        # Let this message's retry claim it again at once.
         store.release_import(db, image_id, token)
-        return ImportResult("skipped", "the original is already stored")
-    # The claim's heartbeat: renewed while this worker lives, so a duplicate message never takes it over.
-    with leases.heartbeat(db, store.RENEW_IMPORT, seconds=settings.function_timeout, name=f"import {image_id}",
-                          id=image_id, token=token) as lease:
-        try:
-            fetched = fetcher.fetch(claim["source_url"], policy(settings), expect_image=True)
-        except fetcher.FetchRefused as refused:
-            store.fail(db, image_id, status=ImageStatus.QUEUED, token=token, code=refused.code,
-                       message=refused.message)
-            return ImportResult("failed", refused.code)
-        if lease.lost:
-            return ImportResult("skipped", "another worker took over this import")
-        try:
-            # The ObjectCreated event starts processing, which claims the 'queued' row from us.
-            storage.put(key, fetched.body, content_type=fetched.content_type or "application/octet-stream")
-        except PixelflowError as error:
-            store.note_error(db, image_id, token, error.message)
-            raise
-    store.record_fetched(db, image_id, token, fetched.content_type)
-    return ImportResult("stored", f"{len(fetched.body)} bytes from {fetched.url.split('/', 3)[2]}")
+        raise
+    store.hand_off_import(db, image_id, token, seconds=leases.handoff_seconds(settings))
+    return ImportResult("ordered", "fetch ordered")
+
+
+def record_outcome(outcome: ImportOutcome, *, db) -> ImportResult:
+    """Record what the outside fetch reported; only the claim it answers moves (a replay matches nothing)."""
+    if outcome.result == "stored":
+        if store.record_fetched(db, outcome.image_id, outcome.token, outcome.content_type):
+            return ImportResult("stored", "the original is stored")
+        return ImportResult("skipped", "not the current claim (a replay, or the image is gone)")
+    if store.fail(db, outcome.image_id, status=ImageStatus.QUEUED, token=outcome.token, code=outcome.code or "",
+                  message=outcome.message or ""):
+        return ImportResult("failed", outcome.code or "")
+    return ImportResult("skipped", "not the current claim (a replay, or the image is gone)")
 
 
 def give_up(db, image_id: str) -> bool:

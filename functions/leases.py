@@ -23,6 +23,21 @@ log = logging.getLogger(__name__)
 MIN_RENEW_INTERVAL = 0.1  # seconds; a lease of (almost) nothing must not spin
 
 
+# The order queues' max_receive_count in infra/resources.json (tests/deploy checks they agree).
+ORDER_MAX_RECEIVES = 5
+
+
+def handoff_seconds(settings) -> int:
+    """How much longer a claim holds once its order is sent to an outside function: the order's whole life.
+
+    The outside function cannot renew a lease (it has no database). SQS gives its order up to
+    maxReceiveCount tries of one visibility timeout each, then the DLQ consumer settles the record;
+    until then a duplicate job message cannot take the claim over. Before the order is sent the claim
+    has the usual lease of one function timeout, so a worker that dies before sending is taken over.
+    """
+    return settings.visibility_timeout * ORDER_MAX_RECEIVES
+
+
 class LeaseLost(Exception):
     """The job's claim was taken over by another worker; it must not write any more."""
 

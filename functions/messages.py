@@ -134,3 +134,233 @@ class GoneConnections:
 
     def to_body(self) -> dict[str, Any]:
         return {"connections": list(self.connections)}
+
+
+# --- the internet-facing functions' orders and outcomes ---------------------------------
+#
+# A VPC function that holds a claim sends an order to a queue that a function outside the VPC
+# consumes (it has no database); that function does the internet work and sends one outcome
+# to the outcomes queue, which a VPC function records. Everything the outside function needs
+# travels in the order; the claim token travels back, so an outcome only moves the claim it
+# answers (a replayed, late or forged one matches nothing).
+
+MAX_TEXT = 200_000  # under SQS's 256 KB message limit, with room for the envelope
+
+
+def _text(value: Any, name: str, *, optional: bool = False, limit: int = 2000) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise MalformedMessage(f"{name} is not a text of 1 to {limit} characters")
+    return value
+
+
+def _optional_number(value: Any, name: str) -> int | None:
+    return None if value is None else _number(value, name)
+
+
+def _delay(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 86_400:
+        raise MalformedMessage(f"{name} is not a number of seconds")
+    return float(value)
+
+
+def _choice(value: Any, name: str, allowed: frozenset[str]) -> str:
+    if value not in allowed:
+        raise MalformedMessage(f"{name} is not one of {', '.join(sorted(allowed))}")
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchOrder:
+    """fetch-orders: fetch ``url`` into ``key`` (an original), then report an ``ImportOutcome``."""
+
+    image_id: str
+    token: str
+    url: str
+    key: str
+    max_bytes: int
+
+    @classmethod
+    def from_body(cls, body: str) -> "FetchOrder":
+        fields = _fields(body, "image_id", "token", "url", "key", "max_bytes")
+        image_id = _uuid(fields["image_id"], "image_id")
+        key = _text(fields["key"], "key", limit=200) or ""
+        if not (key.startswith("originals/") and key.endswith("/" + image_id)):
+            raise MalformedMessage("key is not the image's original")
+        return cls(image_id, _uuid(fields["token"], "token"), _text(fields["url"], "url", limit=4096) or "",
+                   key, _number(fields["max_bytes"], "max_bytes"))
+
+    def to_body(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+IMPORT_RESULTS = frozenset({"stored", "failed"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportOutcome:
+    """outcomes (kind ``import``): the original is stored, or the fetch was refused with ``code``."""
+
+    image_id: str
+    token: str
+    result: str
+    content_type: str | None = None
+    code: str | None = None
+    message: str | None = None
+    kind = "import"
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> "ImportOutcome":
+        result = _choice(fields.get("result"), "result", IMPORT_RESULTS)
+        outcome = cls(_uuid(fields.get("image_id"), "image_id"), _uuid(fields.get("token"), "token"), result,
+                      _text(fields.get("content_type"), "content_type", optional=True, limit=200),
+                      _text(fields.get("code"), "code", optional=True, limit=64),
+                      _text(fields.get("message"), "message", optional=True))
+        if result == "failed" and not (outcome.code and outcome.message):
+            raise MalformedMessage("a failed import needs a code and a message")
+        return outcome
+
+    def to_body(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class WebhookSend:
+    """webhook-sends: POST ``body`` (already signed, ``headers`` hold the signature) to ``url``."""
+
+    delivery_id: str
+    attempt: int
+    url: str
+    body: str
+    headers: dict[str, str]
+    signed_at: int
+
+    @classmethod
+    def from_body(cls, body: str) -> "WebhookSend":
+        fields = _fields(body, "delivery_id", "attempt", "url", "body", "headers", "signed_at")
+        headers = fields["headers"]
+        if not isinstance(headers, dict) or not all(isinstance(name, str) and isinstance(value, str)
+                                                    for name, value in headers.items()):
+            raise MalformedMessage("headers is not an object of texts")
+        return cls(_uuid(fields["delivery_id"], "delivery_id"), _number(fields["attempt"], "attempt"),
+                   _text(fields["url"], "url", limit=4096) or "", _text(fields["body"], "body", limit=MAX_TEXT) or "",
+                   dict(headers), _number(fields["signed_at"], "signed_at"))
+
+    def to_body(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+DELIVERY_RESULTS = frozenset({"delivered", "failed"})
+
+
+@dataclasses.dataclass(frozen=True)
+class DeliveryOutcome:
+    """outcomes (kind ``delivery``): attempt ``attempt`` was delivered, or failed with ``code``."""
+
+    delivery_id: str
+    attempt: int
+    result: str
+    status_code: int | None = None
+    code: str | None = None
+    message: str | None = None
+    kind = "delivery"
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> "DeliveryOutcome":
+        result = _choice(fields.get("result"), "result", DELIVERY_RESULTS)
+        outcome = cls(_uuid(fields.get("delivery_id"), "delivery_id"), _number(fields.get("attempt"), "attempt"),
+                      result, _optional_number(fields.get("status_code"), "status_code"),
+                      _text(fields.get("code"), "code", optional=True, limit=64),
+                      _text(fields.get("message"), "message", optional=True))
+        if result == "failed" and not (outcome.code and outcome.message):
+            raise MalformedMessage("a failed delivery needs a code and a message")
+        return outcome
+
+    def to_body(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProviderCall:
+    """provider-calls: step ``step`` of a generation: start the job (``job_id`` None) or poll it."""
+
+    image_id: str
+    step: int
+    token: str
+    key: str
+    job_id: str | None
+    request: dict[str, Any]
+
+    @classmethod
+    def from_body(cls, body: str) -> "ProviderCall":
+        fields = _fields(body, "image_id", "step", "token", "key", "job_id", "request")
+        image_id = _uuid(fields["image_id"], "image_id")
+        key = _text(fields["key"], "key", limit=200) or ""
+        if not (key.startswith("originals/") and key.endswith("/" + image_id)):
+            raise MalformedMessage("key is not the image's original")
+        request = fields["request"]
+        if not isinstance(request, dict) or not isinstance(request.get("prompt"), str):
+            raise MalformedMessage("request is not a generation request")
+        _number(request.get("width"), "request.width")
+        _number(request.get("height"), "request.height")
+        return cls(image_id, _number(fields["step"], "step"), _uuid(fields["token"], "token"), key,
+                   _text(fields["job_id"], "job_id", optional=True, limit=2000), dict(request))
+
+    def to_body(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+GENERATION_RESULTS = frozenset({"started", "busy", "unavailable", "pending", "done", "censored", "failed",
+                                "rejected"})
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationOutcome:
+    """outcomes (kind ``generation``): what the provider said at step ``step`` (``done``: the original is stored)."""
+
+    image_id: str
+    step: int
+    token: str
+    result: str
+    job_id: str | None = None
+    provider_status: str | None = None
+    retry_after: float | None = None
+    content_type: str | None = None
+    code: str | None = None
+    message: str | None = None
+    kind = "generation"
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> "GenerationOutcome":
+        result = _choice(fields.get("result"), "result", GENERATION_RESULTS)
+        outcome = cls(_uuid(fields.get("image_id"), "image_id"), _number(fields.get("step"), "step"),
+                      _uuid(fields.get("token"), "token"), result,
+                      _text(fields.get("job_id"), "job_id", optional=True, limit=2000),
+                      _text(fields.get("provider_status"), "provider_status", optional=True, limit=64),
+                      _delay(fields.get("retry_after"), "retry_after"),
+                      _text(fields.get("content_type"), "content_type", optional=True, limit=200),
+                      _text(fields.get("code"), "code", optional=True, limit=64),
+                      _text(fields.get("message"), "message", optional=True))
+        if result == "started" and not outcome.job_id:
+            raise MalformedMessage("a started generation needs its job_id")
+        if result == "done" and not outcome.content_type:
+            raise MalformedMessage("a done generation needs the content_type of its original")
+        return outcome
+
+    def to_body(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+
+OUTCOME_KINDS = {kind.kind: kind for kind in (ImportOutcome, DeliveryOutcome, GenerationOutcome)}
+
+
+def read_outcome(body: str) -> ImportOutcome | DeliveryOutcome | GenerationOutcome:
+    """One outcomes message, of whichever kind it says it is."""
+    fields = _fields(body, "kind")
+    kind = OUTCOME_KINDS.get(fields["kind"]) if isinstance(fields["kind"], str) else None
+    if kind is None:
+        raise MalformedMessage("kind is not import, delivery or generation")
+    return kind.from_fields(fields)

@@ -7,15 +7,31 @@ idempotent (one event per subject and type), so a crash between a terminal updat
 announcement is made good by the message's retry.
 """
 
+import dataclasses
+import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from functions import batches, generations, housekeeping, imports, processing, records, webhooks, wiring
+from functions import batches, generations, housekeeping, imports, outbound, processing, records, webhooks, wiring
 from functions.live import connections as live_connections
 from functions.live import events as live_events
 from functions.live import pusher
-from functions.messages import DeliveryAttempt, GenerationStep, GoneConnections, ImportJob, LivePush, MalformedMessage
+from functions.messages import (
+    DeliveryAttempt,
+    DeliveryOutcome,
+    FetchOrder,
+    GenerationOutcome,
+    GenerationStep,
+    GoneConnections,
+    ImportJob,
+    ImportOutcome,
+    LivePush,
+    MalformedMessage,
+    ProviderCall,
+    WebhookSend,
+    read_outcome,
+)
 from functions.records import note as _note
 from functions.s3_events import created_objects
 
@@ -59,8 +75,8 @@ def generation_step(body: str) -> None:
     if message is None:
         return
     services = wiring.services()
-    result = generations.run_step(message.image_id, message.step, db=services.database, storage=services.storage,
-                                  queues=services.queues, provider=services.provider, settings=services.settings)
+    result = generations.run_step(message.image_id, message.step, db=services.database, queues=services.queues,
+                                  settings=services.settings)
     _note(outcome=result.action, image_id=message.image_id, step=message.step,
           code=result.detail if result.action == "failed" else None, detail=result.detail)
     if result.action in ("failed", "skipped"):
@@ -85,7 +101,7 @@ def import_url(body: str) -> None:
     if message is None:
         return
     services = wiring.services()
-    result = imports.run_import(message.image_id, db=services.database, storage=services.storage,
+    result = imports.run_import(message.image_id, db=services.database, queues=services.queues,
                                 settings=services.settings)
     _note(outcome=result.action, image_id=message.image_id,
           code=result.detail if result.action == "failed" else None, detail=result.detail)
@@ -144,6 +160,98 @@ def forget_gone_connections(body: str) -> None:
     if message is None:
         return
     _note(outcome="forgot", connections=live_connections.forget(wiring.services().database, message.connections))
+
+
+# --- outside the VPC: no database (functions/outbound.py) --------------------------------
+
+def fetch_import(body: str) -> None:
+    """One fetch-orders message (outside the VPC)."""
+    order = _read(FetchOrder, body)
+    if order is not None:
+        outcome = outbound.fetch_import(order, wiring.outbound())
+        _note(outcome=outcome.result, image_id=order.image_id, code=outcome.code)
+
+
+def send_webhook(body: str) -> None:
+    """One webhook-sends message (outside the VPC)."""
+    order = _read(WebhookSend, body)
+    if order is not None:
+        outcome = outbound.send_webhook(order, wiring.outbound())
+        _note(outcome=outcome.result, delivery_id=order.delivery_id, attempt=order.attempt, code=outcome.code)
+
+
+def call_provider(body: str) -> None:
+    """One provider-calls message (outside the VPC)."""
+    order = _read(ProviderCall, body)
+    if order is not None:
+        outcome = outbound.call_provider(order, wiring.outbound())
+        _note(outcome=outcome.result, image_id=order.image_id, step=order.step, code=outcome.code)
+
+
+# --- back in the VPC: the outcomes and the orders that exhausted their retries ----------
+
+def record_outcome(body: str) -> None:
+    """One outcomes message: record it against the claim it answers, then announce a settled image."""
+    try:
+        outcome = read_outcome(body)
+    except MalformedMessage as error:
+        log.error("dropped a malformed outcome: %s (body starts %r)", error, body[:200])
+        return
+    services = wiring.services()
+    if isinstance(outcome, DeliveryOutcome):
+        delivered = webhooks.record_outcome(outcome, db=services.database, queues=services.queues,
+                                            settings=services.settings)
+        _note(outcome=delivered.action, delivery_id=outcome.delivery_id, attempt=outcome.attempt,
+              code=outcome.code, detail=delivered.detail)
+        return
+    if isinstance(outcome, ImportOutcome):
+        action, detail = dataclasses.astuple(imports.record_outcome(outcome, db=services.database))
+    else:
+        action, detail = dataclasses.astuple(generations.record_outcome(outcome, db=services.database,
+                                                                         queues=services.queues))
+    _note(outcome=action, image_id=outcome.image_id, code=outcome.code, detail=detail)
+    if action in ("failed", "skipped"):
+        announce(services=services, image_id=outcome.image_id)
+
+
+def give_up_fetch(body: str) -> None:
+    """A fetch order that exhausted its retries: the import ends failed."""
+    order = _read(FetchOrder, body)
+    if order is not None:
+        give_up_import(_body(ImportJob(order.image_id)))
+
+
+def give_up_send(body: str) -> None:
+    """A webhook send that exhausted its retries: the delivery is recorded failed."""
+    order = _read(WebhookSend, body)
+    if order is not None:
+        give_up_webhook(_body(DeliveryAttempt(order.delivery_id, order.attempt)))
+
+
+def give_up_provider_call(body: str) -> None:
+    """A provider call that exhausted its retries: the image ends failed."""
+    order = _read(ProviderCall, body)
+    if order is not None:
+        give_up_generation_step(_body(GenerationStep(order.image_id, order.step)))
+
+
+def give_up_outcome(body: str) -> None:
+    """An outcome that could not be recorded after every retry: settle its subject as its order's DLQ would."""
+    try:
+        outcome = read_outcome(body)
+    except MalformedMessage as error:
+        log.error("dropped a malformed outcome: %s (body starts %r)", error, body[:200])
+        return
+    if isinstance(outcome, DeliveryOutcome):
+        give_up_webhook(_body(DeliveryAttempt(outcome.delivery_id, outcome.attempt)))
+    elif isinstance(outcome, ImportOutcome):
+        give_up_import(_body(ImportJob(outcome.image_id)))
+    elif isinstance(outcome, GenerationOutcome):
+        give_up_generation_step(_body(GenerationStep(outcome.image_id, outcome.step)))
+
+
+def _body(message) -> str:
+    return json.dumps(message.to_body())
 
 
 def _read(kind, body: str):

@@ -19,6 +19,12 @@ WEBHOOK_DELIVERIES_QUEUE = "webhook-deliveries"
 # Live updates (functions/live/): what to push to which connections, and connections found gone.
 LIVE_EVENTS_QUEUE = "live-events"
 LIVE_GONE_QUEUE = "live-gone"
+# Consumed by the internet-facing functions, which run outside the VPC with no database (functions/outbound.py).
+FETCH_ORDERS_QUEUE = "fetch-orders"
+WEBHOOK_SENDS_QUEUE = "webhook-sends"
+PROVIDER_CALLS_QUEUE = "provider-calls"
+# What they report back, recorded in PostgreSQL by a VPC function (functions/outcomes.py).
+OUTCOMES_QUEUE = "outcomes"
 
 
 class SettingsError(ValueError):

@@ -248,11 +248,18 @@ def release_import(db, image_id: str, token: str) -> None:
                id=image_id, token=token)
 
 
-def record_fetched(db, image_id: str, token: str, content_type: str | None) -> None:
-    """A held import's original is stored: keep its type and let go (processing claims the 'queued' row)."""
-    db.execute("UPDATE images SET content_type = :type, claim_token = NULL, updated_at = now()"
+def hand_off_import(db, image_id: str, token: str, *, seconds: int) -> None:
+    """Keep an import's claim for ``seconds`` more once its fetch order is sent."""
+    db.execute("UPDATE images SET claimed_at = now() + make_interval(secs => :extra)"
                " WHERE id = :id AND claim_token = :token AND status = 'queued'",
-               id=image_id, token=token, type=content_type)
+               id=image_id, token=token, extra=float(seconds))
+
+
+def record_fetched(db, image_id: str, token: str, content_type: str | None) -> bool:
+    """A held import's original is stored: keep its type and let go (processing claims the 'queued' row)."""
+    return bool(db.execute("UPDATE images SET content_type = :type, claim_token = NULL, updated_at = now()"
+               " WHERE id = :id AND claim_token = :token AND status = 'queued'",
+               id=image_id, token=token, type=content_type))
 
 
 def give_up_import(db, image_id: str) -> bool:
@@ -278,13 +285,14 @@ def insert_generation(db, *, image_id: str, provider: str, prompt: str, style: s
 
 def claim_step(db, image_id: str, step: int, *, lease_seconds: int) -> dict[str, Any] | None:
     """Take step ``step`` of a generating image's job; None when it is taken or the image moved on."""
-    # Conditional: the previous step's number must be current (or this step's claim must have
-    # expired because its worker died), and the image must still be generating.
+    # Conditional: the previous step must be current and finished (its claim released: a duplicate
+    # never runs ahead of a step whose outcome is still on its way), or this step's claim must have
+    # expired because its worker died; and the image must still be generating.
     return db.one(
         "UPDATE generations g SET step = :step, step_claimed_at = now(), step_claim_token = :token,"
         " updated_at = now()"
         " FROM images i WHERE g.image_id = :id AND i.id = g.image_id AND i.status = 'generating'"
-        " AND (g.step = :step - 1 OR (g.step = :step AND g.step_claimed_at IS NOT NULL"
+        " AND ((g.step = :step - 1 AND g.step_claimed_at IS NULL) OR (g.step = :step AND g.step_claimed_at IS NOT NULL"
         "      AND g.step_claimed_at < now() - make_interval(secs => :lease)))"
         " RETURNING g.job_id, g.prompt, g.style, g.negative_prompt, g.width, g.height, i.owner_id,"
         " g.deadline_at < now() AS expired, g.step_claim_token",
@@ -295,6 +303,28 @@ def release_step(db, image_id: str, step: int) -> None:
     """A finished step gives up its claim, so a late duplicate of it can never take it again."""
     db.execute("UPDATE generations SET step_claimed_at = NULL WHERE image_id = :id AND step = :step",
                id=image_id, step=step)
+
+
+def step_current(db, image_id: str, step: int, token: str) -> bool:
+    """Whether step ``step``, claimed with ``token``, is still the job's current step (held or just released)."""
+    # A late or replayed outcome finds a later step (or no row): it matches nothing. One replayed before the
+    # next step is claimed matches and repeats the same conditional work, which changes nothing.
+    return db.one("SELECT 1 AS current FROM generations WHERE image_id = :id AND step = :step"
+                  " AND step_claim_token = :token", id=image_id, step=step, token=token) is not None
+
+
+def hand_off_step(db, image_id: str, step: int, token: str, *, seconds: int) -> None:
+    """Keep a step's claim for ``seconds`` more once its order is sent (no heartbeat can renew it outside)."""
+    # The claim's clock moves forward: takeover waits for claimed_at + lease, so for this much longer.
+    db.execute("UPDATE generations SET step_claimed_at = now() + make_interval(secs => :extra)"
+               " WHERE image_id = :id AND step = :step AND step_claim_token = :token AND step_claimed_at IS NOT NULL",
+               id=image_id, step=step, token=token, extra=float(seconds))
+
+
+def abandon_step(db, image_id: str, step: int, token: str) -> None:
+    """Let a retry of step ``step`` take it at once (its order could not be sent): the claim looks expired."""
+    db.execute("UPDATE generations SET step_claimed_at = 'epoch' WHERE image_id = :id AND step = :step"
+               " AND step_claim_token = :token", id=image_id, step=step, token=token)
 
 
 def record_job(db, image_id: str, job_id: str) -> None:
@@ -369,10 +399,29 @@ def claim_attempt(db, delivery_id: str, attempt: int, *, lease_seconds: int) -> 
     # then), or this attempt's claim must have run out because its worker died mid-request.
     return db.one(
         "UPDATE webhook_deliveries SET attempts = :attempt, claimed_at = now(), updated_at = now()"
-        " WHERE id = :id AND status = 'pending' AND (attempts = :attempt - 1"
+        " WHERE id = :id AND status = 'pending' AND ((attempts = :attempt - 1 AND claimed_at IS NULL)"
         "   OR (attempts = :attempt AND claimed_at < now() - make_interval(secs => :lease)))"
         " RETURNING owner_id, url, body, event_type",
         id=delivery_id, attempt=attempt, lease=float(lease_seconds))
+
+
+def attempt_current(db, delivery_id: str, attempt: int) -> bool:
+    """Whether attempt ``attempt`` is the delivery's current one and the delivery is still pending."""
+    return db.one("SELECT 1 AS current FROM webhook_deliveries WHERE id = :id AND attempts = :attempt"
+                  " AND status = 'pending'", id=delivery_id, attempt=attempt) is not None
+
+
+def hand_off_attempt(db, delivery_id: str, attempt: int, *, seconds: int) -> None:
+    """Keep an attempt's claim for ``seconds`` more once its order is sent."""
+    db.execute("UPDATE webhook_deliveries SET claimed_at = now() + make_interval(secs => :extra)"
+               " WHERE id = :id AND attempts = :attempt AND status = 'pending' AND claimed_at IS NOT NULL",
+               id=delivery_id, attempt=attempt, extra=float(seconds))
+
+
+def abandon_attempt(db, delivery_id: str, attempt: int) -> None:
+    """Let a retry of attempt ``attempt`` take it at once (its order could not be sent): the claim looks expired."""
+    db.execute("UPDATE webhook_deliveries SET claimed_at = 'epoch' WHERE id = :id AND attempts = :attempt"
+               " AND status = 'pending'", id=delivery_id, attempt=attempt)
 
 
 def finish_attempt(db, delivery_id: str, attempt: int, status: str, status_code: int | None,

@@ -3,9 +3,12 @@
 An event is recorded once (``webhook_deliveries`` is unique per subject and event type) and
 delivered through the webhook-deliveries queue. Attempt n is the message
 ``{"delivery_id", "attempt": n}``, claimed with a conditional UPDATE, so a duplicated message
-sends nothing. A failed attempt schedules the next one with a doubling delay, up to
-``webhook_max_attempts``; a refused address (``url_forbidden``) stops at once. Every request
-goes through the SSRF-safe fetcher, pinned to checked addresses, and is signed:
+sends nothing. The claimed attempt is signed here (in the VPC, where the key is) and handed to
+webhook-sends, whose function outside the VPC (no database, functions/outbound.py) POSTs it and
+reports the outcome, recorded by ``record_outcome``. A failed attempt schedules the next one
+with a doubling delay, up to ``webhook_max_attempts``; a refused address (``url_forbidden``)
+stops at once. Every request goes through the SSRF-safe fetcher, pinned to checked addresses,
+and is signed:
 
     X-Pixelflow-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
     X-Pixelflow-Event-Id:  <the delivery id, the same on every attempt, for receivers to dedupe>
@@ -24,11 +27,11 @@ import secrets
 import time
 from typing import Any
 
-from functions import fetcher, store
+from functions import leases, store
 from functions.errors import InvalidInput
 from functions.fetcher import url_forms
-from functions.messages import MAX_DELAY_SECONDS, DeliveryAttempt
-from functions.settings import WEBHOOK_DELIVERIES_QUEUE
+from functions.messages import MAX_DELAY_SECONDS, DeliveryAttempt, DeliveryOutcome, WebhookSend
+from functions.settings import WEBHOOK_DELIVERIES_QUEUE, WEBHOOK_SENDS_QUEUE
 from functions.timestamps import iso
 
 log = logging.getLogger(__name__)
@@ -37,8 +40,6 @@ SIGNATURE_HEADER = "X-Pixelflow-Signature"
 EVENT_ID_HEADER = "X-Pixelflow-Event-Id"
 EVENT_TYPE_HEADER = "X-Pixelflow-Event"
 SIGNATURE_TOLERANCE_SECONDS = 300
-DELIVERY_DEADLINE_SECONDS = 10.0
-RESPONSE_BYTES = 64 * 1024  # what a receiver may answer; more is not read
 # Refusals that no retry can change: the address is not public, or the URL cannot be read.
 PERMANENT = frozenset({"url_forbidden", "url_invalid"})
 
@@ -159,7 +160,7 @@ class DeliveryResult:
 
 
 def deliver(delivery_id: str, attempt: int, *, db, queues, settings, signing_key: str) -> DeliveryResult:
-    """Make attempt number ``attempt`` of one delivery (one webhook-deliveries message)."""
+    """Claim attempt number ``attempt`` of one delivery, sign it, and order the outside function to send it."""
     job = store.claim_attempt(db, delivery_id, attempt, lease_seconds=settings.function_timeout)
     if job is None:
         return DeliveryResult("skipped", "attempt already taken, or the delivery is finished")
@@ -167,45 +168,44 @@ def deliver(delivery_id: str, attempt: int, *, db, queues, settings, signing_key
     if secret is None:
         _finish(db, delivery_id, attempt, "failed", None, "There is no webhook secret to sign with.")
         return DeliveryResult("failed", "no secret")
-    body = job["body"].encode("utf-8")
+    signed_at = int(time.time())
+    body = job["body"]
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: signature_header(secret, int(time.time()), body),
+        SIGNATURE_HEADER: signature_header(secret, signed_at, body.encode("utf-8")),
         EVENT_ID_HEADER: delivery_id,
         EVENT_TYPE_HEADER: job["event_type"],
     }
+    # The secret stays here: the outside function gets the signed body and its headers, nothing it could sign with.
+    order = WebhookSend(delivery_id=delivery_id, attempt=attempt, url=job["url"], body=body, headers=headers,
+                        signed_at=signed_at)
     try:
-        answer = fetcher.fetch(job["url"], policy(settings), method="POST", body=body, headers=headers)
-        status: int | None = answer.status
-    except fetcher.FetchRefused as refused:
-        if refused.code != "url_too_large":
-            return _failed_attempt(db, queues, settings, delivery_id, attempt, refused)
-        status = None  # the status was already accepted when the answer turned out too long to read
-    _finish(db, delivery_id, attempt, "delivered", status, None)
-    return DeliveryResult("delivered", f"attempt {attempt}, HTTP {status}")
+        queues.send(WEBHOOK_SENDS_QUEUE, order.to_body())
+    except Exception:
+        store.abandon_attempt(db, delivery_id, attempt)  # this message's retry may claim it again at once
+        raise
+    store.hand_off_attempt(db, delivery_id, attempt, seconds=leases.handoff_seconds(settings))
+    return DeliveryResult("ordered", f"attempt {attempt} ordered")
 
 
-def policy(settings) -> fetcher.FetchPolicy:
-    """Delivery limits: short, no redirects (a POST must not turn into a GET), inside the function timeout."""
-    return fetcher.FetchPolicy(
-        max_bytes=RESPONSE_BYTES, connect_timeout=5.0, read_timeout=DELIVERY_DEADLINE_SECONDS,
-        deadline_seconds=min(DELIVERY_DEADLINE_SECONDS, settings.function_timeout * 0.8), max_redirects=0,
-        allowed_hosts=settings.import_allowed_hosts)
-
-
-def _failed_attempt(db, queues, settings, delivery_id: str, attempt: int,
-                    refused: fetcher.FetchRefused) -> DeliveryResult:
-    message = refused.message
-    if refused.code == "url_forbidden" and refused.status in fetcher.REDIRECT_STATUSES:
-        message = f"The callback URL answered with a redirect (HTTP {refused.status}); webhooks are not redirected."
-    if refused.code in PERMANENT or attempt >= settings.webhook_max_attempts:
-        _finish(db, delivery_id, attempt, "failed", refused.status, message)
-        return DeliveryResult("failed", f"attempt {attempt}: {refused.code}")
-    _finish(db, delivery_id, attempt, "pending", refused.status, message)
+def record_outcome(outcome: DeliveryOutcome, *, db, queues, settings) -> DeliveryResult:
+    """Record what the outside function's attempt did; a replayed or late outcome matches no held attempt."""
+    delivery_id, attempt = outcome.delivery_id, outcome.attempt
+    if not store.attempt_current(db, delivery_id, attempt):
+        return DeliveryResult("skipped", "not the current attempt (a late replay, or the delivery is finished)")
+    if outcome.result == "delivered":
+        _finish(db, delivery_id, attempt, "delivered", outcome.status_code, None)
+        return DeliveryResult("delivered", f"attempt {attempt}, HTTP {outcome.status_code}")
+    code, message = outcome.code or "url_unreachable", outcome.message or "The delivery failed."
+    if code in PERMANENT or attempt >= settings.webhook_max_attempts:
+        _finish(db, delivery_id, attempt, "failed", outcome.status_code, message)
+        return DeliveryResult("failed", f"attempt {attempt}: {code}")
     delay = min(MAX_DELAY_SECONDS, settings.webhook_retry_seconds * 2 ** (attempt - 1))
-    queues.send(WEBHOOK_DELIVERIES_QUEUE, DeliveryAttempt(delivery_id, attempt + 1).to_body(),
-                delay_seconds=delay)
-    return DeliveryResult("scheduled", f"attempt {attempt} failed ({refused.code}); next in {delay}s")
+    # Finished first (the next attempt's claim needs it), then queued: a crash in between leaves this outcome
+    # to be retried, which finds the attempt still current and sends the next one again; its claim admits one.
+    _finish(db, delivery_id, attempt, "pending", outcome.status_code, message)
+    queues.send(WEBHOOK_DELIVERIES_QUEUE, DeliveryAttempt(delivery_id, attempt + 1).to_body(), delay_seconds=delay)
+    return DeliveryResult("scheduled", f"attempt {attempt} failed ({code}); next in {delay}s")
 
 
 def _finish(db, delivery_id: str, attempt: int, status: str, status_code: int | None, error: str | None) -> None:

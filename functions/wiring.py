@@ -187,6 +187,15 @@ def live_client():
     return _once("live_client", build)
 
 
+def outbound():
+    """What the functions outside the VPC get: storage, queues, settings and the provider; never a database."""
+    def build():
+        from functions.outbound import Outbound
+
+        return Outbound(storage=storage(), queues=queues(), settings=settings(), provider_factory=provider)
+    return _once("outbound", build)
+
+
 class Services:
     """The process's dependencies as one immutable object, what handlers hand to domain functions.
 

@@ -27,6 +27,20 @@ LOGGING_CONFIG = {"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLog
 # The functions behind API Gateway (REST and WebSocket): a caller waits for them, so they answer at once
 # (503 + Retry-After, or a refused connection the page retries with backoff) rather than wait out a resume.
 API_FUNCTIONS = {"api_handler", "access_token", "live_connect", "live_message", "live_disconnect"}
+# The functions that talk to addresses users chose (import URLs, callback URLs, the provider API) run outside
+# the VPC, next to nothing: no VpcConfig, no database settings or secrets in their environment, and a role
+# without the VPC execution policy. They reach the rest only through S3 and SQS (functions/outbound.py).
+# tests/deploy/test_package.py proves it on the packaged template.
+# push_live posts to WebSocket connections through the API Gateway Management API (functions/live/pusher.py).
+OUTSIDE_VPC = frozenset({"fetch_import", "send_webhook", "call_provider", "push_live"})
+# Settings an outside function never receives: the database's (and every DATABASE_* tuning one), and the
+# keys that sign what it must not forge.
+INSIDE_ONLY = frozenset({"DATABASE_URL", "DATABASE_PASSWORD", "JWT_SECRET", "WEBHOOK_SIGNING_KEY"})
+
+
+def inside_only(env: str) -> bool:
+    """Whether an outside function must not receive this setting (every DATABASE_* one included)."""
+    return env in INSIDE_ONLY or env.startswith("DATABASE_")
 
 DB_NAME = "pixelflow"
 DB_USER = "pixelflow"
@@ -84,6 +98,8 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
                              "memory, timeout and permissions")
         spec = functions[name]
         props = resource["Properties"]
+        outside = name in OUTSIDE_VPC
+        variables = {key: value for key, value in environment.items() if not (outside and inside_only(key))}
         props.update({
             "Runtime": layer["runtime"],
             "Architectures": [layer["architecture"]],
@@ -91,13 +107,13 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
             "MemorySize": spec["memory"],
             "Timeout": spec["timeout"],
             # The stage's own variables (PIXELFLOW_STAGE from .chalice/config.json) win.
-            "Environment": {"Variables": {**environment, **props.get("Environment", {}).get("Variables", {})}},
+            "Environment": {"Variables": {**variables, **props.get("Environment", {}).get("Variables", {})}},
             "VpcConfig": {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}]},
             "Role": {"Fn::GetAtt": [resource_id + "Role", "Arn"]},
             "LoggingConfig": LOGGING_CONFIG,
         })
         events = (props.get("Events") or {}).values()
-        if name not in API_FUNCTIONS:
+        if name not in API_FUNCTIONS and not outside:
             # Event functions (and the migration) wait out a resuming Aurora (~15 s, ~30 s after a day paused)
             # within their run; the API keeps the short default and answers 503 + Retry-After instead.
             props["Environment"]["Variables"]["DATABASE_CONNECT_WAIT_SECONDS"] = str(spec["timeout"] // 2)
@@ -105,8 +121,7 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
             if event["Type"] == "Schedule":
                 # Every run wakes the database: the deployed rate is a parameter (see HousekeepingSchedule).
                 event["Properties"]["Schedule"] = {"Ref": "HousekeepingSchedule"}
-        if spec.get("outside_vpc"):
-            # Reaches internet endpoints (the VPC has no NAT); outside it, the database is out of reach.
+        if outside:
             props.pop("VpcConfig")
         consumed = []
         for event in events:
@@ -117,7 +132,7 @@ def build_template(sam: dict[str, Any], resources: Resources, functions: dict[st
             # The handlers return {"batchItemFailures": [...]}; this makes Lambda honour it.
             event["Properties"]["FunctionResponseTypes"] = ["ReportBatchItemFailures"]
             consumed.append(queue_ids[queue_name])
-        out[resource_id + "Role"] = _role(resource_id, spec, consumed, queue_ids)
+        out[resource_id + "Role"] = _role(resource_id, spec, consumed, queue_ids, in_vpc=not outside)
     out.pop("DefaultRole", None)
     _gateway_responses(out)
     out.update(_delivery())
@@ -363,7 +378,8 @@ def _environment() -> dict[str, Any]:
     return values
 
 
-def _role(resource_id: str, spec: dict[str, Any], consumed: list[str], queue_ids: dict[str, str]) -> dict[str, Any]:
+def _role(resource_id: str, spec: dict[str, Any], consumed: list[str], queue_ids: dict[str, str], *,
+          in_vpc: bool = True) -> dict[str, Any]:
     statements: list[dict[str, Any]] = []
     bucket = "arn:${AWS::Partition}:s3:::${ImagesBucket}"
 
@@ -400,9 +416,10 @@ def _role(resource_id: str, spec: dict[str, Any], consumed: list[str], queue_ids
             "Description": f"pixelflow {resource_id}: only what it uses",
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
-            # Logs, and the network interfaces a function in a VPC needs.
+            # Logs, and (in the VPC) the network interfaces a function there needs.
             "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
-                                              "AWSLambdaVPCAccessExecutionRole"}],
+                                              + ("AWSLambdaVPCAccessExecutionRole" if in_vpc
+                                                 else "AWSLambdaBasicExecutionRole")}],
         },
     }
     if statements:

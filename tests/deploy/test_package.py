@@ -16,7 +16,7 @@ from chalice.app import ScheduledEventConfig, SQSEventConfig
 
 from functions.settings import SETTINGS
 from infra import package as packaging
-from infra.template import LOCAL_ONLY, logical_id
+from infra.template import INSIDE_ONLY, LOCAL_ONLY, OUTSIDE_VPC, function_name, inside_only, logical_id
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,9 +140,51 @@ def test_given_the_functions_when_packaged_then_every_setting_they_read_is_decla
     wanted = {setting.env for setting in SETTINGS} - LOCAL_ONLY
     for name, resource in _functions(built["template"]).items():
         variables = resource["Properties"]["Environment"]["Variables"]
-        assert wanted <= set(variables), f"{name} lacks {sorted(wanted - set(variables))}"
+        outside = function_name(resource["Properties"]["Handler"]) in OUTSIDE_VPC
+        needed = {env for env in wanted if not (outside and inside_only(env))}
+        assert needed <= set(variables), f"{name} lacks {sorted(needed - set(variables))}"
         for secret in ("JWT_SECRET", "DATABASE_PASSWORD", "WEBHOOK_SIGNING_KEY"):
-            assert "{{resolve:secretsmanager:" in json.dumps(variables[secret]), secret
+            if not outside:
+                assert "{{resolve:secretsmanager:" in json.dumps(variables[secret]), secret
+
+
+def test_given_the_internet_facing_functions_when_packaged_then_they_run_outside_the_vpc_with_no_database(built):
+    resources = built["template"]["Resources"]
+    by_name = {function_name(resource["Properties"]["Handler"]): (resource_id, resource["Properties"])
+               for resource_id, resource in _functions(built["template"]).items()}
+    assert {"fetch_import", "send_webhook", "call_provider"} <= OUTSIDE_VPC <= set(by_name)
+    for name, (resource_id, props) in by_name.items():
+        role = json.dumps(resources[resource_id + "Role"]["Properties"])
+        variables = props["Environment"]["Variables"]
+        if name in OUTSIDE_VPC:
+            assert "VpcConfig" not in props, name
+            assert "AWSLambdaVPCAccessExecutionRole" not in role and "AWSLambdaBasicExecutionRole" in role, name
+            # No RDS or RDS Data API action, no Secrets Manager action, no network interfaces, no reference to
+            # the database or its secret, and none of its settings.
+            for forbidden in ("rds:", "rds-db:", "rds-data:", "secretsmanager:", "ec2:", "DatabaseCluster"):
+                assert forbidden not in role, f"{name}'s role mentions {forbidden}"
+            assert not INSIDE_ONLY & set(variables), name
+            assert "DatabaseCluster" not in json.dumps(variables) and "DATABASE" not in "".join(variables), name
+            # It talks to the rest through S3 originals and the outcomes queue only; the live pusher instead
+            # reads stored images (to sign links), manages WebSocket connections and reports gone ones.
+            pusher = name == "push_live"
+            for statement in _statements(resources, resource_id + "Role"):
+                if "sqs:SendMessage" in statement["Action"]:
+                    queue = "LiveGoneQueue" if pusher else "OutcomesQueue"
+                    assert statement["Resource"] == [{"Fn::GetAtt": [queue, "Arn"]}], name
+                for action in statement["Action"]:
+                    allowed = ("s3:", "sqs:", "execute-api:ManageConnections") if pusher else ("s3:", "sqs:")
+                    assert action.startswith(allowed), f"{name} may {action}"
+                if statement["Action"][0].startswith("s3:") and "s3:ListBucket" not in statement["Action"]:
+                    prefixes = ("/originals/*", "/variants/*") if pusher else ("/originals/*",)
+                    assert all(item["Fn::Sub"].endswith(prefixes) for item in statement["Resource"]), name
+                    if pusher:
+                        assert statement["Action"] == ["s3:GetObject"], name
+        else:
+            assert props["VpcConfig"], name
+            assert "AWSLambdaVPCAccessExecutionRole" in role, name
+            assert "${DatabaseSecret}" in json.dumps(variables["DATABASE_PASSWORD"]), name
+            assert "DatabaseCluster" in json.dumps(variables["DATABASE_URL"]), name
 
 
 def test_given_each_function_when_packaged_then_its_role_grants_only_what_it_uses(built):
@@ -217,6 +259,8 @@ def test_given_the_functions_then_the_others_wait_out_a_resume_and_the_api_answe
     resources = built["template"]["Resources"]
     for name, resource in _functions(built["template"]).items():
         props = resource["Properties"]
+        if function_name(props["Handler"]) in OUTSIDE_VPC:
+            continue  # no database to wait for
         wait = float(props["Environment"]["Variables"]["DATABASE_CONNECT_WAIT_SECONDS"])
         if name in ("APIHandler", "AccessToken", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect"):
             assert wait < 15, name
@@ -303,3 +347,11 @@ def test_given_docker_compose_when_parsed_then_it_names_the_documented_services_
             continue
         assert f"`{variable}`" in readme, f"{variable} is used by docker-compose.yml but not documented"
     assert (ROOT / "Dockerfile").exists()
+
+
+def test_given_the_order_queues_then_a_handed_off_claim_outlives_every_receive_of_its_order():
+    from functions import leases
+
+    queues = {queue["name"]: queue for queue in json.loads((ROOT / "infra" / "resources.json").read_text())["queues"]}
+    for name in ("fetch-orders", "webhook-sends", "provider-calls"):
+        assert queues[name]["max_receive_count"] == leases.ORDER_MAX_RECEIVES, name

@@ -36,7 +36,8 @@ def test_given_every_dependency_up_when_health_is_asked_then_it_answers_200_with
     body = answer.json()
     assert body["status"] == "ok"
     assert set(body["checks"]) == {"database", "bucket", "queue:image-events", "queue:generation-jobs",
-                                   "queue:import-jobs", "queue:webhook-deliveries"}
+                                   "queue:import-jobs", "queue:webhook-deliveries", "queue:fetch-orders",
+                                   "queue:webhook-sends", "queue:provider-calls", "queue:outcomes"}
 
 
 def test_given_the_database_stops_when_health_is_asked_then_503_names_it_and_recovers_after_restart(

@@ -142,8 +142,7 @@ def test_given_a_finished_kickoff_when_its_duplicate_arrives_after_the_lease_the
         return row["step"] == 1 and row["provider_status"] == "INITIAL"
     assert wait_for(kicked_off, timeout=20)
     # A lease of 0 s: the duplicate arrives "after the lease" of the finished kickoff.
-    result = generations.run_step(image_id, 1, db=wiring.database(), storage=wiring.storage(), queues=wiring.queues(),
-                                  provider=wiring.provider(),
+    result = generations.run_step(image_id, 1, db=wiring.database(), queues=wiring.queues(),
                                   settings=dataclasses.replace(wiring.settings(), function_timeout=0))
     assert result.action == "skipped"
     assert len(fusionbrain.requests_to(fusionbrain.RUN_PATH, "POST")) == 1

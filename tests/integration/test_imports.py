@@ -95,9 +95,12 @@ def test_given_a_stored_original_when_a_late_import_message_claims_it_then_nothi
     assert finished(server, user, image_id)["status"] == "done"
     db = wiring.database()
     db.execute("UPDATE images SET status = 'queued', claim_token = NULL WHERE id = :id", id=image_id)
-    from functions import imports
-    result = imports.run_import(image_id, db=db, storage=wiring.storage(), settings=wiring.settings())
-    assert result.action == "skipped"
+    from functions import outbound, store
+    from functions.messages import FetchOrder
+    claim = store.claim_import(db, image_id, lease_seconds=60)
+    order = FetchOrder(image_id, str(claim["claim_token"]), origin.url("/late.jpg"), claim["storage_key"], 10**7)
+    # The outside function finds the original and reports it stored, without fetching it again.
+    assert outbound.fetch_import(order, wiring.outbound()).result == "stored"
     assert len(origin.received("/late.jpg")) == 1
 
 

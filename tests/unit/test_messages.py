@@ -6,9 +6,25 @@ import logging
 import pytest
 
 from functions.local.runner import LambdaContext, sqs_event
-from functions.messages import DeliveryAttempt, GenerationStep, GoneConnections, ImportJob, LivePush, MalformedMessage
+from functions.messages import (
+    DeliveryAttempt,
+    DeliveryOutcome,
+    FetchOrder,
+    GenerationOutcome,
+    GenerationStep,
+    GoneConnections,
+    ImportJob,
+    ImportOutcome,
+    LivePush,
+    MalformedMessage,
+    ProviderCall,
+    WebhookSend,
+    read_outcome,
+)
 
 IMAGE_ID = "0b6f4c55-8d6a-4d8a-9a53-6f1d2b7c9e10"
+TOKEN = "5d1b7a3e-2f7c-4a51-9a8e-0c3b2a1f4e6d"
+KEY = f"originals/{TOKEN}/{IMAGE_ID}"
 # Bodies no queue of ours carries (an S3 notification of the wrong shape among them).
 MALFORMED = [
     "not json",
@@ -29,15 +45,78 @@ WRONG_FOR = {
                json.dumps({"connections": [7], "messages": []}),
                json.dumps({"connections": ["x" * 129], "messages": []})],
     GoneConnections: [json.dumps({"connections": "a="}), json.dumps({"connections": [""]})],
+    FetchOrder: [
+        # A key that is not this image's original: an order may never write elsewhere in the bucket.
+        json.dumps({"image_id": IMAGE_ID, "token": TOKEN, "url": "http://a/", "key": f"variants/x/{IMAGE_ID}",
+                    "max_bytes": 10}),
+        json.dumps({"image_id": IMAGE_ID, "token": TOKEN, "url": "http://a/", "key": f"originals/x/{TOKEN}",
+                    "max_bytes": 10}),
+        json.dumps({"image_id": IMAGE_ID, "token": "t", "url": "http://a/", "key": KEY, "max_bytes": 10}),
+        json.dumps({"image_id": IMAGE_ID, "token": TOKEN, "url": "", "key": KEY, "max_bytes": 0})],
+    WebhookSend: [
+        json.dumps({"delivery_id": IMAGE_ID, "attempt": 1, "url": "http://a/", "body": "{}",
+                    "headers": {"X": 1}, "signed_at": 1}),
+        json.dumps({"delivery_id": IMAGE_ID, "attempt": 1, "url": "http://a/", "body": "x" * 300_000,
+                    "headers": {}, "signed_at": 1})],
+    ProviderCall: [
+        json.dumps({"image_id": IMAGE_ID, "step": 1, "token": TOKEN, "key": KEY, "job_id": None,
+                    "request": "draw"}),
+        json.dumps({"image_id": IMAGE_ID, "step": 1, "token": TOKEN, "key": KEY, "job_id": None,
+                    "request": {"prompt": "a", "width": 0, "height": 10}})],
+    # Forged or broken outcomes: an unknown kind, an unknown result, a missing token, a failure without a code.
+    "outcome": [
+        json.dumps({"kind": "admin", "image_id": IMAGE_ID}),
+        json.dumps({"kind": "import", "image_id": IMAGE_ID, "token": TOKEN, "result": "done"}),
+        json.dumps({"kind": "import", "image_id": IMAGE_ID, "result": "stored"}),
+        json.dumps({"kind": "import", "image_id": IMAGE_ID, "token": TOKEN, "result": "failed"}),
+        json.dumps({"kind": "delivery", "delivery_id": IMAGE_ID, "attempt": 0, "result": "delivered"}),
+        json.dumps({"kind": "generation", "image_id": IMAGE_ID, "step": 2, "token": TOKEN, "result": "started"}),
+        json.dumps({"kind": "generation", "image_id": IMAGE_ID, "step": 2, "token": TOKEN, "result": "pending",
+                    "retry_after": -5}),
+        json.dumps({"kind": "generation", "image_id": IMAGE_ID, "step": 2, "token": TOKEN, "result": "done"})],
 }
+
+
+class Outcome:
+    """The outcomes queue carries three kinds of body; read_outcome tells them apart."""
+
+    from_body = staticmethod(read_outcome)
+
+
 # Every SQS-triggered function of the app, by the name app.py gives it.
 HANDLERS = ["process_image", "image_dead_letter", "run_generation_step", "generation_dead_letter",
             "import_url", "import_dead_letter", "deliver_webhook", "webhook_dead_letter", "push_live",
-            "forget_gone_connections"]
+            "forget_gone_connections", "fetch_import", "fetch_dead_letter", "send_webhook", "send_dead_letter",
+            "call_provider", "provider_dead_letter", "record_outcome", "outcome_dead_letter"]
 KIND_OF = {"run_generation_step": GenerationStep, "generation_dead_letter": GenerationStep,
            "import_url": ImportJob, "import_dead_letter": ImportJob,
            "deliver_webhook": DeliveryAttempt, "webhook_dead_letter": DeliveryAttempt,
-           "push_live": LivePush, "forget_gone_connections": GoneConnections}
+           "push_live": LivePush, "forget_gone_connections": GoneConnections,
+           "fetch_import": FetchOrder, "fetch_dead_letter": FetchOrder, "send_webhook": WebhookSend,
+           "send_dead_letter": WebhookSend, "call_provider": ProviderCall, "provider_dead_letter": ProviderCall,
+           "record_outcome": "outcome", "outcome_dead_letter": "outcome"}
+
+
+def test_given_every_sqs_handler_of_the_app_then_this_module_feeds_it_malformed_bodies():
+    from chalice.app import SQSEventConfig
+
+    import app
+
+    consumers = {source.name for source in app.app.event_sources if isinstance(source, SQSEventConfig)}
+    assert consumers == set(HANDLERS)
+
+
+def test_given_orders_and_outcomes_when_written_then_they_read_back_the_same():
+    orders = [FetchOrder(IMAGE_ID, TOKEN, "https://example.com/a.png", KEY, 1000),
+              WebhookSend(IMAGE_ID, 2, "https://example.com/hook", '{"a":1}', {"X-Pixelflow-Event": "image.done"}, 9),
+              ProviderCall(IMAGE_ID, 1, TOKEN, KEY, None, {"prompt": "a fox", "width": 64, "height": 64})]
+    for order in orders:
+        assert type(order).from_body(json.dumps(order.to_body())) == order
+    outcomes = [ImportOutcome(IMAGE_ID, TOKEN, "failed", code="url_forbidden", message="No."),
+                DeliveryOutcome(IMAGE_ID, 3, "delivered", status_code=204),
+                GenerationOutcome(IMAGE_ID, 2, TOKEN, "pending", provider_status="PROCESSING", retry_after=2.5)]
+    for outcome in outcomes:
+        assert read_outcome(json.dumps(outcome.to_body())) == outcome
 
 
 def test_given_well_formed_bodies_when_read_then_the_fields_come_back_and_round_trip():
@@ -53,11 +132,12 @@ def test_given_well_formed_bodies_when_read_then_the_fields_come_back_and_round_
     assert GoneConnections.from_body(json.dumps(gone.to_body())) == gone
 
 
-@pytest.mark.parametrize("kind", [GenerationStep, ImportJob, DeliveryAttempt, LivePush, GoneConnections])
+@pytest.mark.parametrize("kind", list(WRONG_FOR))
 def test_given_a_malformed_body_when_read_then_it_is_a_permanent_malformed_message(kind):
+    reader = Outcome if kind == "outcome" else kind
     for body in MALFORMED + WRONG_FOR[kind]:
         with pytest.raises(MalformedMessage):
-            kind.from_body(body)
+            reader.from_body(body)
 
 
 @pytest.mark.parametrize("name", HANDLERS)
