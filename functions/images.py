@@ -2,10 +2,11 @@
 processing functions/processing.py, the state changes functions/store.py)."""
 
 import os
+import uuid
 from typing import Any
 
 from functions import store, views
-from functions.errors import ImageNotFound, NotFound
+from functions.errors import Conflict, ImageNotFound, NotFound
 from functions.uploads import check_sha256
 
 
@@ -16,8 +17,20 @@ def _row(db, user_id: str, image_id: str) -> dict[str, Any]:
     return row
 
 
+def _json(db, storage, settings, row: dict[str, Any]) -> dict[str, Any]:
+    return views.image_json(storage, settings, row, duplicates=_duplicates(db, settings, row))
+
+
+def _duplicates(db, settings, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The owner's other done images within the duplicate distance of this one, nearest first."""
+    if row["phash"] is None or row["status"] != "done":
+        return []
+    return store.similar_images(db, str(row["owner_id"]), row["phash"] & 0xFFFF_FFFF_FFFF_FFFF,
+                                max_distance=settings.duplicate_distance, exclude=str(row["id"]), limit=10)
+
+
 def get_image(user_id: str, image_id: str, *, db, storage, settings) -> dict[str, Any]:
-    return views.image_json(storage, settings, _row(db, user_id, image_id))
+    return _json(db, storage, settings, _row(db, user_id, image_id))
 
 
 def latest_image(user_id: str, *, db, storage, settings) -> dict[str, Any]:
@@ -25,15 +38,19 @@ def latest_image(user_id: str, *, db, storage, settings) -> dict[str, Any]:
                  owner=user_id)
     if row is None:
         raise NotFound("You have no images yet.", code="no_images")
-    return views.image_json(storage, settings, row)
+    return _json(db, storage, settings, row)
 
 
 def list_images(user_id: str, *, db, storage, settings, limit: int = 20, cursor: str | None = None,
-                sha256: str | None = None, status: str | None = None) -> dict[str, Any]:
+                sha256: str | None = None, status: str | None = None,
+                similar_to: str | None = None) -> dict[str, Any]:
     """The caller's images, newest first, ``limit`` at a time; ``next_cursor`` continues.
 
     ``sha256`` keeps only images of that content, ``status`` only images in that state.
+    ``similar_to`` (an image id of the caller's) lists its duplicates instead, nearest first, one page.
     """
+    if similar_to is not None:
+        return _similar(user_id, similar_to, db=db, storage=storage, settings=settings, limit=limit)
     params: dict[str, Any] = {"owner": user_id, "limit": limit + 1}
     where = "i.owner_id = :owner"
     if sha256 is not None:
@@ -50,9 +67,25 @@ def list_images(user_id: str, *, db, storage, settings, limit: int = 20, cursor:
                    **params)
     page, more = rows[:limit], len(rows) > limit
     return {
-        "items": [views.image_json(storage, settings, row) for row in page],
+        "items": [_json(db, storage, settings, row) for row in page],
         "next_cursor": views.encode_cursor(page[-1]) if more and page else None,
     }
+
+
+def _similar(user_id: str, image_id: str, *, db, storage, settings, limit: int) -> dict[str, Any]:
+    try:
+        image_id = str(uuid.UUID(image_id))
+    except ValueError:
+        raise ImageNotFound() from None  # as for any id that is not a UUID
+    row = _row(db, user_id, image_id)  # someone else's image is not found, like any other read
+    if row["phash"] is None or row["status"] != "done":
+        raise Conflict(f"Image {image_id} is {row['status']}: only a done image has a perceptual hash to compare.",
+                       code="not_processed")
+    near = store.similar_images(db, user_id, row["phash"] & 0xFFFF_FFFF_FFFF_FFFF,
+                                max_distance=settings.duplicate_distance, exclude=image_id, limit=limit)
+    rows = {str(found["id"]): store.find_owned(db, user_id, str(found["id"])) for found in near}
+    return {"items": [_json(db, storage, settings, found) for found in rows.values() if found is not None],
+            "next_cursor": None}
 
 
 def download_link(user_id: str, image_id: str, *, db, storage, settings, variant: str = "original") -> str:
