@@ -39,8 +39,8 @@ def _positive_int(value: str) -> int:
 
 def _phash_distance(value: str) -> int:
     number = int(value)
-    if not 0 <= number <= 7:  # the indexed search's pigeonhole bound (functions/store.py)
-        raise ValueError("must be a whole number from 0 to 7")
+    if not 0 <= number <= 11:  # the indexed search's bound (functions/store.py MAX_PHASH_DISTANCE)
+        raise ValueError("must be a whole number from 0 to 11")
     return number
 
 
@@ -156,9 +156,10 @@ SETTINGS = (
             "Most frame-pixels an animated GIF or WebP may cost (every frame decoded plus every frame of its animated "
             "WebP variants); over it the variants are stills of the first frame and the image's animation says why. "
             "Animated frames are held in memory until encoded (4 bytes a pixel)."),
-    Setting("duplicate_distance", "DUPLICATE_MAX_DISTANCE", "6", _phash_distance,
-            "Most bits (0-7) two images' 64-bit perceptual hashes may differ in for them to count as duplicates "
-            "(listed as duplicates, GET /images?similar_to=, on_duplicate reject)."),
+    Setting("duplicate_distance", "DUPLICATE_MAX_DISTANCE", "10", _phash_distance,
+            "Most bits (0-11) two images' 64-bit perceptual hashes may differ in for them to count as duplicates "
+            "(listed as duplicates, GET /images?similar_to=, on_duplicate reject). Re-encodes and resizes differ "
+            "in 0-2 bits, 2% crops in up to 8, different photos in 20 or more."),
     Setting("thumbnail_gravity", "THUMBNAIL_GRAVITY", "center", _gravity,
             "Where the 128x128 thumbnail's crop sits: center, entropy (busiest part) or attention (most salient)."),
     Setting("upload_url_ttl", "UPLOAD_URL_TTL_SECONDS", "600", _positive_int,

@@ -202,12 +202,12 @@ def record_done(db, image_id: str, token: str, *, format: str, width: int, heigh
         " bytes = :bytes, content_type = :mime, variants = CAST(:variants AS jsonb), error_code = NULL,"
         " error_message = NULL, processed_at = now(), updated_at = now(), claim_token = NULL,"
         " placeholder = CAST(:placeholder AS jsonb), colors = CAST(:colors AS jsonb),"
-        " animation = CAST(:animation AS jsonb), phash = :phash, " + _PHASH_BYTES_SET +
+        " animation = CAST(:animation AS jsonb), phash = :phash, " + _PHASH_BANDS_SET +
         " WHERE id = :id AND claim_token = :token AND status = 'processing'",
         id=image_id, token=token, format=format, width=width, height=height, bytes=size, mime=mime,
         variants=json.dumps(variants), placeholder=_json_or_null(facts.get("placeholder")),
         colors=_json_or_null(facts.get("colors")), animation=_json_or_null(facts.get("animation")),
-        phash=None if phash is None else _signed64(phash), **_phash_bytes(phash),
+        phash=None if phash is None else _signed64(phash), **_phash_bands(phash),
     ))
 
 
@@ -217,20 +217,28 @@ def _json_or_null(value: Any) -> str | None:
 
 # --- images: duplicates --------------------------------------------------------------------
 
-# The perceptual hash's eight bytes (high first) live in their own indexed columns (migration 0016).
-_PHASH_BYTES = tuple(f"phash_b{index}" for index in range(8))
-_PHASH_BYTES_SET = ", ".join(f"{column} = :{column}" for column in _PHASH_BYTES)
-# Pigeonhole: hashes that differ in at most 7 bits agree on at least one of their 8 bytes.
-MAX_PHASH_DISTANCE = len(_PHASH_BYTES) - 1
+# The perceptual hash's four 16-bit bands (high first) live in their own indexed columns (migration 0016).
+_PHASH_BANDS = tuple(f"phash_b{index}" for index in range(4))
+_PHASH_BANDS_SET = ", ".join(f"{column} = :{column}" for column in _PHASH_BANDS)
+# Each band is searched within floor(distance / 4) bits: 2 bits is 137 values a band (1 + 16 + 120).
+MAX_PHASH_DISTANCE = 11
 
 
 def _signed64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def _phash_bytes(phash: int | None) -> dict[str, int | None]:
-    return {column: None if phash is None else (phash >> (56 - 8 * index)) & 0xFF
-            for index, column in enumerate(_PHASH_BYTES)}
+def _phash_bands(phash: int | None) -> dict[str, int | None]:
+    return {column: None if phash is None else (phash >> (48 - 16 * index)) & 0xFFFF
+            for index, column in enumerate(_PHASH_BANDS)}
+
+
+def _within(value: int, bits: int) -> list[int]:
+    """Every 16-bit value within ``bits`` bit flips of ``value``."""
+    found = {value}
+    for _ in range(bits):
+        found |= {near ^ (1 << bit) for near in found for bit in range(16)}
+    return sorted(found)
 
 
 def exact_duplicate(db, owner: str, image_id: str, sha256: str) -> str | None:
@@ -244,15 +252,18 @@ def similar_images(db, owner: str, phash: int, *, max_distance: int, exclude: st
                    limit: int = 20) -> list[dict[str, Any]]:
     """``owner``'s done images whose perceptual hash is within ``max_distance`` bits, nearest first.
 
-    Indexed: each byte of the hash is an exact btree lookup (owner_id, phash_bN); only rows sharing a
-    byte are compared bit by bit, so the cost follows the candidates, not the owner's image count.
+    Indexed (multi-index hashing): two hashes within ``max_distance`` bits have at least one 16-bit band
+    within ``max_distance // 4`` bits, so each band's neighbour values are looked up in its btree index
+    (owner_id, phash_bN) and only those candidates are compared bit by bit: the cost follows the
+    candidates, not the owner's image count.
     """
     if not 0 <= max_distance <= MAX_PHASH_DISTANCE:
         raise ValueError(f"max_distance must be 0..{MAX_PHASH_DISTANCE}")
-    params = _phash_bytes(phash)
+    params = {column: _within(band, max_distance // 4) for column, band in _phash_bands(phash).items()
+              if band is not None}
     candidates = " UNION ".join(
-        f"SELECT id FROM images WHERE owner_id = :owner AND {column} = :{column} AND phash IS NOT NULL"
-        for column in _PHASH_BYTES)
+        f"SELECT id FROM images WHERE owner_id = :owner AND {column} = ANY(:{column}) AND phash IS NOT NULL"
+        for column in _PHASH_BANDS)
     return db.rows(
         "SELECT i.id, bit_count((i.phash # :phash)::bit(64)) AS distance"
         f" FROM images i WHERE i.id IN ({candidates}) AND i.status = 'done'"

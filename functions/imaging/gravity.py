@@ -66,6 +66,11 @@ def saliency(picture: Image.Image) -> Image.Image:
     """A greyscale map of how much each pixel draws the eye: edges, saturation, skin tones."""
     rgb = picture.convert("RGB")
     edges = rgb.convert("L").filter(ImageFilter.FIND_EDGES)
+    # Pillow leaves a kernel's one-pixel border unfiltered (a copy of the picture): that is no edge.
+    inner = Image.new("L", rgb.size, 0)
+    if rgb.width > 2 and rgb.height > 2:
+        inner.paste(edges.crop((1, 1, rgb.width - 1, rgb.height - 1)), (1, 1))
+    edges = inner
     _, saturation, value = rgb.convert("HSV").split()
     vivid = ImageChops.multiply(saturation, value)  # dark pixels' hue is noise, not colour
     _, cb, cr = rgb.convert("YCbCr").split()
@@ -77,7 +82,7 @@ def saliency(picture: Image.Image) -> Image.Image:
     return total
 
 
-def _attention_offset(score: Image.Image, window: int, horizontal: bool) -> int:
+def _attention_offset(score: Image.Image, window: int, horizontal: bool) -> float:
     # The map's mean along the fixed axis, one value per position on the free axis (BOX is a C mean).
     profile = list((score.resize((score.width, 1), Image.Resampling.BOX) if horizontal
                     else score.resize((1, score.height), Image.Resampling.BOX)).tobytes())
@@ -87,19 +92,21 @@ def _attention_offset(score: Image.Image, window: int, horizontal: bool) -> int:
         sums.append(current)
     best_sum = max(sums)
     if best_sum == 0:  # nothing salient anywhere: keep the middle
-        return (len(profile) - window) // 2
+        return (len(profile) - window) / 2
     # Several windows may hold the whole subject: the middle one of them centres it.
     best = [start for start, total in enumerate(sums) if total == best_sum]
     return best[len(best) // 2]
 
 
 def _entropy_offset(grey: Image.Image, window: int, horizontal: bool) -> int:
-    start, end = 0, grey.width if horizontal else grey.height
+    length = grey.width if horizontal else grey.height
+    start, end = 0, length
     while end - start > window:
         step = max(1, (end - start - window) // 8)
         first = _strip(grey, start, start + step, horizontal).entropy()
         last = _strip(grey, end - step, end, horizontal).entropy()
-        if first < last:
+        # The poorer end loses a slice; on a tie, the end that has lost less, so a flat picture stays centred.
+        if first < last or (first == last and start <= length - end):
             start += step
         else:
             end -= step
