@@ -52,7 +52,7 @@ def crop_box(picture: Image.Image, size: tuple[int, int], gravity: str = "center
     length = small.width if horizontal else small.height
     window = max(1, min(length, round((crop_w / width if horizontal else crop_h / height) * length)))
     if gravity == "entropy":
-        start = _entropy_offset(small.convert("L"), window, horizontal)
+        start: float = _entropy_offset(small.convert("L"), window, horizontal)
     else:
         start = _attention_offset(saliency(small), window, horizontal)
     if horizontal:
