@@ -26,7 +26,7 @@ def create_upload(call):
 
 
 @route(api, "GET", "/images", summary="The caller's images, newest first", tag="images",
-       query=schemas.IMAGE_QUERY, responses={200: ("One page", schemas.IMAGE_PAGE)},
+       query=schemas.IMAGE_QUERY, responses={200: ("One page", schemas.IMAGE_PAGE)}, errors_=(404, 409),
        description="sha256 finds the caller's images of one content (what a client already uploaded); "
                    "status keeps one state. Both combine with limit and cursor. similar_to={id} lists that image's "
                    "duplicates instead (perceptual hash within DUPLICATE_MAX_DISTANCE bits), nearest first, one page.")
