@@ -17,7 +17,6 @@ Numbers are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import io
 import random
 import statistics
 import sys
@@ -138,7 +137,8 @@ def duplicate_query(count: int) -> None:
         began = time.perf_counter()
         db.one("SELECT count(*) AS n FROM images WHERE owner_id = :owner"
                " AND bit_count((phash # :phash)::bit(64)) <= 10", owner=owner, phash=store._signed64(probes[0]))
-        print(f"  for comparison, a full scan of the owner's rows in SQL: {(time.perf_counter() - began) * 1000:.1f} ms")
+        scan_ms = (time.perf_counter() - began) * 1000
+        print(f"  for comparison, a full scan of the owner's rows in SQL: {scan_ms:.1f} ms")
         plan = db.rows("EXPLAIN SELECT id FROM images WHERE owner_id = :owner AND phash_b0 = ANY(:values)"
                        " AND phash IS NOT NULL", owner=owner, values=store._within(bands["phash_b0"], 2))
         print("  plan of one band lookup: " + " / ".join(next(iter(row.values())).strip()[:90] for row in plan[:2]))
