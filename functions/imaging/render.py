@@ -125,7 +125,7 @@ def _render_all(source: Source, plans, budget: Budget, rendering: Rendering) -> 
         return
     # One decode serves every variant: a second one (a small draft for an early thumbnail) would
     # double the worst case, and a decode is the one step that cannot be stopped half-way.
-    with budget.step("decode"):
+    with budget.step("decode", whole_process=source.info.format == "heic"):
         picture = source.decode(_resolution_needed(plans, source.size))
     with budget.step("analyse"):
         # One small whole-frame picture feeds the analysis and every smart crop.

@@ -126,8 +126,8 @@ def _heif_plugin() -> None:
     pillow_heif.options.THUMBNAILS = False
     pillow_heif.options.DEPTH_IMAGES = False
     pillow_heif.options.AUX_IMAGES = False
-    # One decoding thread: the CPU budget counts the calling thread's time, so libheif's own
-    # threads would escape it (and Lambda gives one image one or two vCPUs anyway).
+    # One decoding thread asked for (Lambda gives one image one or two vCPUs); libheif still decodes
+    # on threads of its own, so the budget counts a HEIC decode in process CPU time (render.py).
     pillow_heif.options.DECODE_THREADS = 1
     pillow_heif.register_heif_opener()
 

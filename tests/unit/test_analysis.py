@@ -295,3 +295,14 @@ def test_given_an_animation_of_huge_frames_when_rendered_then_it_is_a_still():
     rendering, variants = render(data, max_animation_pixels=100_000_000)
     assert rendering.animation["animated"] is False
     assert _frames(variants["webp"].data)[0] == 1
+
+
+def test_given_a_heic_when_rendered_then_its_decode_counts_the_cpu_of_libheifs_own_threads(monkeypatch):
+    import time as clock
+
+    seen = []
+    real = clock.process_time
+    monkeypatch.setattr(clock, "process_time", lambda: seen.append(1) or real())
+    budget = Budget(100)
+    render(corpus.heic(corpus.scene(10, (640, 480))), budget=budget)
+    assert budget.count("decode") == 1 and len(seen) == 2  # the decode step read the process clock
