@@ -261,15 +261,15 @@ def similar_images(db, owner: str, phash: int, *, max_distance: int, exclude: st
         raise ValueError(f"max_distance must be 0..{MAX_PHASH_DISTANCE}")
     params = {column: _within(band, max_distance // 4) for column, band in _phash_bands(phash).items()
               if band is not None}
+    # Each branch is an index scan that already returns the hash, so no second pass over images is needed.
     candidates = " UNION ".join(
-        f"SELECT id FROM images WHERE owner_id = :owner AND {column} = ANY(:{column}) AND phash IS NOT NULL"
-        for column in _PHASH_BANDS)
+        f"SELECT id, created_at, phash FROM images WHERE owner_id = :owner AND {column} = ANY(:{column})"
+        " AND phash IS NOT NULL AND status = 'done'" for column in params)
     return db.rows(
-        "SELECT i.id, bit_count((i.phash # :phash)::bit(64)) AS distance"
-        f" FROM images i WHERE i.id IN ({candidates}) AND i.status = 'done'"
-        " AND i.id IS DISTINCT FROM CAST(:exclude AS uuid)"
-        " AND bit_count((i.phash # :phash)::bit(64)) <= :max_distance"
-        " ORDER BY distance, i.created_at, i.id LIMIT :limit",
+        "SELECT id, distance FROM (SELECT id, created_at, bit_count((phash # :phash)::bit(64)) AS distance"
+        f" FROM ({candidates}) candidates) near WHERE distance <= :max_distance"
+        " AND id IS DISTINCT FROM CAST(:exclude AS uuid)"
+        " ORDER BY distance, created_at, id LIMIT :limit",
         owner=owner, phash=_signed64(phash), exclude=exclude, max_distance=max_distance, limit=limit, **params)
 
 
