@@ -3,6 +3,7 @@
 import pytest
 import requests
 
+from tests.browser.conftest import screenshot
 from tests.browser.pages import PROCESSED_MS, sign_in
 from tests.integration.helpers import bearer, finished, sign_up
 from tests.unit import analysis_corpus as corpus
@@ -46,5 +47,6 @@ def test_given_an_image_and_its_copy_when_opened_then_the_dialog_shows_the_palet
     expect(palette.locator("li").first).to_contain_text("%")
     expect(palette.locator(".swatch").first).to_have_css("width", "20px")
     expect(dialog.get_by_role("heading", name="Looks the same as")).to_be_visible()
+    screenshot(page, "analysis-dialog", full_page=False)
     dialog.get_by_role("button", name=f"Image {copy[:8]}").click()
     expect(dialog.get_by_role("heading", name="pier-small.jpg")).to_be_visible()
