@@ -357,9 +357,11 @@ WEBHOOK_SECRET = obj({
 EVENT_VARIANT = obj({key: value for key, value in VARIANT["properties"].items() if key != "url"},
                     [key for key in VARIANT["required"] if key != "url"])
 
-EVENT_IMAGE = obj({**{key: value for key, value in IMAGE["properties"].items() if key not in ("original", "webhook")},
+# Without "duplicates" too: finding them is a query, and an event is what the image row says.
+_NOT_IN_EVENTS = ("original", "webhook", "duplicates")
+EVENT_IMAGE = obj({**{key: value for key, value in IMAGE["properties"].items() if key not in _NOT_IN_EVENTS},
                    "variants": {"type": "array", "items": EVENT_VARIANT}},
-                  [key for key in IMAGE["required"] if key not in ("original", "webhook")])
+                  [key for key in IMAGE["required"] if key not in _NOT_IN_EVENTS])
 
 EVENT_BATCH = obj({**_BATCH_SUMMARY_FIELDS, "items": {"type": "array", "items": BATCH_ITEM}},
                   [*_BATCH_SUMMARY_FIELDS, "items"])
