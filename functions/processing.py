@@ -86,19 +86,19 @@ def process_original(key: str, *, db, storage, settings, etag: str | None = None
         recorded: list[dict[str, Any]] = []
         for variant in rendering:
             lease.check()  # taken over: stop writing before the next object
+            if not recorded and reject_duplicates and rendering.analysis is not None:
+                # Known once decoded (the analysis runs before the thumbnail): nothing is stored yet.
+                similar = store.similar_images(db, owner, rendering.analysis.phash,
+                                               max_distance=settings.duplicate_distance, exclude=image_id, limit=1)
+                if similar:
+                    return _fail(db, image_id, token, "duplicate",
+                                 _duplicate_message(str(similar[0]["id"]), exact=False))
             vkey = store.variant_key(owner, image_id, variant.name, variant.extension)
             storage.put(vkey, variant.data, content_type=variant.content_type)
             recorded.append({"name": variant.name, "key": vkey, "format": variant.format,
                              "content_type": variant.content_type, "width": variant.width,
                              "height": variant.height, "bytes": len(variant.data)})
             if len(recorded) == 1:
-                if reject_duplicates and rendering.analysis is not None:
-                    similar = store.similar_images(db, owner, rendering.analysis.phash,
-                                                   max_distance=settings.duplicate_distance, exclude=image_id,
-                                                   limit=1)
-                    if similar:
-                        return _fail(db, image_id, token, "duplicate",
-                                     _duplicate_message(str(similar[0]["id"]), exact=False))
                 # The thumbnail is visible while the rest is still being encoded.
                 store.record_variants(db, image_id, token, recorded)
         info = rendering.info

@@ -15,6 +15,9 @@ from functions import store, wiring
 from tests.integration.helpers import bearer, fetch_variant, finished, sign_up, upload
 from tests.unit import analysis_corpus as corpus
 
+# Processing happens only while the module's event runner is up (tests that sign up their own user need it too).
+pytestmark = pytest.mark.usefixtures("runner")
+
 
 def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
     return corpus.encode(image, "JPEG", quality=quality)
@@ -106,7 +109,7 @@ def test_given_on_duplicate_reject_when_the_same_or_a_similar_file_arrives_then_
     assert first["id"] in exact["error"]["message"] and "same file" in exact["error"]["message"]
     assert exact["variants"] == []  # caught from the content hash, before any decode
     near = upload_rejecting(_jpeg(photo.resize((500, 375)), 70))
-    assert (near["status"], near["error"]["code"]) == ("failed", "duplicate")
+    assert (near["status"], near["error"]["code"]) == ("failed", "duplicate") and near["variants"] == []
     assert first["id"] in near["error"]["message"]
     different = upload_rejecting(_jpeg(corpus.scene(42, (1000, 750))))
     assert different["status"] == "done"
