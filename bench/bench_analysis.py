@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -100,7 +101,8 @@ def duplicate_query(count: int) -> None:
     from functions.local.stack import EmbeddedPostgres
 
     print(f"\n-- duplicate query, {count:,} done images of one user, distance 10 (the default)")
-    postgres = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="pixelflow-bench-analysis-")) / "pg")
+    state = Path(tempfile.mkdtemp(prefix="pixelflow-bench-analysis-"))
+    postgres = EmbeddedPostgres(state / "pg")
     try:
         db = Database(postgres.start())
         apply_migrations(db)
@@ -148,6 +150,7 @@ def duplicate_query(count: int) -> None:
         db.close()
     finally:
         postgres.stop()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def _fill(db, owner: str, hashes: list[int]) -> None:
