@@ -165,3 +165,15 @@ def test_given_thousands_of_hashes_when_searching_then_the_indexed_query_finds_e
         assert [row["distance"] for row in found] == expected, distance
     with pytest.raises(ValueError):
         store.similar_images(db, owner, centre, max_distance=12)
+
+
+@pytest.mark.parametrize("make, animated", [
+    (lambda: corpus.animation(10_000, size=(1, 1)), False),  # frames past the limit: a still, quickly
+    (lambda: corpus.animation(3, size=(64, 48), durations=[0, 0, 0]), True),  # 0 ms frames
+], ids=["ten-thousand-1x1-frames", "zero-durations"])
+def test_given_a_hostile_animation_when_processed_then_it_is_done_without_trouble(server, user, make, animated):
+    item = finished(server, user, upload(server, user, make(), filename="a.gif", content_type="image/gif"))
+    assert item["status"] == "done", item["error"]
+    assert item["animation"]["animated"] is animated
+    _, content = fetch_variant(item, "webp")
+    assert (getattr(Image.open(io.BytesIO(content)), "n_frames", 1) > 1) is animated
