@@ -7,7 +7,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = ["bench_auth.py", "bench_imaging.py", "bench_pipeline.py", "bench_split.py", "bench_runner.py",
            "bench_emulators.py", "bench_cli.py", "bench_validation.py", "bench_cold_import.py",
-           "bench_database_pause.py", "bench_live.py", "bench_delivery.py"]
+           "bench_database_pause.py", "bench_live.py", "bench_delivery.py", "bench_analysis.py"]
 
 if __name__ == "__main__":
     failed = []

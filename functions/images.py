@@ -2,11 +2,12 @@
 processing functions/processing.py, the state changes functions/store.py)."""
 
 import os
+import uuid
 from typing import Any
 
 from functions import delivery, store, views
 from functions.delivery import signing
-from functions.errors import ImageNotFound, NotFound
+from functions.errors import Conflict, ImageNotFound, NotFound
 from functions.uploads import check_sha256
 
 
@@ -17,9 +18,27 @@ def _row(db, user_id: str, image_id: str) -> dict[str, Any]:
     return row
 
 
+def _json(db, storage, settings, row: dict[str, Any]) -> dict[str, Any]:
+    return views.image_json(storage, settings, row, duplicates=_duplicates(db, settings, row))
+
+
+def _duplicates(db, settings, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The owner's other done images within the duplicate distance of this one, nearest first."""
+    if row["phash"] is None or row["status"] != "done":
+        return []
+    return store.similar_images(db, str(row["owner_id"]), row["phash"] & 0xFFFF_FFFF_FFFF_FFFF,
+                                max_distance=settings.duplicate_distance, exclude=str(row["id"]), limit=10)
+
+
+def _items(rows: list[dict[str, Any]], user_id: str, *, db, storage, settings, server_key: str):
+    """The JSON of each of the caller's rows, with its duplicates, responsive URLs and rendition storage."""
+    return _with_delivery([_json(db, storage, settings, row) for row in rows], user_id, db=db, settings=settings,
+                          server_key=server_key)
+
+
 def get_image(user_id: str, image_id: str, *, db, storage, settings, server_key: str) -> dict[str, Any]:
-    return _with_delivery([views.image_json(storage, settings, _row(db, user_id, image_id))], user_id, db=db,
-                          settings=settings, server_key=server_key)[0]
+    return _items([_row(db, user_id, image_id)], user_id, db=db, storage=storage, settings=settings,
+                  server_key=server_key)[0]
 
 
 def _with_delivery(items: list[dict[str, Any]], user_id: str, *, db, settings, server_key: str):
@@ -39,16 +58,20 @@ def latest_image(user_id: str, *, db, storage, settings, server_key: str) -> dic
                  owner=user_id)
     if row is None:
         raise NotFound("You have no images yet.", code="no_images")
-    return _with_delivery([views.image_json(storage, settings, row)], user_id, db=db, settings=settings,
-                          server_key=server_key)[0]
+    return _items([row], user_id, db=db, storage=storage, settings=settings, server_key=server_key)[0]
 
 
 def list_images(user_id: str, *, db, storage, settings, server_key: str, limit: int = 20, cursor: str | None = None,
-                sha256: str | None = None, status: str | None = None) -> dict[str, Any]:
+                sha256: str | None = None, status: str | None = None,
+                similar_to: str | None = None) -> dict[str, Any]:
     """The caller's images, newest first, ``limit`` at a time; ``next_cursor`` continues.
 
     ``sha256`` keeps only images of that content, ``status`` only images in that state.
+    ``similar_to`` (an image id of the caller's) lists its duplicates instead, nearest first, one page.
     """
+    if similar_to is not None:
+        return _similar(user_id, similar_to, db=db, storage=storage, settings=settings, server_key=server_key,
+                        limit=limit)
     params: dict[str, Any] = {"owner": user_id, "limit": limit + 1}
     where = "i.owner_id = :owner"
     if sha256 is not None:
@@ -65,10 +88,26 @@ def list_images(user_id: str, *, db, storage, settings, server_key: str, limit: 
                    **params)
     page, more = rows[:limit], len(rows) > limit
     return {
-        "items": _with_delivery([views.image_json(storage, settings, row) for row in page], user_id, db=db,
-                                settings=settings, server_key=server_key),
+        "items": _items(page, user_id, db=db, storage=storage, settings=settings, server_key=server_key),
         "next_cursor": views.encode_cursor(page[-1]) if more and page else None,
     }
+
+
+def _similar(user_id: str, image_id: str, *, db, storage, settings, server_key: str, limit: int) -> dict[str, Any]:
+    try:
+        image_id = str(uuid.UUID(image_id))
+    except ValueError:
+        raise ImageNotFound() from None  # as for any id that is not a UUID
+    row = _row(db, user_id, image_id)  # someone else's image is not found, like any other read
+    if row["phash"] is None or row["status"] != "done":
+        raise Conflict(f"Image {image_id} is {row['status']}: only a done image has a perceptual hash to compare.",
+                       code="not_processed")
+    near = store.similar_images(db, user_id, row["phash"] & 0xFFFF_FFFF_FFFF_FFFF,
+                                max_distance=settings.duplicate_distance, exclude=image_id, limit=limit)
+    rows = {str(found["id"]): store.find_owned(db, user_id, str(found["id"])) for found in near}
+    found = [row for row in rows.values() if row is not None]
+    return {"items": _items(found, user_id, db=db, storage=storage, settings=settings, server_key=server_key),
+            "next_cursor": None}
 
 
 def download_link(user_id: str, image_id: str, *, db, storage, settings, variant: str = "original") -> str:

@@ -30,14 +30,15 @@ DEFAULT_NAME = "import"
 
 
 def start_import(user_id: str, *, db, queues, settings, url: str, variants: Any = None,
-                 callback_url: str | None = None) -> dict[str, Any]:
-    """Record the image (queued) and queue its fetch."""
+                 callback_url: str | None = None, on_duplicate: str | None = None) -> dict[str, Any]:
+    """Record the image (queued) and queue its fetch (``on_duplicate`` as for uploads)."""
     url = url_forms.validate_url(url, "url")
     requested = imaging.parse_variant_specs(variants, max_output_pixels=settings.max_variant_pixels)
     callback_url = webhooks.check_callback(db, user_id, callback_url)
     image_id = str(uuid.uuid4())
     store.insert_image(db, image_id=image_id, owner=user_id, source="import", name=name_from_url(url),
-                       status=ImageStatus.QUEUED, variants=requested, source_url=url, callback_url=callback_url)
+                       status=ImageStatus.QUEUED, variants=requested, source_url=url, callback_url=callback_url,
+                       on_duplicate=uploads.check_on_duplicate(on_duplicate))
     try:
         queue(queues, image_id)
     except PixelflowError:

@@ -76,13 +76,28 @@ def process_original(key: str, *, db, storage, settings, etag: str | None = None
         mismatch = _checksum_mismatch(db, image_id, data)
         if mismatch:
             return _fail(db, image_id, token, "checksum_mismatch", mismatch)
-        plan = imaging.variant_plan(tuple(imaging.VariantSpec(**spec) for spec in claim["requested_variants"]))
+        reject_duplicates = claim.get("on_duplicate") == "reject"
+        if reject_duplicates:
+            # The same bytes as a done image: caught from the content hash, before any decode.
+            existing = store.exact_duplicate(db, owner, image_id, hashlib.sha256(data).hexdigest())
+            if existing is not None:
+                return _fail(db, image_id, token, "duplicate", _duplicate_message(existing, exact=True))
+        plan = imaging.variant_plan(tuple(imaging.VariantSpec(**spec) for spec in claim["requested_variants"]),
+                                    thumbnail_gravity=settings.thumbnail_gravity)
         budget = imaging.Budget(settings.max_image_cpu_seconds)
         rendering = imaging.render_variants(data, plan, max_pixels=settings.max_image_pixels,
-                                            max_output_pixels=settings.max_variant_pixels, budget=budget)
+                                            max_output_pixels=settings.max_variant_pixels, budget=budget,
+                                            max_animation_pixels=settings.max_animation_pixels)
         recorded: list[dict[str, Any]] = []
         for variant in rendering:
             lease.check()  # taken over: stop writing before the next object
+            if not recorded and reject_duplicates and rendering.analysis is not None:
+                # Known once decoded (the analysis runs before the thumbnail): nothing is stored yet.
+                similar = store.similar_images(db, owner, rendering.analysis.phash,
+                                               max_distance=settings.duplicate_distance, exclude=image_id, limit=1)
+                if similar:
+                    return _fail(db, image_id, token, "duplicate",
+                                 _duplicate_message(str(similar[0]["id"]), exact=False))
             vkey = store.variant_key(owner, image_id, variant.name, variant.extension)
             storage.put(vkey, variant.data, content_type=variant.content_type)
             recorded.append({"name": variant.name, "key": vkey, "format": variant.format,
@@ -94,6 +109,7 @@ def process_original(key: str, *, db, storage, settings, etag: str | None = None
                 if on_change:
                     on_change(image_id)
         info = rendering.info
+        facts = rendering.analysis
         log.info("image %s: %d decode(s), %.2f CPU seconds", image_id, budget.count("decode"), budget.spent)
     except leases.LeaseLost:
         return Outcome("skipped", image_id, reason="another worker took over this image")
@@ -108,7 +124,10 @@ def process_original(key: str, *, db, storage, settings, etag: str | None = None
     finally:
         lease.stop()
     if not store.record_done(db, image_id, token, format=info.format, width=info.width, height=info.height,
-                             size=found["bytes"], mime=info.mime, variants=recorded):
+                             size=found["bytes"], mime=info.mime, variants=recorded,
+                             analysis=None if facts is None else {
+                                 "placeholder": facts.placeholder_json(), "colors": facts.colors_json(),
+                                 "animation": rendering.animation, "phash": facts.phash}):
         return Outcome("skipped", image_id, reason="another worker took over this image")
     return Outcome("done", image_id)
 
@@ -153,6 +172,12 @@ def _checksum_mismatch(db, image_id: str, data: bytes) -> str | None:
         return None
     return (f"The stored file's SHA-256 is {actual}, not the {stored} declared with the upload: "
             "it was changed or damaged on the way.")
+
+
+def _duplicate_message(existing: str, *, exact: bool) -> str:
+    how = "the same file as" if exact else "a near-duplicate of"
+    return (f"This image is {how} your image {existing}; it was not kept because the request said "
+            "on_duplicate: reject.")
 
 
 def _fail(db, image_id: str, token: str, code: str, message: str) -> Outcome:

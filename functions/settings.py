@@ -46,6 +46,19 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _phash_distance(value: str) -> int:
+    number = int(value)
+    if not 0 <= number <= 11:  # the indexed search's bound (functions/store.py MAX_PHASH_DISTANCE)
+        raise ValueError("must be a whole number from 0 to 11")
+    return number
+
+
+def _gravity(value: str) -> str:
+    if value not in ("center", "entropy", "attention"):
+        raise ValueError("must be center, entropy or attention")
+    return value
+
+
 def _non_negative_float(value: str) -> float:
     number = float(value)
     if number < 0:
@@ -167,6 +180,16 @@ SETTINGS = (
             "CPU seconds one image's processing may use, summed over its threads; no decode, resize or encode "
             "step starts once they are spent, and the image fails as too_slow. Keep it below "
             "FUNCTION_TIMEOUT_SECONDS (a 48 MP photo's standard set took ~20 s of CPU on a busy 2-core machine)."),
+    Setting("max_animation_pixels", "MAX_ANIMATION_PIXELS", str(200_000_000), _positive_int,
+            "Most frame-pixels an animated GIF or WebP may cost (every frame decoded plus every frame of its animated "
+            "WebP variants); over it the variants are stills of the first frame and the image's animation says why. "
+            "Animated frames are held in memory until encoded (4 bytes a pixel)."),
+    Setting("duplicate_distance", "DUPLICATE_MAX_DISTANCE", "10", _phash_distance,
+            "Most bits (0-11) two images' 64-bit perceptual hashes may differ in for them to count as duplicates "
+            "(listed as duplicates, GET /images?similar_to=, on_duplicate reject). Re-encodes and resizes differ "
+            "in 0-2 bits, 2% crops in up to 8, different photos in 20 or more."),
+    Setting("thumbnail_gravity", "THUMBNAIL_GRAVITY", "center", _gravity,
+            "Where the 128x128 thumbnail's crop sits: center, entropy (busiest part) or attention (most salient)."),
     Setting("upload_url_ttl", "UPLOAD_URL_TTL_SECONDS", "600", _positive_int,
             "Lifetime of a presigned upload POST."),
     Setting("download_url_ttl", "DOWNLOAD_URL_TTL_SECONDS", "300", _positive_int,
@@ -290,6 +313,9 @@ class Settings:
     max_image_pixels: int
     max_variant_pixels: int
     max_image_cpu_seconds: int
+    max_animation_pixels: int
+    duplicate_distance: int
+    thumbnail_gravity: str
     upload_url_ttl: int
     download_url_ttl: int
     delivery_max_pixels: int

@@ -57,7 +57,7 @@ IMAGE_SELECT = (
     "SELECT i.id, i.owner_id, i.source, i.original_name, i.storage_key, i.content_type, i.status, i.format,"
     " i.width, i.height, i.bytes, i.requested_variants, i.variants, i.error_code, i.error_message,"
     " i.created_at, i.updated_at, i.processed_at, i.batch_id, i.source_url, i.callback_url,"
-    " i.sha256,"
+    " i.sha256, i.placeholder, i.colors, i.animation, i.phash,"
     " g.prompt AS generation_prompt, g.style AS generation_style,"
     " g.provider AS generation_provider, g.provider_status AS generation_status, g.step AS generation_step,"
     " wd.* FROM images i LEFT JOIN generations g ON g.image_id = i.id" + delivery_columns("i.id")
@@ -78,18 +78,19 @@ def insert_image(db, *, image_id: str, owner: str, source: str, name: str, statu
                  content_type: str | None = None, declared_bytes: int | None = None,
                  source_url: str | None = None, callback_url: str | None = None,
                  batch_id: str | None = None, batch_index: int | None = None,
-                 sha256: str | None = None) -> None:
+                 sha256: str | None = None, on_duplicate: str = "allow") -> None:
     """Insert one image row; its original will live at ``original_key(owner, image_id)``."""
     db.execute(
         "INSERT INTO images (id, owner_id, source, original_name, storage_key, content_type, declared_bytes,"
-        " status, requested_variants, source_url, callback_url, batch_id, batch_index, sha256, sha256_declared)"
+        " status, requested_variants, source_url, callback_url, batch_id, batch_index, sha256, sha256_declared,"
+        " on_duplicate)"
         " VALUES (:id, :owner, :source, :name, :key, :type, :size, :status, CAST(:variants AS jsonb),"
-        " :source_url, :callback_url, :batch_id, :batch_index, :sha256, :declared)",
+        " :source_url, :callback_url, :batch_id, :batch_index, :sha256, :declared, :on_duplicate)",
         id=image_id, owner=owner, source=source, name=name, key=original_key(owner, image_id), type=content_type,
         size=declared_bytes, status=ImageStatus(status).value,
         variants=json.dumps([dataclasses.asdict(spec) for spec in variants]),
         source_url=source_url, callback_url=callback_url, batch_id=batch_id, batch_index=batch_index,
-        sha256=sha256, declared=sha256 is not None,
+        sha256=sha256, declared=sha256 is not None, on_duplicate=on_duplicate,
     )
 
 
@@ -121,7 +122,8 @@ def delete_owned(db, user_id: str, image_id: str) -> None:
 
 # --- images: processing ----------------------------------------------------------------
 
-_CLAIMED = "RETURNING id, owner_id, claim_token, requested_variants, declared_bytes, stalled_attempts"
+_CLAIMED = ("RETURNING id, owner_id, claim_token, requested_variants, declared_bytes, stalled_attempts,"
+            " on_duplicate")
 
 
 def claim_for_processing(db, key: str, *, lease_seconds: int) -> dict[str, Any] | None:
@@ -156,6 +158,7 @@ def claim_replacement(db, key: str, *, previous_etag: str) -> dict[str, Any] | N
         "UPDATE images SET status = 'processing', claim_token = :token, claimed_at = now(), updated_at = now(),"
         " processing_attempts = processing_attempts + 1, stalled_attempts = 0, variants = '[]'::jsonb,"
         " format = NULL, width = NULL, height = NULL, error_code = NULL, error_message = NULL,"
+        " phash = NULL, placeholder = NULL, colors = NULL, animation = NULL,"
         " sha256 = CASE WHEN sha256_declared THEN sha256 END"  # a computed hash described the old content
         " WHERE storage_key = :key AND status IN ('done', 'failed') AND original_etag = :previous"
         f" {_CLAIMED}",
@@ -187,16 +190,87 @@ def record_variants(db, image_id: str, token: str, variants: list[dict[str, Any]
 
 
 def record_done(db, image_id: str, token: str, *, format: str, width: int, height: int, size: int, mime: str,
-                variants: list[dict[str, Any]]) -> bool:
-    """``processing`` → ``done`` for the worker holding ``token``; False when another worker took over."""
+                variants: list[dict[str, Any]], analysis: dict[str, Any] | None = None) -> bool:
+    """``processing`` → ``done`` for the worker holding ``token``; False when another worker took over.
+
+    ``analysis``: placeholder, colors, animation (JSON-able) and phash (unsigned 64-bit int), or None.
+    """
+    facts = analysis or {}
+    phash = facts.get("phash")
     return bool(db.execute(
         "UPDATE images SET status = 'done', format = :format, width = :width, height = :height,"
         " bytes = :bytes, content_type = :mime, variants = CAST(:variants AS jsonb), error_code = NULL,"
-        " error_message = NULL, processed_at = now(), updated_at = now(), claim_token = NULL"
+        " error_message = NULL, processed_at = now(), updated_at = now(), claim_token = NULL,"
+        " placeholder = CAST(:placeholder AS jsonb), colors = CAST(:colors AS jsonb),"
+        " animation = CAST(:animation AS jsonb), phash = :phash, " + _PHASH_BANDS_SET +
         " WHERE id = :id AND claim_token = :token AND status = 'processing'",
         id=image_id, token=token, format=format, width=width, height=height, bytes=size, mime=mime,
-        variants=json.dumps(variants),
+        variants=json.dumps(variants), placeholder=_json_or_null(facts.get("placeholder")),
+        colors=_json_or_null(facts.get("colors")), animation=_json_or_null(facts.get("animation")),
+        phash=None if phash is None else _signed64(phash), **_phash_bands(phash),
     ))
+
+
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+# --- images: duplicates --------------------------------------------------------------------
+
+# The perceptual hash's four 16-bit bands (high first) live in their own indexed columns (migration 0016).
+_PHASH_BANDS = tuple(f"phash_b{index}" for index in range(4))
+_PHASH_BANDS_SET = ", ".join(f"{column} = :{column}" for column in _PHASH_BANDS)
+# Each band is searched within floor(distance / 4) bits: 2 bits is 137 values a band (1 + 16 + 120).
+MAX_PHASH_DISTANCE = 11
+
+
+def _signed64(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _phash_bands(phash: int | None) -> dict[str, int | None]:
+    return {column: None if phash is None else (phash >> (48 - 16 * index)) & 0xFFFF
+            for index, column in enumerate(_PHASH_BANDS)}
+
+
+def _within(value: int, bits: int) -> list[int]:
+    """Every 16-bit value within ``bits`` bit flips of ``value``."""
+    found = {value}
+    for _ in range(bits):
+        found |= {near ^ (1 << bit) for near in found for bit in range(16)}
+    return sorted(found)
+
+
+def exact_duplicate(db, owner: str, image_id: str, sha256: str) -> str | None:
+    """The id of another of ``owner``'s done images with this original SHA-256, oldest first, or None."""
+    row = db.one("SELECT id FROM images WHERE owner_id = :owner AND sha256 = :sha256 AND id <> :id"
+                 " AND status = 'done' ORDER BY created_at, id LIMIT 1", owner=owner, sha256=sha256, id=image_id)
+    return None if row is None else str(row["id"])
+
+
+def similar_images(db, owner: str, phash: int, *, max_distance: int, exclude: str | None = None,
+                   limit: int = 20) -> list[dict[str, Any]]:
+    """``owner``'s done images whose perceptual hash is within ``max_distance`` bits, nearest first.
+
+    Indexed (multi-index hashing): two hashes within ``max_distance`` bits have at least one 16-bit band
+    within ``max_distance // 4`` bits, so each band's neighbour values are looked up in its btree index
+    (owner_id, phash_bN) and only those candidates are compared bit by bit: the cost follows the
+    candidates, not the owner's image count.
+    """
+    if not 0 <= max_distance <= MAX_PHASH_DISTANCE:
+        raise ValueError(f"max_distance must be 0..{MAX_PHASH_DISTANCE}")
+    params = {column: _within(band, max_distance // 4) for column, band in _phash_bands(phash).items()
+              if band is not None}
+    # Each branch is an index scan that already returns the hash, so no second pass over images is needed.
+    candidates = " UNION ".join(
+        f"SELECT id, created_at, phash FROM images WHERE owner_id = :owner AND {column} = ANY(:{column})"
+        " AND phash IS NOT NULL AND status = 'done'" for column in params)
+    return db.rows(
+        "SELECT id, distance FROM (SELECT id, created_at, bit_count((phash # :phash)::bit(64)) AS distance"
+        f" FROM ({candidates}) candidates) near WHERE distance <= :max_distance"
+        " AND id IS DISTINCT FROM CAST(:exclude AS uuid)"
+        " ORDER BY distance, created_at, id LIMIT :limit",
+        owner=owner, phash=_signed64(phash), exclude=exclude, max_distance=max_distance, limit=limit, **params)
 
 
 def fail(db, image_id: str, *, status: ImageStatus, code: str, message: str, token: str | None = None) -> bool:

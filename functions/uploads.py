@@ -11,6 +11,7 @@ from functions.timestamps import iso
 
 ACCEPTED_TYPES = {
     "image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp", "image/gif": "gif", "image/avif": "avif",
+    "image/heic": "heic", "image/heif": "heic",
 }
 
 
@@ -32,6 +33,15 @@ def check_sha256(value: str | None, field: str = "sha256") -> str | None:
     return value.lower()
 
 
+def check_on_duplicate(value: Any) -> str:
+    """``allow`` (the default) or ``reject``; InvalidInput naming ``on_duplicate`` otherwise."""
+    if value is None:
+        return "allow"
+    if value not in ("allow", "reject"):
+        raise InvalidInput("on_duplicate must be allow or reject.", field="on_duplicate")
+    return value
+
+
 def check_upload(settings, *, filename: str, content_type: str, size: int):
     """The cleaned file name and content type of an upload, or InvalidInput naming the field."""
     name = clean_filename(filename)
@@ -47,8 +57,10 @@ def check_upload(settings, *, filename: str, content_type: str, size: int):
 
 def issue_upload(user_id: str, *, db, storage, settings, filename: str, content_type: str, size: int,
                  variants: Any = None, callback_url: str | None = None,
-                 sha256: str | None = None) -> dict[str, Any]:
+                 sha256: str | None = None, on_duplicate: str = "allow") -> dict[str, Any]:
     """Create the image row (awaiting_upload) and a presigned POST for exactly its original key.
+
+    ``on_duplicate="reject"``: the image fails as ``duplicate`` if it repeats one of the caller's done images.
 
     A declared ``sha256`` is checked against the original when it is processed (checksum_mismatch).
     """
@@ -60,7 +72,8 @@ def issue_upload(user_id: str, *, db, storage, settings, filename: str, content_
     post = upload_post(storage, settings, store.original_key(user_id, image_id), content_type, size)
     store.insert_image(db, image_id=image_id, owner=user_id, source="upload", name=name,
                        status=ImageStatus.AWAITING_UPLOAD, variants=requested, content_type=content_type,
-                       declared_bytes=size, callback_url=callback_url, sha256=sha256)
+                       declared_bytes=size, callback_url=callback_url, sha256=sha256,
+                       on_duplicate=check_on_duplicate(on_duplicate))
     return {"image_id": image_id, "status": ImageStatus.AWAITING_UPLOAD.value, "upload": post,
             "expires_at": iso(upload_expiry(settings))}
 

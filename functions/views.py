@@ -43,11 +43,18 @@ def image_fields(row: dict[str, Any]) -> dict[str, Any]:
         "batch_id": str(row["batch_id"]) if row["batch_id"] else None,
         "callback_url": row["callback_url"],
         "sha256": row["sha256"],
+        "placeholder": row["placeholder"],
+        "colors": row["colors"],
+        "animation": row["animation"],
+        "phash": None if row["phash"] is None else format(row["phash"] & 0xFFFF_FFFF_FFFF_FFFF, "016x"),
     }
 
 
-def image_json(storage, settings, row: dict[str, Any]) -> dict[str, Any]:
-    """The public view of an image row, with short-lived links to what exists."""
+def image_json(storage, settings, row: dict[str, Any], *, duplicates: list[dict[str, Any]]) -> dict[str, Any]:
+    """The public view of an image row, with short-lived links to what exists.
+
+    ``duplicates``: rows (id, distance) of the owner's other images whose perceptual hash is near, nearest first.
+    """
     ttl = settings.download_url_ttl
     has_original = row["status"] not in BEFORE_ORIGINAL
     view = image_fields(row)
@@ -58,6 +65,8 @@ def image_json(storage, settings, row: dict[str, Any]) -> dict[str, Any]:
     view["original"] = {"url": storage.presigned_get(row["storage_key"], expires_in=ttl,
                                                      download_name=row["original_name"])} if has_original else None
     view["webhook"] = delivery_json(row)
+    view["duplicates"] = [{"id": str(dup["id"]), "distance": dup["distance"], "link": f"/images/{dup['id']}"}
+                          for dup in duplicates]
     return view
 
 

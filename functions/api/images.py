@@ -21,20 +21,22 @@ def create_upload(call):
                                   settings=services.settings, filename=body["filename"],
                                   content_type=body["content_type"], size=body["size"],
                                   variants=body.get("variants"), callback_url=body.get("callback_url"),
-                                  sha256=body.get("sha256"))
+                                  sha256=body.get("sha256"), on_duplicate=body.get("on_duplicate"))
     return Reply(201, ticket)
 
 
 @route(api, "GET", "/images", summary="The caller's images, newest first", tag="images",
-       query=schemas.IMAGE_QUERY, responses={200: ("One page", schemas.IMAGE_PAGE)},
+       query=schemas.IMAGE_QUERY, responses={200: ("One page", schemas.IMAGE_PAGE)}, errors_=(404, 409),
        description="sha256 finds the caller's images of one content (what a client already uploaded); "
-                   "status keeps one state. Both combine with limit and cursor.")
+                   "status keeps one state. Both combine with limit and cursor. similar_to={id} lists that image's "
+                   "duplicates instead (perceptual hash within DUPLICATE_MAX_DISTANCE bits), nearest first, one page.")
 def list_images(call):
     services = wiring.services()
     return images.list_images(call.user_id, db=services.database, storage=services.storage,
                               settings=services.settings, server_key=services.webhook_signing_key,
                               limit=call.query["limit"], cursor=call.query.get("cursor"),
-                              sha256=call.query.get("sha256"), status=call.query.get("status"))
+                              sha256=call.query.get("sha256"), status=call.query.get("status"),
+                              similar_to=call.query.get("similar_to"))
 
 
 @route(api, "GET", "/images/latest", summary="The caller's newest image", tag="images",

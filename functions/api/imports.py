@@ -19,5 +19,5 @@ def create_import(call):
     body, services = call.body, wiring.services()
     ticket = imports.start_import(call.user_id, db=services.database, queues=services.queues,
                                   settings=services.settings, url=body["url"], variants=body.get("variants"),
-                                  callback_url=body.get("callback_url"))
+                                  callback_url=body.get("callback_url"), on_duplicate=body.get("on_duplicate"))
     return Reply(202, ticket)

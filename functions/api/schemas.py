@@ -75,6 +75,9 @@ VARIANT_REQUEST = obj({
     "format": {"type": "string", "enum": list(specs.FORMATS), "default": specs.VariantSpec.format},
     "quality": {"type": "integer", "minimum": specs.MIN_QUALITY, "maximum": specs.MAX_QUALITY,
                 "default": specs.VariantSpec.quality},
+    "gravity": {"type": "string", "enum": list(specs.GRAVITIES), "default": specs.VariantSpec.gravity,
+                "description": "Where a fit cover crop sits: center, entropy (the busiest part) or attention "
+                               "(edges, saturation and skin tones). Needs fit cover and both sides."},
 }, ["name"], description="An extra variant; give width, height or both.",
     example={"name": "card", "width": 600, "height": 400, "fit": "cover", "format": "jpeg", "quality": 85})
 
@@ -97,16 +100,23 @@ SHA256 = {"type": "string", "pattern": "^[0-9a-fA-F]{64}$",
                          "content fails the image with checksum_mismatch. Find images by it: GET /images?sha256=.",
           "examples": ["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]}
 
+ON_DUPLICATE = {"type": "string", "enum": ["allow", "reject"], "default": "allow",
+                "description": "reject: when the file is the same as (SHA-256), or looks like (perceptual hash within "
+                               "DUPLICATE_MAX_DISTANCE bits), one of your done images, the new image ends failed "
+                               "with code duplicate, naming the existing one."}
+
 UPLOAD_REQUEST = obj({
     "filename": {"type": "string", "minLength": 1, "maxLength": 255},
     "content_type": {"type": "string", "minLength": 1, "maxLength": 100,
-                     "description": "image/jpeg, image/png, image/webp, image/gif or image/avif."},
+                     "description": "image/jpeg, image/png, image/webp, image/gif, image/avif or image/heic "
+                                    "(image/heif)."},
     "size": {"type": "integer", "minimum": 1,
              "description": "The file's exact size in bytes (its upload link accepts only that size); "
                             "at most MAX_UPLOAD_BYTES."},
     "variants": VARIANT_REQUESTS,
     "callback_url": CALLBACK_URL,
     "sha256": SHA256,
+    "on_duplicate": ON_DUPLICATE,
 }, ["filename", "content_type", "size"],
     example={"filename": "beach.jpg", "content_type": "image/jpeg", "size": 2480133,
              "variants": [{"name": "card", "width": 600, "height": 400, "fit": "cover"}]})
@@ -193,8 +203,35 @@ IMAGE = obj({
     "renditions": {"type": "object", "additionalProperties": False, "properties": {
         "count": {"type": "integer"}, "bytes": {"type": "integer"},
     }, "required": ["count", "bytes"], "description": "On-demand renditions stored for this image."},
+    "placeholder": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+        "thumbhash": {"type": "string", "description": "ThumbHash, base64."},
+        "blurhash": {"type": "string", "description": "BlurHash, 4x3 components."},
+        "data_uri": {"type": "string", "description": "A PNG of at most 16 px a side, to show blurred."},
+    }, "required": ["thumbhash", "blurhash", "data_uri"], "description": "For done images: what to show while "
+                                                                            "the image loads."},
+    "colors": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+        "dominant": {"type": "string", "pattern": "^#[0-9a-f]{6}$"},
+        "palette": {"type": "array", "maxItems": 5, "items": obj({
+            "hex": {"type": "string", "pattern": "^#[0-9a-f]{6}$"},
+            "share": {"type": "number", "minimum": 0, "maximum": 1, "description": "Share of the pixels."},
+        }, ["hex", "share"])},
+    }, "required": ["dominant", "palette"], "description": "Colours clustered in OKLab, largest share first."},
+    "animation": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+        "frames": {"type": "integer"},
+        "animated": {"type": "boolean", "description": "Whether the WebP variants move."},
+        "still_reason": {"type": ["string", "null"], "description": "Why the variants are stills, if they are."},
+    }, "required": ["frames", "animated", "still_reason"], "description": "For multi-frame GIF and WebP sources."},
+    "phash": {"type": ["string", "null"], "pattern": "^[0-9a-f]{16}$",
+              "description": "64-bit perceptual hash (DCT of 32x32 grey), hexadecimal."},
+    "duplicates": {"type": "array", "items": obj({
+        "id": {"type": "string", "format": "uuid"},
+        "distance": {"type": "integer", "description": "Bits the perceptual hashes differ in."},
+        "link": {"type": "string"},
+    }, ["id", "distance", "link"]), "description": "Your other done images that look the same, nearest first "
+                                                   "(at most 10)."},
 }, ["id", "source", "status", "original_name", "created_at", "updated_at", "error", "original", "variants",
-    "generation", "source_url", "batch_id", "callback_url", "webhook", "sha256"])
+    "generation", "source_url", "batch_id", "callback_url", "webhook", "sha256", "placeholder", "colors",
+    "animation", "phash", "duplicates"])
 
 IMAGE_PAGE = obj({
     "items": {"type": "array", "items": IMAGE},
@@ -210,6 +247,8 @@ IMAGE_QUERY = obj({
     **IMAGE_LIST_QUERY["properties"],
     "sha256": {**SHA256, "description": "Only images whose original has this SHA-256 (64 hex digits)."},
     "status": {**STATUS, "description": "Only images in this state."},
+    "similar_to": {"type": "string", "maxLength": 64,
+                   "description": "An image id of yours: list its duplicates (nearest first) instead."},
 })
 
 DOWNLOAD_QUERY = obj({
@@ -245,6 +284,7 @@ IMPORT_REQUEST = obj({
     "url": SOURCE_URL,
     "variants": VARIANT_REQUESTS,
     "callback_url": CALLBACK_URL,
+    "on_duplicate": ON_DUPLICATE,
 }, ["url"], example={"url": "https://photos.example/beach.jpg",
                      "variants": [{"name": "card", "width": 600, "height": 400, "fit": "cover"}]})
 
@@ -325,9 +365,11 @@ WEBHOOK_SECRET = obj({
 EVENT_VARIANT = obj({key: value for key, value in VARIANT["properties"].items() if key != "url"},
                     [key for key in VARIANT["required"] if key != "url"])
 
-EVENT_IMAGE = obj({**{key: value for key, value in IMAGE["properties"].items() if key not in ("original", "webhook")},
+# Without "duplicates" too: finding them is a query, and an event is what the image row says.
+_NOT_IN_EVENTS = ("original", "webhook", "duplicates")
+EVENT_IMAGE = obj({**{key: value for key, value in IMAGE["properties"].items() if key not in _NOT_IN_EVENTS},
                    "variants": {"type": "array", "items": EVENT_VARIANT}},
-                  [key for key in IMAGE["required"] if key not in ("original", "webhook")])
+                  [key for key in IMAGE["required"] if key not in _NOT_IN_EVENTS])
 
 EVENT_BATCH = obj({**_BATCH_SUMMARY_FIELDS, "items": {"type": "array", "items": BATCH_ITEM}},
                   [*_BATCH_SUMMARY_FIELDS, "items"])

@@ -8,7 +8,7 @@ from pathlib import Path
 from functions.imaging.source import sniff  # the server's own rule: the content decides, never the name
 
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "gif": "image/gif",
-                 "avif": "image/avif"}
+                 "avif": "image/avif", "heic": "image/heic"}
 HEAD_BYTES = 4096  # enough for every signature sniff() reads (AVIF's ftyp box is the longest)
 
 

@@ -207,7 +207,7 @@ def render(original: bytes, options: grammar.Options, fmt: str, settings) -> tup
     from functions import imaging
 
     spec = imaging.VariantSpec("rendition", options.width, options.height, fit=options.fit, format=fmt,
-                               quality=options.resolved_quality(fmt))
+                               quality=options.resolved_quality(fmt), gravity=options.gravity)
     with _RENDERS:
         try:
             rendering = imaging.render_variants(original, [spec], max_pixels=settings.max_image_pixels,

@@ -5,12 +5,13 @@ each key at most once, in any order:
 
 - ``w``, ``h``: width and height in pixels, 1..8192 (one alone keeps the aspect ratio);
 - ``fit``: cover | contain | fill | inside (default inside: never enlarges);
+- ``g``: where a cover crop is placed, center | entropy | attention (default center; only with
+  ``fit:cover`` and both sides; functions/imaging/gravity.py);
 - ``f``: auto | webp | avif | jpeg | png (default auto: chosen from the Accept header);
 - ``q``: quality 1..100 (default 80 for JPEG and WebP, 60 for AVIF; PNG is lossless);
 - ``dpr``: device pixel ratio 1..3 (up to two decimals), multiplied into w and h;
 - ``exp``: unix seconds after which the URL is refused (403).
 
-``g`` (gravity of a cover crop) is reserved and not available yet: it is refused with 400.
 Canonical options put the keys in that order, fold ``dpr`` into the sides and drop defaults, so
 ``dpr:2,w:320`` and ``w:640,f:auto`` share one cache entry. Pure functions, no I/O.
 """
@@ -21,6 +22,7 @@ import dataclasses
 import re
 
 from functions.errors import BadRequest
+from functions.imaging.specs import GRAVITIES
 
 MAX_SIDE = 8192
 MAX_LENGTH = 200
@@ -28,8 +30,8 @@ FITS = ("cover", "contain", "fill", "inside")
 FORMATS = ("auto", "webp", "avif", "jpeg", "png")
 DEFAULT_FIT = "inside"
 DEFAULT_QUALITY = {"jpeg": 80, "webp": 80, "avif": 60}
-KEYS = ("w", "h", "fit", "f", "q", "dpr", "exp")
-RESERVED = {"g": "g (gravity) is not available yet; cover crops are centred."}
+DEFAULT_GRAVITY = "center"
+KEYS = ("w", "h", "fit", "g", "f", "q", "dpr", "exp")
 
 _SIDE = re.compile(r"[1-9][0-9]{0,4}")
 _QUALITY = re.compile(r"[1-9][0-9]{0,2}")
@@ -53,6 +55,7 @@ class Options:
     format: str = "auto"
     quality: int | None = None  # None: the format's default
     expires: int | None = None
+    gravity: str = DEFAULT_GRAVITY
 
     def canonical(self) -> str:
         """The options in canonical form (what the API signs); equal requests give equal strings."""
@@ -63,6 +66,8 @@ class Options:
             parts.append(f"h:{self.height}")
         if self.fit != DEFAULT_FIT:
             parts.append(f"fit:{self.fit}")
+        if self.gravity != DEFAULT_GRAVITY:
+            parts.append(f"g:{self.gravity}")
         parts.append(f"f:{self.format}")  # always written, so the options are never empty
         quality = self.quality
         if quality is not None and quality != DEFAULT_QUALITY.get(self.format) and self.format != "png":
@@ -72,10 +77,11 @@ class Options:
         return ",".join(parts)
 
     def rendition(self, fmt: str) -> str:
-        """The storage name of the output in format ``fmt``: every value filled in, expiry left out."""
+        """The storage name of the output in format ``fmt``: every value filled in (a centred crop's
+        gravity left out, as before gravities existed), expiry left out."""
         parts = [f"w:{self.width}" if self.width is not None else None,
                  f"h:{self.height}" if self.height is not None else None,
-                 f"fit:{self.fit}", f"f:{fmt}"]
+                 f"fit:{self.fit}", f"g:{self.gravity}" if self.gravity != DEFAULT_GRAVITY else None, f"f:{fmt}"]
         if fmt != "png":
             parts.append(f"q:{self.resolved_quality(fmt)}")
         return ",".join(part for part in parts if part)
@@ -92,8 +98,6 @@ def parse(text: str) -> Options:
     seen: dict[str, str] = {}
     for pair in text.split(","):
         key, colon, value = pair.partition(":")
-        if key in RESERVED:
-            raise OptionRefused(RESERVED[key], code="option_not_available", field=key)
         if not colon or key not in KEYS:
             shown = key if re.fullmatch(r"[a-z]{1,8}", key) else "options"
             raise OptionRefused(f"Unknown option {pair[:20]!r}; options are {', '.join(KEYS)} as key:value.",
@@ -104,6 +108,9 @@ def parse(text: str) -> Options:
     width = _side(seen, "w")
     height = _side(seen, "h")
     fit = _choice(seen, "fit", FITS, DEFAULT_FIT)
+    gravity = _choice(seen, "g", GRAVITIES, DEFAULT_GRAVITY)
+    if gravity != DEFAULT_GRAVITY and (fit != "cover" or "w" not in seen or "h" not in seen):
+        raise OptionRefused("g places a cover crop: it needs fit:cover with both w and h.", field="g")
     fmt = _choice(seen, "f", FORMATS, "auto")
     quality = None
     if "q" in seen:
@@ -121,7 +128,7 @@ def parse(text: str) -> Options:
         if not _EXPIRY.fullmatch(seen["exp"]):
             raise OptionRefused("exp must be a time in unix seconds.", field="exp")
         expires = int(seen["exp"])
-    return Options(width, height, fit, fmt, quality, expires)
+    return Options(width, height, fit, fmt, quality, expires, gravity)
 
 
 def _side(seen: dict[str, str], key: str) -> int | None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
+from functions.imaging import analysis, gravity
 from functions.imaging.budget import Budget
+from functions.imaging.source import _DECODE_ERRORS as _FRAME_ERRORS
 from functions.imaging.source import ImageRejected, Source, SourceInfo
 from functions.imaging.specs import MAX_SIDE, VariantSpec
 
@@ -67,12 +71,22 @@ class _Geometry:
 
 
 class Rendering:
-    """The variants of one accepted image, yielded as they are made; ``info`` is the source's header."""
+    """The variants of one accepted image, yielded as they are made; ``info`` is the source's header.
 
-    def __init__(self, source: Source, plans, budget: Budget):
+    ``analysis`` (placeholders, colours, perceptual hash) is set once the image is decoded, before
+    the first variant is yielded.
+    """
+
+    def __init__(self, source: Source, plans, budget: Budget, max_animation_pixels: int | None = None):
         self.info: SourceInfo = source.info
         self.budget = budget
-        self._variants = _render_all(source, plans, budget)
+        self.analysis: analysis.Analysis | None = None
+        # For a multi-frame GIF or WebP: {"frames", "animated", "still_reason"}; None for a still image.
+        self.animation: dict | None = None
+        self._animated: set[str] = set()
+        if source.info.frames > 1 and source.info.format in _ANIMATED_SOURCES:
+            self._animated, self.animation = _animation_plan(source, plans, max_animation_pixels)
+        self._variants = _render_all(source, plans, budget, self)
 
     def __iter__(self) -> Iterator[Variant]:
         return self
@@ -83,7 +97,7 @@ class Rendering:
 
 def render_variants(
     data: bytes, specs: Sequence[VariantSpec], *, max_pixels: int, max_bytes: int | None = None,
-    max_output_pixels: int | None = None, budget: Budget | None = None,
+    max_output_pixels: int | None = None, budget: Budget | None = None, max_animation_pixels: int | None = None,
 ) -> Rendering:
     """Render every spec from one uploaded image; specs[0] (the thumbnail) is yielded first, as soon as it exists.
 
@@ -103,21 +117,97 @@ def render_variants(
             f"{source.size[0]}x{source.size[1]} image; "
             f"at most {max_output_pixels / 1e6:.0f} can be made from one image.",
         )
-    return Rendering(source, plans, budget or Budget())
+    return Rendering(source, plans, budget or Budget(), max_animation_pixels)
 
 
-def _render_all(source: Source, plans, budget: Budget) -> Iterator[Variant]:
+def _render_all(source: Source, plans, budget: Budget, rendering: Rendering) -> Iterator[Variant]:
     if not plans:
         return
     # One decode serves every variant: a second one (a small draft for an early thumbnail) would
     # double the worst case, and a decode is the one step that cannot be stopped half-way.
-    with budget.step("decode"):
+    with budget.step("decode", whole_process=source.info.format == "heic"):
         picture = source.decode(_resolution_needed(plans, source.size))
+    with budget.step("analyse"):
+        # One small whole-frame picture feeds the analysis and every smart crop.
+        overview = analysis.small_frame(picture, gravity.ANALYSIS_SIDE)
+        rendering.analysis = analysis.analyse(analysis.small_frame(overview))
+        plans = [(spec, _placed(spec, geo, overview, source.size)) for spec, geo in plans]
     first, rest = plans[0], plans[1:]
     spec, geo = first
     yield _render_step(budget, spec, geo, _resize_step(budget, geo, [picture], source.size))
+    moving = [(spec, geo) for spec, geo in rest if spec.name in rendering._animated]
+    rest = [(spec, geo) for spec, geo in rest if spec.name not in rendering._animated]
     if rest:
         yield from _render_rest(rest, picture, source.size, budget)
+    del picture
+    for spec, geo in moving:  # one at a time: each holds all of its frames until encoded
+        yield _render_animated(source, spec, geo, budget)
+
+
+# --- animation ----------------------------------------------------------------------------------
+
+_ANIMATED_SOURCES = ("gif", "webp")
+# More frames than this is a slide show nobody watches, and each frame costs fixed Python overhead
+# (~0.1 ms) whatever its size: 10,000 1x1 frames would be a second per variant for nothing.
+MAX_FRAMES = 1000
+# Browsers show GIF frames of 0-10 ms as 100 ms (the old Netscape rule); an animated WebP output
+# keeps what a browser showed, and libwebp needs increasing timestamps.
+_MIN_DURATION_MS, _SHORT_DURATION_SHOWN_MS = 20, 100
+
+
+def _animation_plan(source: Source, plans, max_pixels: int | None) -> tuple[set[str], dict]:
+    """Which variants keep the animation (WebP ones after the thumbnail), and what the record says.
+
+    The frame-pixel budget counts every frame decoded plus every frame of every animated output.
+    """
+    frames = source.info.frames
+    animated = [(spec, geo) for spec, geo in plans[1:] if spec.format == "webp"]
+    record: dict[str, Any] = {"frames": frames, "animated": bool(animated), "still_reason": None}
+    if not animated:
+        record["still_reason"] = ("No WebP variant was asked for; JPEG, PNG and AVIF variants and the thumbnail "
+                                  "are stills.")
+        return set(), record
+    width, height = source.size
+    total = frames * (width * height + sum(geo.canvas[0] * geo.canvas[1] for _, geo in animated))
+    if frames > MAX_FRAMES:
+        record.update(animated=False, still_reason=f"It has {frames:,} frames; at most {MAX_FRAMES:,} are animated.")
+        return set(), record
+    if max_pixels is not None and total > max_pixels:
+        record.update(animated=False, still_reason=(
+            f"Its {frames:,} frames add up to {total / 1e6:,.0f} megapixels of work; at most "
+            f"{max_pixels / 1e6:,.0f} are animated, so its variants are stills of the first frame."))
+        return set(), record
+    return {spec.name for spec, _ in animated}, record
+
+
+def _render_animated(source: Source, spec: VariantSpec, geo: _Geometry, budget: Budget) -> Variant:
+    """Every frame resized to the geometry, encoded as one animated WebP with the source's durations and loop."""
+    container = source.open_frames()
+    loop = int(container.info.get("loop", 0) or 0)
+    frames: list[Image.Image] = []
+    durations: list[int] = []
+    for index in range(source.info.frames):
+        with budget.step("frame"):  # this frame's decode; counted apart from the one decode of stills
+            try:
+                container.seek(index)
+                frame = source.upright(container.convert("RGBA"))
+            except (EOFError, *_FRAME_ERRORS) as error:
+                if not frames:
+                    raise ImageRejected("corrupt_image", "The animation's frames cannot be read.") from error
+                break  # damaged later frames: keep what was read, as browsers do
+        duration = int(container.info.get("duration", 0) or 0)
+        durations.append(duration if duration >= _MIN_DURATION_MS else _SHORT_DURATION_SHOWN_MS)
+        with budget.step("frame"):
+            frame = _resample(geo, [frame], source.size)
+            if geo.canvas != geo.size:
+                frame = _pad(frame, geo, True)
+        frames.append(frame)
+    with budget.step("encode"):
+        out = io.BytesIO()
+        frames[0].save(out, "WEBP", save_all=True, append_images=frames[1:], duration=durations, loop=loop,
+                       quality=spec.quality, method=_WEBP_METHOD)
+    _, content_type, extension, _ = _ENCODINGS["webp"]
+    return Variant(spec.name, "webp", content_type, extension, frames[0].width, frames[0].height, out.getvalue())
 
 
 def geometry(spec: VariantSpec, source_size: tuple[int, int]) -> _Geometry:
@@ -144,7 +234,7 @@ def geometry(spec: VariantSpec, source_size: tuple[int, int]) -> _Geometry:
     if spec.fit == "fill":
         return _Geometry(whole, (box_w, box_h), (box_w, box_h))
     if spec.fit == "cover":
-        return _Geometry(cover_box(source_size, (box_w, box_h), spec.gravity), (box_w, box_h), (box_w, box_h))
+        return _Geometry(cover_box(source_size, (box_w, box_h)), (box_w, box_h), (box_w, box_h))
     scale = min(box_w / width, box_h / height)
     if spec.fit == "inside":
         scale = min(scale, 1.0)
@@ -152,23 +242,25 @@ def geometry(spec: VariantSpec, source_size: tuple[int, int]) -> _Geometry:
     return _Geometry(whole, size, (box_w, box_h) if spec.fit == "contain" else size)
 
 
-GRAVITIES = ("center",)
+def cover_box(source_size: tuple[int, int], box_size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The part of the source that ``fit=cover`` keeps: the box's shape, as large as fits, centred.
 
-
-def cover_box(source_size: tuple[int, int], box_size: tuple[int, int],
-              gravity: str = "center") -> tuple[float, float, float, float]:
-    """The part of the source that ``fit=cover`` keeps: the box's shape, as large as fits, placed by ``gravity``.
-
-    The one place a cover crop is placed, for pipeline variants and delivery renditions alike.
-    Only "center" exists so far; smart gravities ("entropy", "attention") plug in here.
+    The one place a cover crop is sized, for pipeline variants and delivery renditions alike; a
+    gravity other than "center" then moves it (``_placed``, functions/imaging/gravity.py).
     """
-    if gravity not in GRAVITIES:
-        raise ValueError(f"unknown gravity {gravity!r}; known: {', '.join(GRAVITIES)}")
     width, height = source_size
     scale = max(box_size[0] / width, box_size[1] / height)
     crop_w, crop_h = min(width, box_size[0] / scale), min(height, box_size[1] / scale)
     left, top = (width - crop_w) / 2, (height - crop_h) / 2
     return (left, top, left + crop_w, top + crop_h)
+
+
+def _placed(spec: VariantSpec, geo: _Geometry, overview: Image.Image, source_size: tuple[int, int]) -> _Geometry:
+    """The geometry with its cover crop moved where the spec's gravity puts it."""
+    if spec.fit != "cover" or spec.gravity == "center" or spec.width is None or spec.height is None:
+        return geo
+    box = gravity.crop_box(overview, (spec.width, spec.height), spec.gravity, source_size=source_size)
+    return dataclasses.replace(geo, box=box)
 
 
 def _scaled(size: tuple[int, int], scale: float, limit: tuple[int, int] = (MAX_SIDE, MAX_SIDE)) -> tuple[int, int]:

@@ -23,9 +23,13 @@ _TYPES = {
     "webp": ("WEBP", "image/webp"),
     "gif": ("GIF", "image/gif"),
     "avif": ("AVIF", "image/avif"),
+    "heic": ("HEIF", "image/heic"),  # the plugin pillow-heif registers (see _heif_plugin)
 }
 
-_LABELS = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "gif": "GIF", "avif": "AVIF"}
+_LABELS = {"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "gif": "GIF", "avif": "AVIF", "heic": "HEIC"}
+
+# ISOBMFF brands of HEIF still images and sequences (ISO/IEC 23008-12), as phones write them.
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1", b"mif2"}
 
 # What Pillow's decoders raise on damaged data (libavif's errors arrive as RuntimeError; found by
 # fuzzing every allowed type). Caught only around Pillow's open/load; anything else propagates.
@@ -96,18 +100,36 @@ def sniff(data: bytes) -> str | None:
         return "gif"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
-    if head[4:8] == b"ftyp" and _is_avif_brand(data):
-        return "avif"
+    if head[4:8] == b"ftyp":
+        brands = _brands(data)
+        if b"avif" in brands or b"avis" in brands:
+            return "avif"
+        if brands & _HEIF_BRANDS:
+            return "heic"
     return None
 
 
-def _is_avif_brand(data: bytes) -> bool:
-    # ISOBMFF 'ftyp' box: size, 'ftyp', major brand, minor version, compatible brands. HEIC shares the box.
+def _brands(data: bytes) -> set[bytes]:
+    # ISOBMFF 'ftyp' box: size, 'ftyp', major brand, minor version, compatible brands. AVIF and HEIC share it.
     size = int.from_bytes(data[:4], "big")
     if not 16 <= size <= min(len(data), 4096):
-        return False
-    brands = [data[8:12]] + [data[i : i + 4] for i in range(16, size - 3, 4)]
-    return b"avif" in brands or b"avis" in brands
+        return set()
+    return {data[8:12]} | {data[i : i + 4] for i in range(16, size - 3, 4)}
+
+
+@functools.cache
+def _heif_plugin() -> None:
+    """Register pillow-heif's HEIF plugin with Pillow, once, on the first HEIC (it loads libheif)."""
+    import pillow_heif
+
+    # The primary image only: thumbnails, depth maps and auxiliary images are never decoded.
+    pillow_heif.options.THUMBNAILS = False
+    pillow_heif.options.DEPTH_IMAGES = False
+    pillow_heif.options.AUX_IMAGES = False
+    # One decoding thread asked for (Lambda gives one image one or two vCPUs); libheif still decodes
+    # on threads of its own, so the budget counts a HEIC decode in process CPU time (render.py).
+    pillow_heif.options.DECODE_THREADS = 1
+    pillow_heif.register_heif_opener()
 
 
 @dataclass(frozen=True)
@@ -129,7 +151,7 @@ class Source:
             )
         kind = sniff(data)
         if kind is None:
-            raise ImageRejected("unsupported_type", "The file is not a JPEG, PNG, WebP, GIF or AVIF image.")
+            raise ImageRejected("unsupported_type", "The file is not a JPEG, PNG, WebP, GIF, AVIF or HEIC image.")
         if kind == "jpeg":
             _check_structure(data)  # before Pillow's header parse too, which loops over every segment
         image = _open(data, kind)
@@ -142,8 +164,9 @@ class Source:
         orientation = _orientation(image, kind)
         if orientation >= 5:
             width, height = height, width
-        # A JPEG is one picture here: an MPO's second frame is a depth map or preview, not animation.
-        frames = 1 if kind == "jpeg" else _frames(image)
+        # A JPEG is one picture here: an MPO's second frame is a depth map or preview, not animation;
+        # a HEIC's other top-level images (bursts, edits) are not frames of one picture either.
+        frames = 1 if kind in ("jpeg", "heic") else _frames(image)
         info = SourceInfo(kind, _TYPES[kind][1], width, height, frames)
         return cls(data, info, image.size, orientation)
 
@@ -183,7 +206,22 @@ class Source:
         return image
 
 
+    def open_frames(self) -> Image.Image:
+        """The container, opened again, for reading its frames one by one (``seek``)."""
+        return _open(self.data, self.info.format)
+
+    def upright(self, frame: Image.Image) -> Image.Image:
+        """One decoded frame in sRGB, upright, without metadata (what ``decode`` does to the first)."""
+        frame = _normalise_mode(_to_srgb(frame, frame.info.get("icc_profile")))
+        if self.orientation in _UPRIGHT:
+            frame = frame.transpose(_UPRIGHT[self.orientation])
+        frame.info = {}
+        return frame
+
+
 def _open(data: bytes, kind: str) -> Image.Image:
+    if kind == "heic":
+        _heif_plugin()
     try:
         # Pillow's bomb warning is an error here. catch_warnings swaps process-wide filters, but only
         # around the header parse; our own max_pixels check right after is the limit that matters.

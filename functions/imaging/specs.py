@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
 from functions.errors import InvalidInput
 
 FITS = ("cover", "contain", "fill", "inside")
+GRAVITIES = ("center", "entropy", "attention")  # functions/imaging/gravity.py; only fit "cover" crops
 FORMATS = ("jpeg", "png", "webp", "avif")
 MAX_SIDE = 8192
 MAX_REQUESTED = 10
@@ -17,7 +19,7 @@ MIN_QUALITY, MAX_QUALITY = 1, 100
 # The API's request schema (functions/api/schemas.py) is derived from these rules and VariantSpec's defaults.
 
 _NAME = re.compile(NAME_PATTERN)
-_KEYS = ("name", "width", "height", "fit", "format", "quality")
+_KEYS = ("name", "width", "height", "fit", "format", "quality", "gravity")
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class VariantSpec:
     fit: str = "inside"
     format: str = "webp"
     quality: int = 80
-    gravity: str = "center"  # where a cover crop is placed (render.cover_box)
+    gravity: str = "center"  # where a cover crop is placed (functions/imaging/gravity.py)
 
     @property
     def is_full_size(self) -> bool:
@@ -44,9 +46,12 @@ STANDARD_VARIANTS: tuple[VariantSpec, ...] = (
 )
 
 
-def variant_plan(requested: tuple[VariantSpec, ...]) -> tuple[VariantSpec, ...]:
+def variant_plan(requested: tuple[VariantSpec, ...], *, thumbnail_gravity: str = "center") -> tuple[VariantSpec, ...]:
     """Every variant one image gets: the standard set first, then what the caller asked for."""
-    return STANDARD_VARIANTS + tuple(requested)
+    standard = STANDARD_VARIANTS
+    if thumbnail_gravity != standard[0].gravity:
+        standard = (dataclasses.replace(standard[0], gravity=thumbnail_gravity), *standard[1:])
+    return standard + tuple(requested)
 
 
 def parse_variant_specs(raw, *, max_output_pixels: int | None = None) -> tuple[VariantSpec, ...]:
@@ -119,7 +124,11 @@ def _parse_one(item, where: str) -> VariantSpec:
     if not _is_int(quality) or not MIN_QUALITY <= quality <= MAX_QUALITY:
         raise InvalidInput(f"Quality must be a whole number from {MIN_QUALITY} to {MAX_QUALITY}.",
                            field=f"{where}.quality")
-    return VariantSpec(name, width, height, fit=fit, format=fmt, quality=quality)
+    gravity = _choice(item.get("gravity", VariantSpec.gravity), GRAVITIES, f"{where}.gravity", "Gravity")
+    if gravity != VariantSpec.gravity and (fit != "cover" or width is None or height is None):
+        raise InvalidInput("gravity places a crop: it needs fit cover and both width and height.",
+                           field=f"{where}.gravity")
+    return VariantSpec(name, width, height, fit=fit, format=fmt, quality=quality, gravity=gravity)
 
 
 def _side(value, field: str) -> int | None:

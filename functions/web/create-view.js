@@ -7,7 +7,9 @@ import { postToStorage } from "./storage-upload.js";
 import { VariantOptions } from "./variant-options.js";
 import { imageEvents } from "./watch.js";
 
-const ACCEPTED = new Set(["image/jpeg", "image/png", "image/webp", "image/gif", "image/avif"]);
+const ACCEPTED = new Set(["image/jpeg", "image/png", "image/webp", "image/gif", "image/avif", "image/heic", "image/heif"]);
+// Browsers outside Apple's often give a HEIC file no type at all; the server decides by content anyway.
+const typeOf = (file) => file.type || (/\.hei[cf]$/i.test(file.name) ? "image/heic" : "");
 const PARALLEL_UPLOADS = 3;
 
 export class CreateView {
@@ -129,8 +131,8 @@ export class CreateView {
     const accepted = [];
     for (const file of files) {
       const row = this.addRow(file.name, "upload");
-      if (!ACCEPTED.has(file.type)) {
-        this.rowFailed(row, `Not an image pixelflow takes (${file.type || "unknown type"}): use JPEG, PNG, WebP, GIF or AVIF.`);
+      if (!ACCEPTED.has(typeOf(file))) {
+        this.rowFailed(row, `Not an image pixelflow takes (${file.type || "unknown type"}): use JPEG, PNG, WebP, GIF, AVIF or HEIC.`);
         continue;
       }
       accepted.push({ file, row });
@@ -216,7 +218,7 @@ export class CreateView {
     this.rowState(row, "Preparing…");
     let ticket;
     try {
-      const request = { filename: file.name, content_type: file.type, size: file.size };
+      const request = { filename: file.name, content_type: typeOf(file), size: file.size };
       if (variants.length) request.variants = variants;
       ticket = await this.api.createUpload(request);
     } catch (error) {

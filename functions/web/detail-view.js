@@ -2,8 +2,8 @@
 // and deleting it (after a confirmation).
 
 import {
-  announce, formatBytes, formatDate, formatDimensions, h, imageTitle, responsiveSource, statusBadge, statusPhrase, stem, TERMINAL,
-  variantOf,
+  announce, formatBytes, formatDate, formatDimensions, h, imageTitle, responsiveSource, showPlaceholder, statusBadge,
+  statusPhrase, stem, TERMINAL, variantOf,
 } from "./elements.js";
 import { imageEvents, publishImage, publishRemoved } from "./watch.js";
 
@@ -100,6 +100,7 @@ export class DetailView {
       : full
       ? h("img", { class: "detail-image", src: full.url, alt: `${title}, processed (${full.name})`, width: full.width, height: full.height })
       : h("div", { class: `detail-placeholder thumb-${image.status}` }, h("span", {}, statusPhrase(image.status)));
+    if (full) showPlaceholder(preview, image);
 
     const facts = h("dl", { class: "facts" },
       fact("Status", statusBadge(image.status)),
@@ -152,12 +153,33 @@ export class DetailView {
       h("div", { class: "detail-layout" },
         h("div", { class: "detail-preview" }, preview),
         h("div", { class: "detail-info" },
-          facts, failure, generation,
+          facts, failure, generation, this.analysis(image),
           h("h3", {}, "Downloads"),
           downloads,
           this.deleteArea())));
 
     if (focusKey) this.body.querySelector(`[data-focus-key="${CSS.escape(focusKey)}"]`)?.focus();
+  }
+
+  /** The colours found at ingest and the caller's images that look the same, with links to them. */
+  analysis(image) {
+    const palette = image.colors?.palette ?? [];
+    const swatches = palette.length
+      ? h("ul", { class: "palette", "aria-label": "Colours" }, palette.map((colour) => {
+        const swatch = h("span", { class: "swatch", "aria-hidden": "true" });
+        swatch.style.backgroundColor = colour.hex; // schema: always #rrggbb
+        return h("li", {}, swatch, h("span", {}, `${colour.hex} · ${Math.round(colour.share * 100)} %`));
+      }))
+      : null;
+    const duplicates = (image.duplicates ?? []).length
+      ? h("ul", { class: "duplicates" }, image.duplicates.map((duplicate) =>
+        h("li", {}, h("button", { type: "button", class: "link-button", onclick: () => this.open(duplicate.id) },
+          `Image ${duplicate.id.slice(0, 8)}`), h("span", { class: "hint" }, ` (${duplicate.distance} bits apart)`))))
+      : null;
+    if (!swatches && !duplicates) return null;
+    return h("div", { class: "analysis" },
+      swatches ? h("h3", {}, "Colours") : null, swatches,
+      duplicates ? h("h3", {}, "Looks the same as") : null, duplicates);
   }
 
   downloadLink(name, variant) {

@@ -128,3 +128,15 @@ export function stem(name) {
   const dot = name.lastIndexOf(".");
   return dot > 0 ? name.slice(0, dot) : name;
 }
+
+/** The image's tiny preview (a data URI made at ingest) under the picture until it has loaded. */
+export function showPlaceholder(picture, image) {
+  const uri = image.placeholder?.data_uri;
+  if (!uri || !uri.startsWith("data:image/png;base64,")) return;
+  // Through the CSSOM: the page's CSP refuses style attributes, not style properties set by script.
+  picture.style.backgroundImage = `url("${uri}")`;
+  picture.classList.add("has-placeholder");
+  const clear = () => { picture.style.backgroundImage = ""; picture.classList.remove("has-placeholder"); };
+  if (picture.complete && picture.naturalWidth) clear();
+  else picture.addEventListener("load", clear, { once: true });
+}

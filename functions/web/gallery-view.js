@@ -1,7 +1,8 @@
 // The latest image, prominent, and every image of the person, newest first, a page at a time.
 
 import {
-  formatDimensions, h, imageTitle, responsiveSource, statusBadge, statusPhrase, statusWord, TERMINAL, timeElement, variantOf,
+  formatDimensions, h, imageTitle, responsiveSource, showPlaceholder, statusBadge, statusPhrase, statusWord, TERMINAL,
+  timeElement, variantOf,
 } from "./elements.js";
 import { imageEvents } from "./watch.js";
 
@@ -101,6 +102,7 @@ export class GalleryView {
       ? h("img", { class: "thumb", src: thumbnail.src ?? thumbnail.url, ...(responsive ?? {}), alt: "", width: 128, height: 128, loading: "lazy", decoding: "async" })
       : h("span", { class: `thumb thumb-placeholder thumb-${image.status}`, "aria-hidden": "true" });
     if (thumbnail) picture.addEventListener("error", () => this.linkExpired(image.id, picture), { once: true });
+    if (thumbnail) showPlaceholder(picture, image);
     const size = formatDimensions(image.width, image.height);
     const facts = [size ? h("span", {}, size) : null, timeElement(image.created_at)];
     const dataset = { imageId: image.id, created: image.created_at, status: image.status, signature: signature(image) };

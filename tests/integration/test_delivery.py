@@ -195,7 +195,8 @@ def test_given_a_rotated_key_when_old_urls_are_fetched_then_403(server, photo):
 @pytest.mark.parametrize("options, field", [
     ("w:0", "w"), ("w:99999", "w"), ("w:-5", "w"), ("w:1.5", "w"), ("h:8193", "h"), ("q:abc", "q"),
     ("q:0", "q"), ("q:101", "q"), ("w:100,w:200", "w"), ("dpr:4", "dpr"), ("dpr:3,w:4000", "dpr"),
-    ("fit:stretch", "fit"), ("f:gif", "f"), ("zoom:2", "zoom"), ("g:entropy", "g"), ("exp:soon", "exp"),
+    ("fit:stretch", "fit"), ("f:gif", "f"), ("zoom:2", "zoom"), ("g:entropy", "g"), ("w:64,h:64,g:middle", "g"),
+    ("exp:soon", "exp"),
     ("w:100,,f:webp", "options"), ("w:100,..%2F..%2Fetc", "options"), ("w:1%00", "w"),
     ("w:8192,h:8192,fit:fill", "w"),
 ])
@@ -203,6 +204,36 @@ def test_given_bad_options_when_fetched_then_400_naming_the_option(server, photo
     answer = img(server, key, options, photo["id"])
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["field"] == field
+
+
+def test_given_attention_gravity_when_a_wide_image_is_cropped_square_then_the_crop_keeps_the_subject(
+        server, user, key):
+    # A red disc near the right edge of a flat grey 800x200 picture: a centred square crop misses it.
+    from io import BytesIO
+
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (800, 200), (128, 128, 128))
+    ImageDraw.Draw(picture).ellipse((660, 40, 780, 160), fill=(220, 20, 20))
+    data = BytesIO()
+    picture.save(data, "PNG")
+    image_id = upload(server, user, data.getvalue(), filename="disc.png", content_type="image/png")
+    assert finished(server, user, image_id)["status"] == "done"
+
+    def red_share(options):
+        answer = img(server, key, options, image_id, accept="image/png")
+        assert answer.status_code == 200, answer.text
+        crop = Image.open(BytesIO(answer.content)).convert("RGB")
+        assert crop.size == (100, 100)
+        pixels = crop.tobytes()
+        return sum(1 for i in range(0, len(pixels), 3) if pixels[i] > 180 and pixels[i + 1] < 80) / (100 * 100)
+
+    assert red_share("w:100,h:100,fit:cover,f:png") == 0  # centred: the disc is outside the middle square
+    assert red_share("w:100,h:100,fit:cover,g:attention,f:png") > 0.2
+    assert red_share("w:100,h:100,fit:cover,g:entropy,f:png") > 0.2
+    # Each gravity is its own stored rendition.
+    assert {row["options"] for row in rows(image_id)} >= {"w:100,h:100,fit:cover,f:png",
+                                                         "w:100,h:100,fit:cover,g:attention,f:png"}
 
 
 def test_given_dot_segments_when_fetched_then_no_route_matches(server, photo, key):

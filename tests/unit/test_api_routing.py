@@ -60,7 +60,8 @@ def test_given_a_body_when_accepted_then_defaults_are_filled_by_the_validator():
     with Client(_app()) as client:
         status, body = _post(client, {"email": "ada@example.com", "variants": [{"name": "card", "width": 10}]})
     assert status == 201
-    assert body["variants"] == [{"name": "card", "width": 10, "fit": "inside", "format": "webp", "quality": 80}]
+    assert body["variants"] == [{"name": "card", "width": 10, "fit": "inside", "format": "webp", "quality": 80,
+                                  "gravity": "center"}]
 
 
 @pytest.mark.parametrize("body, field", [

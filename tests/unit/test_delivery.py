@@ -36,12 +36,17 @@ def test_given_a_resolved_format_when_named_for_storage_then_defaults_are_filled
     assert options.rendition("avif") == "w:640,fit:inside,f:avif,q:60"
     assert options.rendition("webp") == "w:640,fit:inside,f:webp,q:80"
     assert options.rendition("png") == "w:640,fit:inside,f:png"
+    smart = grammar.parse("g:attention,f:webp,h:90,fit:cover,w:160")
+    assert smart.canonical() == "w:160,h:90,fit:cover,g:attention,f:webp"
+    assert smart.rendition("webp") == "w:160,h:90,fit:cover,g:attention,f:webp,q:80"
+    assert grammar.parse("w:160,h:90,fit:cover,g:center").canonical() == "w:160,h:90,fit:cover,f:auto"
 
 
 @pytest.mark.parametrize("text, field", [
     ("", "options"), ("w", "w"), ("w:0", "w"), ("w:08", "w"), ("w:8193", "w"), ("w:99999", "w"),
     ("w:1e3", "w"), ("q:abc", "q"), ("q:100,q:100", "q"), ("dpr:0.5", "dpr"), ("dpr:3.01", "dpr"),
-    ("dpr:2,w:5000", "dpr"), ("fit:Cover", "fit"), ("f:jpg", "f"), ("g:center", "g"), ("exp:-1", "exp"),
+    ("dpr:2,w:5000", "dpr"), ("fit:Cover", "fit"), ("f:jpg", "f"), ("g:attention,w:64", "g"),
+    ("g:east,fit:cover,w:8,h:8", "g"), ("g:entropy,fit:contain,w:8,h:8", "g"), ("exp:-1", "exp"),
     ("../../etc/passwd", "options"), ("w:1" + ",f:auto" * 40, "options"), ("W:10", "options"),
 ])
 def test_given_bad_options_when_parsed_then_refused_naming_the_option(text, field):

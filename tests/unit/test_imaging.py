@@ -221,7 +221,7 @@ def test_given_a_limit_below_pillows_when_inspecting_then_the_per_call_limit_app
         (lambda: corpus.SVG, "unsupported_type"),
         (lambda: b"", "empty"),
         (corpus.bmp, "unsupported_type"),
-        (corpus.heic_like, "unsupported_type"),
+        (corpus.heic_like, "corrupt_image"),  # HEIC is accepted now; this one has no boxes after ftyp
         (corpus.jpeg_magic_then_garbage, "corrupt_image"),
     ],
     ids=[
@@ -600,7 +600,8 @@ def test_given_a_jpeg_just_within_the_scan_limit_when_rendering_then_it_is_proce
 def test_given_any_image_and_several_variants_when_rendering_then_it_is_decoded_exactly_once(make):
     budget = Budget()
     specs = variant_plan((VariantSpec("w400", 400, None), VariantSpec("card", 300, 200, fit="cover", format="jpeg")))
-    rendering = render_variants(make(), specs, max_pixels=MAX_PIXELS, budget=budget)
+    # max_animation_pixels=1: the animated GIF's variants are stills (animation decodes every frame).
+    rendering = render_variants(make(), specs, max_pixels=MAX_PIXELS, budget=budget, max_animation_pixels=1)
     assert [variant.name for variant in rendering][0] == "thumbnail"
     assert budget.count("decode") == 1
     assert budget.count("encode") == len(specs) and budget.count("resize") == len(specs)
@@ -677,6 +678,6 @@ def test_given_no_budget_when_rendering_then_every_step_is_still_counted_and_not
 
 def test_given_a_last_step_that_passes_the_budget_when_rendering_then_its_finished_work_is_kept(monkeypatch):
     monkeypatch.setattr(render_module, "_cpus", lambda: 1)
-    budget = Budget(4.5, clock=Ticking(1.0))  # decode, resize, encode, resize: 4 s; the last encode starts at 4
+    budget = Budget(5.5, clock=Ticking(1.0))  # decode, analyse, resize, encode, resize: 5 s; the last encode at 5
     assert set(render(corpus.jpeg_with_orientation(1), budget=budget)) == {"thumbnail", "webp"}
-    assert budget.spent == 5.0 > budget.cpu_seconds
+    assert budget.spent == 6.0 > budget.cpu_seconds
