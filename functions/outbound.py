@@ -5,7 +5,7 @@ These handlers run in functions outside the VPC with no database credentials (in
 reads one order (functions/messages.py) that holds everything it needs, does the work through
 the SSRF-safe fetcher or the provider, writes a fetched or generated original under
 ``originals/`` (whose ObjectCreated event starts processing as for any upload), and reports one
-outcome to the outcomes queue, which a VPC function records (functions/outcomes.py).
+outcome to the outcomes queue, which a VPC function records (functions/pipeline.py ``record_outcome``).
 
 They take an ``Outbound`` (storage, queues, settings, provider) and nothing that could open a
 database connection. Expected failures are outcomes; an unexpected one (storage or the queue

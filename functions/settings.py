@@ -23,7 +23,7 @@ LIVE_GONE_QUEUE = "live-gone"
 FETCH_ORDERS_QUEUE = "fetch-orders"
 WEBHOOK_SENDS_QUEUE = "webhook-sends"
 PROVIDER_CALLS_QUEUE = "provider-calls"
-# What they report back, recorded in PostgreSQL by a VPC function (functions/outcomes.py).
+# What they report back, recorded in PostgreSQL by a VPC function (functions/pipeline.py record_outcome).
 OUTCOMES_QUEUE = "outcomes"
 
 
