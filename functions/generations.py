@@ -114,7 +114,9 @@ def _apply(db, outcome: GenerationOutcome) -> tuple[StepResult, int | None]:
         return StepResult("scheduled", detail), delay
 
     if kind == "started":
-        store.record_job(db, image_id, outcome.job_id or "")
+        if not store.record_job(db, image_id, outcome.job_id or ""):
+            # A second kickoff of this step started another job: the one recorded first is followed.
+            return StepResult("skipped", f"job {outcome.job_id} ignored: another job is already recorded"), None
         delay = max(1, int(outcome.retry_after or 1))
         return next_step(delay, f"job {outcome.job_id} started; first poll in {delay}s")
     if kind == "busy":

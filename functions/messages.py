@@ -229,10 +229,14 @@ class ImportOutcome:
 
 @dataclasses.dataclass(frozen=True)
 class WebhookSend:
-    """webhook-sends: POST ``body`` (already signed, ``headers`` hold the signature) to ``url``."""
+    """webhook-sends: POST ``body`` (already signed, ``headers`` hold the signature) to ``url``.
+
+    ``token`` is the attempt's claim; its outcome carries it back.
+    """
 
     delivery_id: str
     attempt: int
+    token: str
     url: str
     body: str
     headers: dict[str, str]
@@ -240,13 +244,14 @@ class WebhookSend:
 
     @classmethod
     def from_body(cls, body: str) -> "WebhookSend":
-        fields = _fields(body, "delivery_id", "attempt", "url", "body", "headers", "signed_at")
+        fields = _fields(body, "delivery_id", "attempt", "token", "url", "body", "headers", "signed_at")
         headers = fields["headers"]
         if not isinstance(headers, dict) or not all(isinstance(name, str) and isinstance(value, str)
                                                     for name, value in headers.items()):
             raise MalformedMessage("headers is not an object of texts")
         return cls(_uuid(fields["delivery_id"], "delivery_id"), _number(fields["attempt"], "attempt"),
-                   _text(fields["url"], "url", limit=4096) or "", _text(fields["body"], "body", limit=MAX_TEXT) or "",
+                   _uuid(fields["token"], "token"), _text(fields["url"], "url", limit=4096) or "",
+                   _text(fields["body"], "body", limit=MAX_TEXT) or "",
                    dict(headers), _number(fields["signed_at"], "signed_at"))
 
     def to_body(self) -> dict[str, Any]:
@@ -258,10 +263,11 @@ DELIVERY_RESULTS = frozenset({"delivered", "failed"})
 
 @dataclasses.dataclass(frozen=True)
 class DeliveryOutcome:
-    """outcomes (kind ``delivery``): attempt ``attempt`` was delivered, or failed with ``code``."""
+    """outcomes (kind ``delivery``): attempt ``attempt`` (claim ``token``) was delivered, or failed with ``code``."""
 
     delivery_id: str
     attempt: int
+    token: str
     result: str
     status_code: int | None = None
     code: str | None = None
@@ -272,7 +278,8 @@ class DeliveryOutcome:
     def from_fields(cls, fields: dict[str, Any]) -> "DeliveryOutcome":
         result = _choice(fields.get("result"), "result", DELIVERY_RESULTS)
         outcome = cls(_uuid(fields.get("delivery_id"), "delivery_id"), _number(fields.get("attempt"), "attempt"),
-                      result, _optional_number(fields.get("status_code"), "status_code"),
+                      _uuid(fields.get("token"), "token"), result,
+                      _optional_number(fields.get("status_code"), "status_code"),
                       _text(fields.get("code"), "code", optional=True, limit=64),
                       _text(fields.get("message"), "message", optional=True))
         if result == "failed" and not (outcome.code and outcome.message):
@@ -355,6 +362,34 @@ class GenerationOutcome:
 
 
 OUTCOME_KINDS = {kind.kind: kind for kind in (ImportOutcome, DeliveryOutcome, GenerationOutcome)}
+
+
+UNREADABLE_OUTCOME = "outcome_unreadable"
+
+
+def unreadable_outcome(body: str, reason: str) -> ImportOutcome | DeliveryOutcome | GenerationOutcome | None:
+    """For a body ``read_outcome`` refused: a ``failed`` outcome for the same claim, or None if no claim is readable.
+
+    Nothing else would settle the claim (the order was taken, and no housekeeping looks at held claims),
+    so a body with a readable kind, subject and token fails its subject rather than leaving it stuck.
+    """
+    try:
+        fields = _fields(body, "kind", "token")
+        token = _uuid(fields["token"], "token")
+        message = f"The outside function's report could not be read: {reason}."[:500]
+        if fields["kind"] == ImportOutcome.kind:
+            return ImportOutcome(_uuid(fields.get("image_id"), "image_id"), token, "failed",
+                                 code=UNREADABLE_OUTCOME, message=message)
+        if fields["kind"] == DeliveryOutcome.kind:
+            return DeliveryOutcome(_uuid(fields.get("delivery_id"), "delivery_id"),
+                                   _number(fields.get("attempt"), "attempt"), token, "failed",
+                                   code=UNREADABLE_OUTCOME, message=message)
+        if fields["kind"] == GenerationOutcome.kind:
+            return GenerationOutcome(_uuid(fields.get("image_id"), "image_id"), _number(fields.get("step"), "step"),
+                                     token, "failed", code=UNREADABLE_OUTCOME, message=message)
+    except MalformedMessage:
+        pass
+    return None
 
 
 def read_outcome(body: str) -> ImportOutcome | DeliveryOutcome | GenerationOutcome:

@@ -15,6 +15,7 @@ function) settles the record.
 
 import dataclasses
 import logging
+import re
 import time
 from typing import Any
 
@@ -36,6 +37,7 @@ RESPONSE_BYTES = 64 * 1024  # what a webhook receiver may answer; more is not re
 # A receiver refuses a signature older than this (functions/webhooks.py SIGNATURE_TOLERANCE_SECONDS);
 # an order that waited longer is sent back to be signed again rather than sent stale.
 SIGNATURE_FRESH_SECONDS = 240
+MAX_JOB_ID = 2000  # what a GenerationOutcome's reader accepts (functions/messages.py)
 MAX_RETRY_AFTER = 900  # SQS's longest delay; the backoff caps a provider's suggestion far lower anyway
 
 
@@ -53,6 +55,18 @@ class Outbound:
         return self.provider_factory()
 
 
+# A media type as a server may send it: type/subtype, parameters dropped (RFC 9110 tokens).
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,99}/[a-z0-9!#$&^_.+-]{1,99}")
+
+
+def media_type(value: str | None) -> str | None:
+    """``value`` (a Content-Type from a remote server) as a bare, lower-case media type, or None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    bare = value.split(";", 1)[0].strip().lower()
+    return bare if _MEDIA_TYPE.fullmatch(bare) else None
+
+
 def _report(outbound: Outbound, outcome):
     """Send ``outcome`` (bounded so that its reader accepts it: a dropped outcome would stall its job)."""
     fields: dict[str, Any] = {}
@@ -60,6 +74,18 @@ def _report(outbound: Outbound, outcome):
         value = getattr(outcome, name, None)
         if isinstance(value, str):
             fields[name] = value[:limit] or None
+    if getattr(outcome, "content_type", None) is not None:
+        fields["content_type"] = media_type(outcome.content_type)
+        if fields["content_type"] is None and outcome.result == "done":
+            fields["content_type"] = "application/octet-stream"  # a done generation needs one; processing sniffs
+    job_id = getattr(outcome, "job_id", None)
+    if job_id is not None and not 0 < len(job_id) <= MAX_JOB_ID:
+        fields["job_id"] = None
+        if outcome.result == "started":
+            # Unreadable as a started outcome, and no later poll could name the job: the generation fails.
+            fields.update(result="failed", code="provider_job_id_too_long",
+                          message=f"The image generator answered with a job id of {len(job_id)} characters "
+                                  f"(at most {MAX_JOB_ID} are accepted).")
     retry_after = getattr(outcome, "retry_after", None)
     if retry_after is not None:
         fields["retry_after"] = min(max(float(retry_after), 0.0), float(MAX_RETRY_AFTER))
@@ -115,24 +141,25 @@ def send_webhook(order: WebhookSend, outbound: Outbound, *, now: float | None = 
     """POST the signed event and report the answer (any 2xx is delivered)."""
     now = time.time() if now is None else now
     if now - order.signed_at > SIGNATURE_FRESH_SECONDS:
-        outcome = DeliveryOutcome(order.delivery_id, order.attempt, "failed", code="signature_stale",
+        outcome = DeliveryOutcome(order.delivery_id, order.attempt, order.token, "failed", code="signature_stale",
                                   message="The attempt waited too long to be sent with its signature.")
     else:
         try:
             answer = fetcher.fetch(order.url, webhook_policy(outbound.settings), method="POST",
                                    body=order.body.encode("utf-8"), headers=order.headers)
-            outcome = DeliveryOutcome(order.delivery_id, order.attempt, "delivered", status_code=answer.status)
+            outcome = DeliveryOutcome(order.delivery_id, order.attempt, order.token, "delivered",
+                                      status_code=answer.status)
         except fetcher.FetchRefused as refused:
             if refused.code == "url_too_large":
                 # The status was already accepted when the answer turned out too long to read.
-                outcome = DeliveryOutcome(order.delivery_id, order.attempt, "delivered")
+                outcome = DeliveryOutcome(order.delivery_id, order.attempt, order.token, "delivered")
             else:
                 message = refused.message
                 if refused.code == "url_forbidden" and refused.status in fetcher.REDIRECT_STATUSES:
                     message = (f"The callback URL answered with a redirect (HTTP {refused.status}); "
                                "webhooks are not redirected.")
-                outcome = DeliveryOutcome(order.delivery_id, order.attempt, "failed", status_code=refused.status,
-                                          code=refused.code, message=message)
+                outcome = DeliveryOutcome(order.delivery_id, order.attempt, order.token, "failed",
+                                          status_code=refused.status, code=refused.code, message=message)
     return _report(outbound, outcome)
 
 

@@ -31,6 +31,7 @@ from functions.messages import (
     ProviderCall,
     WebhookSend,
     read_outcome,
+    unreadable_outcome,
 )
 from functions.records import note as _note
 from functions.s3_events import created_objects
@@ -190,13 +191,30 @@ def call_provider(body: str) -> None:
 
 # --- back in the VPC: the outcomes and the orders that exhausted their retries ----------
 
+def _read_outcome(body: str) -> ImportOutcome | DeliveryOutcome | GenerationOutcome | None:
+    """The outcome; for one no retry can read, a failure of the claim it names (else None: logged, dropped).
+
+    Nothing else would settle that claim: its order is consumed and no housekeeping looks at held claims.
+    """
+    try:
+        return read_outcome(body)
+    except MalformedMessage as error:
+        failed = unreadable_outcome(body, str(error))
+        if failed is None:
+            log.error("dropped a malformed outcome naming no claim: %s (body starts %r)", error, body[:200])
+        else:
+            log.error("a malformed outcome fails its claim: %s (body starts %r)", error, body[:200])
+        return failed
+
+
 def record_outcome(body: str) -> None:
     """One outcomes message: record it against the claim it answers, then announce a settled image."""
-    try:
-        outcome = read_outcome(body)
-    except MalformedMessage as error:
-        log.error("dropped a malformed outcome: %s (body starts %r)", error, body[:200])
-        return
+    outcome = _read_outcome(body)
+    if outcome is not None:
+        _record(outcome)
+
+
+def _record(outcome: ImportOutcome | DeliveryOutcome | GenerationOutcome) -> None:
     services = wiring.services()
     if isinstance(outcome, DeliveryOutcome):
         delivered = webhooks.record_outcome(outcome, db=services.database, queues=services.queues,
@@ -235,14 +253,24 @@ def give_up_provider_call(body: str) -> None:
         give_up_generation_step(_body(GenerationStep(order.image_id, order.step)))
 
 
+# What ends a subject failed; every other result is a success or progress (stored, delivered, started, done …).
+FAILED_RESULTS = frozenset({"failed", "censored", "rejected"})
+
+
 def give_up_outcome(body: str) -> None:
-    """An outcome that could not be recorded after every retry: settle its subject as its order's DLQ would."""
-    try:
-        outcome = read_outcome(body)
-    except MalformedMessage as error:
-        log.error("dropped a malformed outcome: %s (body starts %r)", error, body[:200])
+    """An outcome that could not be recorded after every retry.
+
+    A success (or progress) is recorded as record_outcome would, against its claim: the original is in
+    storage, or the receiver has the event, and nothing may turn that into a failure (this raises again
+    while the database is unreachable, and the message stays on the DLQ). A failure settles its subject
+    failed as its order's DLQ would.
+    """
+    outcome = _read_outcome(body)
+    if outcome is None:
         return
-    if isinstance(outcome, DeliveryOutcome):
+    if outcome.result not in FAILED_RESULTS:
+        _record(outcome)
+    elif isinstance(outcome, DeliveryOutcome):
         give_up_webhook(_body(DeliveryAttempt(outcome.delivery_id, outcome.attempt)))
     elif isinstance(outcome, ImportOutcome):
         give_up_import(_body(ImportJob(outcome.image_id)))

@@ -401,10 +401,14 @@ def abandon_step(db, image_id: str, step: int, token: str) -> None:
                " AND step_claim_token = :token", id=image_id, step=step, token=token)
 
 
-def record_job(db, image_id: str, job_id: str) -> None:
-    """The provider's job id, once the kickoff started it."""
-    db.execute("UPDATE generations SET job_id = :job, provider_status = 'INITIAL', updated_at = now()"
-               " WHERE image_id = :id", job=job_id, id=image_id)
+def record_job(db, image_id: str, job_id: str) -> bool:
+    """The provider's job id, once the kickoff started it; False when another job's id is already recorded."""
+    # Conditional: a kickoff run twice (its order redelivered) started a second job at the provider; the
+    # first id recorded stays, so polls follow one job and the other's result is never asked for.
+    return bool(db.execute(
+        "UPDATE generations SET job_id = :job, updated_at = now(),"
+        " provider_status = CASE WHEN job_id IS NULL THEN 'INITIAL' ELSE provider_status END"
+        " WHERE image_id = :id AND (job_id IS NULL OR job_id = :job)", job=job_id, id=image_id))
 
 
 def record_provider_status(db, image_id: str, status: str) -> None:
@@ -472,17 +476,21 @@ def claim_attempt(db, delivery_id: str, attempt: int, *, lease_seconds: int) -> 
     # Conditional: the previous attempt must be the last one taken (and finished: claimed_at is cleared
     # then), or this attempt's claim must have run out because its worker died mid-request.
     return db.one(
-        "UPDATE webhook_deliveries SET attempts = :attempt, claimed_at = now(), updated_at = now()"
+        "UPDATE webhook_deliveries SET attempts = :attempt, claimed_at = now(), claim_token = :token,"
+        " updated_at = now()"
         " WHERE id = :id AND status = 'pending' AND ((attempts = :attempt - 1 AND claimed_at IS NULL)"
         "   OR (attempts = :attempt AND claimed_at < now() - make_interval(secs => :lease)))"
-        " RETURNING owner_id, url, body, event_type",
-        id=delivery_id, attempt=attempt, lease=float(lease_seconds))
+        " RETURNING owner_id, url, body, event_type, claim_token",
+        id=delivery_id, attempt=attempt, lease=float(lease_seconds), token=str(uuid.uuid4()))
 
 
-def attempt_current(db, delivery_id: str, attempt: int) -> bool:
-    """Whether attempt ``attempt`` is the delivery's current one and the delivery is still pending."""
+def attempt_current(db, delivery_id: str, attempt: int, token: str) -> bool:
+    """Whether attempt ``attempt``, claimed with ``token``, is the delivery's current one (held or just finished)."""
+    # A replay before the next attempt is claimed matches (and may only queue that attempt again: its claim
+    # admits one copy); a late outcome, or one from a claim taken over after its lease, matches nothing.
     return db.one("SELECT 1 AS current FROM webhook_deliveries WHERE id = :id AND attempts = :attempt"
-                  " AND status = 'pending'", id=delivery_id, attempt=attempt) is not None
+                  " AND claim_token = :token AND status = 'pending'",
+                  id=delivery_id, attempt=attempt, token=token) is not None
 
 
 def hand_off_attempt(db, delivery_id: str, attempt: int, *, seconds: int) -> None:
@@ -499,15 +507,20 @@ def abandon_attempt(db, delivery_id: str, attempt: int) -> None:
 
 
 def finish_attempt(db, delivery_id: str, attempt: int, status: str, status_code: int | None,
-                   error: str | None) -> None:
-    """Record how an attempt ended (``pending`` again when another follows)."""
-    # Conditional on this attempt still being the current one; clearing claimed_at marks it finished.
-    db.execute(
+                   error: str | None, *, token: str | None = None) -> bool:
+    """Record how an attempt ended (``pending`` again when another follows); False when it was not held.
+
+    With ``token``, only the claim holding the attempt records it, once: clearing claimed_at marks it
+    finished, so a duplicated or late outcome for the same claim changes nothing.
+    """
+    return bool(db.execute(
         "UPDATE webhook_deliveries SET status = :status, last_status_code = :code, last_error = :error,"
         " delivered_at = CASE WHEN :status = 'delivered' THEN now() ELSE delivered_at END,"
         " claimed_at = NULL, updated_at = now()"
-        " WHERE id = :id AND attempts = :attempt AND status = 'pending'",
-        id=delivery_id, attempt=attempt, status=status, code=status_code, error=error[:500] if error else None)
+        " WHERE id = :id AND attempts = :attempt AND status = 'pending'"
+        + (" AND claim_token = :token AND claimed_at IS NOT NULL" if token is not None else ""),
+        id=delivery_id, attempt=attempt, status=status, code=status_code, error=error[:500] if error else None,
+        **({"token": token} if token is not None else {})))
 
 
 def give_up_delivery(db, delivery_id: str) -> bool:

@@ -177,8 +177,8 @@ def deliver(delivery_id: str, attempt: int, *, db, queues, settings, signing_key
         EVENT_TYPE_HEADER: job["event_type"],
     }
     # The secret stays here: the outside function gets the signed body and its headers, nothing it could sign with.
-    order = WebhookSend(delivery_id=delivery_id, attempt=attempt, url=job["url"], body=body, headers=headers,
-                        signed_at=signed_at)
+    order = WebhookSend(delivery_id=delivery_id, attempt=attempt, token=str(job["claim_token"]), url=job["url"],
+                        body=body, headers=headers, signed_at=signed_at)
     try:
         queues.send(WEBHOOK_SENDS_QUEUE, order.to_body())
     except Exception:
@@ -190,20 +190,23 @@ def deliver(delivery_id: str, attempt: int, *, db, queues, settings, signing_key
 
 def record_outcome(outcome: DeliveryOutcome, *, db, queues, settings) -> DeliveryResult:
     """Record what the outside function's attempt did; a replayed or late outcome matches no held attempt."""
-    delivery_id, attempt = outcome.delivery_id, outcome.attempt
-    if not store.attempt_current(db, delivery_id, attempt):
-        return DeliveryResult("skipped", "not the current attempt (a late replay, or the delivery is finished)")
+    delivery_id, attempt, token = outcome.delivery_id, outcome.attempt, outcome.token
+    skipped = DeliveryResult("skipped", "not the current claim (a late replay, or the delivery is finished)")
+    if not store.attempt_current(db, delivery_id, attempt, token):
+        return skipped
     if outcome.result == "delivered":
-        _finish(db, delivery_id, attempt, "delivered", outcome.status_code, None)
+        if not store.finish_attempt(db, delivery_id, attempt, "delivered", outcome.status_code, None, token=token):
+            return skipped  # this claim's attempt already ended (failed, with its next attempt queued)
         return DeliveryResult("delivered", f"attempt {attempt}, HTTP {outcome.status_code}")
     code, message = outcome.code or "url_unreachable", outcome.message or "The delivery failed."
     if code in PERMANENT or attempt >= settings.webhook_max_attempts:
-        _finish(db, delivery_id, attempt, "failed", outcome.status_code, message)
+        store.finish_attempt(db, delivery_id, attempt, "failed", outcome.status_code, message, token=token)
         return DeliveryResult("failed", f"attempt {attempt}: {code}")
     delay = min(MAX_DELAY_SECONDS, settings.webhook_retry_seconds * 2 ** (attempt - 1))
-    # Finished first (the next attempt's claim needs it), then queued: a crash in between leaves this outcome
-    # to be retried, which finds the attempt still current and sends the next one again; its claim admits one.
-    _finish(db, delivery_id, attempt, "pending", outcome.status_code, message)
+    # Finished first (the next attempt's claim needs it; only the claim's first outcome records anything), then
+    # queued: a crash in between leaves this outcome to be retried, which finds the claim still current and sends
+    # the next attempt again; its claim admits one copy.
+    store.finish_attempt(db, delivery_id, attempt, "pending", outcome.status_code, message, token=token)
     queues.send(WEBHOOK_DELIVERIES_QUEUE, DeliveryAttempt(delivery_id, attempt + 1).to_body(), delay_seconds=delay)
     return DeliveryResult("scheduled", f"attempt {attempt} failed ({code}); next in {delay}s")
 

@@ -20,7 +20,9 @@ from functions.messages import (
     ProviderCall,
     WebhookSend,
     read_outcome,
+    unreadable_outcome,
 )
+from functions.outbound import media_type
 
 IMAGE_ID = "0b6f4c55-8d6a-4d8a-9a53-6f1d2b7c9e10"
 TOKEN = "5d1b7a3e-2f7c-4a51-9a8e-0c3b2a1f4e6d"
@@ -108,12 +110,13 @@ def test_given_every_sqs_handler_of_the_app_then_this_module_feeds_it_malformed_
 
 def test_given_orders_and_outcomes_when_written_then_they_read_back_the_same():
     orders = [FetchOrder(IMAGE_ID, TOKEN, "https://example.com/a.png", KEY, 1000),
-              WebhookSend(IMAGE_ID, 2, "https://example.com/hook", '{"a":1}', {"X-Pixelflow-Event": "image.done"}, 9),
+              WebhookSend(IMAGE_ID, 2, TOKEN, "https://example.com/hook", '{"a":1}', {"X-Pixelflow-Event": "image.done"},
+                          9),
               ProviderCall(IMAGE_ID, 1, TOKEN, KEY, None, {"prompt": "a fox", "width": 64, "height": 64})]
     for order in orders:
         assert type(order).from_body(json.dumps(order.to_body())) == order
     outcomes = [ImportOutcome(IMAGE_ID, TOKEN, "failed", code="url_forbidden", message="No."),
-                DeliveryOutcome(IMAGE_ID, 3, "delivered", status_code=204),
+                DeliveryOutcome(IMAGE_ID, 3, TOKEN, "delivered", status_code=204),
                 GenerationOutcome(IMAGE_ID, 2, TOKEN, "pending", provider_status="PROCESSING", retry_after=2.5)]
     for outcome in outcomes:
         assert read_outcome(json.dumps(outcome.to_body())) == outcome
@@ -146,6 +149,9 @@ def test_given_a_malformed_body_when_its_queue_or_dlq_handler_runs_then_it_is_dr
 
     bodies = MALFORMED + [body for kind in WRONG_FOR.values() for body in kind] if name.startswith(
         ("process_image", "image_")) else MALFORMED + WRONG_FOR[KIND_OF[name]]
+    if KIND_OF.get(name) == "outcome":
+        # One that names its claim fails that claim instead (tests/integration/test_outbound.py).
+        bodies = [body for body in bodies if unreadable_outcome(body, "malformed") is None]
     messages = [{"MessageId": f"m{index}", "ReceiptHandle": f"r{index}", "Body": body}
                 for index, body in enumerate(bodies)]
     handler = app.app.handler_map[name]
@@ -160,3 +166,29 @@ def test_given_a_malformed_body_when_its_queue_or_dlq_handler_runs_then_it_is_dr
         assert dropped == []  # an S3 notification of the wrong shape announces nothing
     else:
         assert len(dropped) == len(bodies)  # once per message
+
+
+def test_given_a_malformed_outcome_that_names_its_claim_then_it_reads_as_a_failure_of_that_claim():
+    claimed = {"import": json.dumps({"kind": "import", "image_id": IMAGE_ID, "token": TOKEN, "result": "failed"}),
+               "generation": json.dumps({"kind": "generation", "image_id": IMAGE_ID, "step": 2, "token": TOKEN,
+                                         "result": "started", "job_id": "j" * 2001}),
+               "delivery": json.dumps({"kind": "delivery", "delivery_id": IMAGE_ID, "attempt": 3, "token": TOKEN,
+                                       "result": "failed"})}
+    for kind, body in claimed.items():
+        with pytest.raises(MalformedMessage):
+            read_outcome(body)
+        failed = unreadable_outcome(body, "job_id is not a text")
+        assert (failed.kind, failed.result, failed.code) == (kind, "failed", "outcome_unreadable")
+        assert failed.token == TOKEN and "could not be read: job_id is not a text" in failed.message
+        assert read_outcome(json.dumps(failed.to_body())) == failed  # the failure itself is well formed
+    assert unreadable_outcome(json.dumps({"kind": "import", "image_id": IMAGE_ID, "result": "stored"}), "x") is None
+    assert unreadable_outcome("not json", "x") is None
+
+
+def test_given_content_types_from_a_remote_server_then_only_a_bare_media_type_of_200_characters_at_most_is_kept():
+    assert media_type("Image/JPEG; charset=binary") == "image/jpeg"
+    assert media_type("image/svg+xml") == "image/svg+xml"
+    long = "image/" + "x" * 300
+    for refused in (long, "", "jpeg", "image/jpeg/x", "image/jp eg", "image/\u00e9", None):
+        assert media_type(refused) is None, refused
+    assert len(media_type("image/" + "x" * 99) or "") <= 200
