@@ -157,6 +157,7 @@ class FakeFusionBrain:
         self.styles = [dict(s) for s in (styles if styles is not None else DEFAULT_STYLES)]
         self.requests: list[RecordedRequest] = []
         self.jobs: dict[str, FakeJob] = {}
+        self.uuid_padding = ""  # appended to every new job's uuid (a provider answering an oversized id)
         self._port = port
         self._lock = threading.Lock()
         self._queue_full_runs = 0
@@ -337,7 +338,7 @@ class FakeFusionBrain:
                 self._queue_full_runs -= 1
                 http_status, field_name = self._queue_full_answer
                 return http_status, {field_name: "DISABLED_BY_QUEUE"}, ""
-            job = FakeJob(uuid=str(uuid.uuid4()), params=params, outcome="done")
+            job = FakeJob(uuid=str(uuid.uuid4()) + self.uuid_padding, params=params, outcome="done")
             if self._fail_jobs:
                 job.outcome, job.error_description = "fail", self._fail_jobs.pop(0)
             elif self._censor_jobs:

@@ -21,7 +21,8 @@ import requests
 
 from functions import pipeline, store, webhooks, wiring
 from functions.local.runner import EventRunner
-from functions.messages import FetchOrder, GenerationOutcome, ImportOutcome, WebhookSend
+from functions.messages import DeliveryOutcome, FetchOrder, GenerationOutcome, ImportOutcome, WebhookSend
+from tests.fakes.fusionbrain_server import FakeFusionBrain
 from tests.fakes.loopback import Answer, LoopbackServer
 from tests.integration.helpers import bearer, finished, sign_up, wait_for
 from tests.integration.images_corpus import PHOTO
@@ -294,8 +295,8 @@ def test_given_a_webhook_attempt_when_sent_outside_then_it_is_signed_and_its_out
 def test_given_a_send_order_that_waited_past_its_signature_then_it_is_not_sent_stale(server, account):
     with LoopbackServer() as receiver:
         delivery_id = str(uuid.uuid4())
-        stale = WebhookSend(delivery_id, 1, receiver.url("/hook"), "{}", {"X-Pixelflow-Signature": "t=1,v1=00"},
-                            signed_at=int(time.time()) - 600)
+        stale = WebhookSend(delivery_id, 1, str(uuid.uuid4()), receiver.url("/hook"), "{}",
+                            {"X-Pixelflow-Signature": "t=1,v1=00"}, signed_at=int(time.time()) - 600)
         run_outside([("send_webhook", {"MessageId": "m", "ReceiptHandle": "r", "Body": json.dumps(stale.to_body())})],
                     allowed_hosts=receiver.host)
         outcome = json.loads(take("outcomes", about(delivery_id=delivery_id))["Body"])
@@ -335,3 +336,138 @@ def test_given_the_runner_killed_mid_fetch_when_it_comes_back_then_the_import_st
     assert len(origin.received("/slow.jpg")) == 2
     counted = wiring.database().one("SELECT processing_attempts FROM images WHERE id = :id", id=image_id)
     assert counted["processing_attempts"] == 1
+
+
+def _delivery(account, receiver):
+    """A published delivery whose attempt 1 is claimed: (delivery id, its send order)."""
+    subject = str(uuid.uuid4())
+    event = webhooks.Event(owner_id=account["user"]["id"], subject_id=subject, type="image.done", status="done",
+                           url=receiver.url("/hook"), data={"image": {"id": subject}}, links={})
+    delivery_id = webhooks.publish(wiring.database(), wiring.queues(), event)
+    pipeline.deliver_webhook(take("webhook-deliveries", about(delivery_id=delivery_id))["Body"])
+    return delivery_id, WebhookSend.from_body(take("webhook-sends", about(delivery_id=delivery_id))["Body"])
+
+
+def _delivery_row(delivery_id):
+    return wiring.database().one("SELECT status, attempts, last_status_code, last_error, claimed_at IS NULL AS done"
+                                 " FROM webhook_deliveries WHERE id = :id", id=delivery_id)
+
+
+def test_given_a_failed_webhook_attempt_when_a_late_or_foreign_outcome_arrives_then_nothing_changes(
+        server, account):
+    requests.post(f"{server.url}/auth/webhook-secret", headers=bearer(account), timeout=10).raise_for_status()
+    with LoopbackServer() as receiver:
+        delivery_id, order = _delivery(account, receiver)
+        assert order.token  # the attempt's claim travels with the order and comes back with the outcome
+        # A forged outcome (a made-up token) moves nothing, not even while the attempt is held.
+        forged = DeliveryOutcome(delivery_id, 1, str(uuid.uuid4()), "delivered", status_code=200)
+        pipeline.record_outcome(json.dumps(forged.to_body()))
+        assert _delivery_row(delivery_id)["done"] is False
+        failed = DeliveryOutcome(delivery_id, 1, order.token, "failed", status_code=500, code="url_unreachable",
+                                 message="HTTP 500 from the receiver.")
+        pipeline.record_outcome(json.dumps(failed.to_body()))
+        recorded = _delivery_row(delivery_id)
+        assert (recorded["status"], recorded["last_status_code"], recorded["done"]) == ("pending", 500, True)
+        take("webhook-deliveries", about(delivery_id=delivery_id, attempt=2), timeout=60)
+        # The same send reported twice (the order ran twice): its late "delivered" does not re-finish attempt 1,
+        # nor overwrite its error, nor queue anything.
+        late = DeliveryOutcome(delivery_id, 1, order.token, "delivered", status_code=204)
+        pipeline.record_outcome(json.dumps(late.to_body()))
+        assert _delivery_row(delivery_id) == recorded
+        with pytest.raises(AssertionError):
+            take("webhook-deliveries", about(delivery_id=delivery_id), timeout=3)
+
+
+def test_given_outcomes_dead_lettered_when_given_up_then_successes_are_recorded_and_only_failures_fail(
+        server, account, origin):
+    # An import whose original is stored: the dead-lettered "stored" is recorded, never turned into a failure.
+    image_id, order = start_import(server, account, origin.url("/photo.jpg"))
+    token = json.loads(order["Body"])["token"]
+    stored = ImportOutcome(image_id, token, "stored", content_type="image/jpeg")
+    pipeline.give_up_outcome(json.dumps(stored.to_body()))
+    recorded = row(image_id)
+    assert (recorded["status"], recorded["claim_token"], recorded["content_type"]) == ("queued", None, "image/jpeg")
+    # A dead-lettered failure still fails the import.
+    failing_id, failing_order = start_import(server, account, origin.url("/photo.jpg"))
+    refused = ImportOutcome(failing_id, json.loads(failing_order["Body"])["token"], "failed",
+                            code="url_unreachable", message="The server did not answer.")
+    pipeline.give_up_outcome(json.dumps(refused.to_body()))
+    assert row(failing_id)["status"] == "failed"
+    # A generation's "started": its job is recorded and its first poll queued; the image keeps generating.
+    generation_id = _generate(server, account)
+    pipeline.generation_step(take("generation-jobs", about(image_id=generation_id))["Body"])
+    call = json.loads(take("provider-calls", about(image_id=generation_id))["Body"])
+    started = GenerationOutcome(generation_id, 1, call["token"], "started", job_id="job-dlq")
+    pipeline.give_up_outcome(json.dumps(started.to_body()))
+    assert (row(generation_id)["status"], _step(generation_id)["job_id"]) == ("generating", "job-dlq")
+    take("generation-jobs", about(image_id=generation_id, step=2), timeout=60)
+    # A delivered webhook: recorded delivered, not failed.
+    requests.post(f"{server.url}/auth/webhook-secret", headers=bearer(account), timeout=10).raise_for_status()
+    with LoopbackServer() as receiver:
+        delivery_id, send = _delivery(account, receiver)
+    delivered = DeliveryOutcome(delivery_id, 1, send.token, "delivered", status_code=204)
+    pipeline.give_up_outcome(json.dumps(delivered.to_body()))
+    assert (_delivery_row(delivery_id)["status"], _delivery_row(delivery_id)["last_status_code"]) == ("delivered", 204)
+
+
+def test_given_a_kickoff_run_twice_when_both_started_outcomes_arrive_then_the_first_job_is_kept(server, account):
+    image_id = _generate(server, account)
+    pipeline.generation_step(take("generation-jobs", about(image_id=image_id))["Body"])
+    call = json.loads(take("provider-calls", about(image_id=image_id))["Body"])
+    pipeline.record_outcome(json.dumps(GenerationOutcome(image_id, 1, call["token"], "started",
+                                                         job_id="job-first").to_body()))
+    take("generation-jobs", about(image_id=image_id, step=2), timeout=60)
+    # The provider-calls order was delivered twice: a second paid job started, and its outcome changes nothing.
+    pipeline.record_outcome(json.dumps(GenerationOutcome(image_id, 1, call["token"], "started",
+                                                         job_id="job-second").to_body()))
+    assert (_step(image_id)["job_id"], _step(image_id)["provider_status"]) == ("job-first", "INITIAL")
+    with pytest.raises(AssertionError):
+        take("generation-jobs", about(image_id=image_id), timeout=3)
+
+
+def test_given_a_remote_content_type_too_long_for_an_outcome_when_imported_then_the_outcome_is_still_recorded(
+        server, account, origin):
+    origin.routes["/long-type.jpg"] = Answer(200, {"Content-Type": "image/" + "x" * 300}, PHOTO)
+    image_id, order = start_import(server, account, origin.url("/long-type.jpg"))
+    run_outside([("fetch_import", order)], allowed_hosts=origin.host)
+    outcome = take("outcomes", about(image_id=image_id))
+    assert json.loads(outcome["Body"])["content_type"] is None  # not a media type of 200 characters at most
+    pipeline.record_outcome(outcome["Body"])
+    assert (row(image_id)["status"], row(image_id)["claim_token"]) == ("queued", None)
+
+
+def test_given_a_provider_job_id_too_long_for_an_outcome_when_started_then_the_image_fails_with_a_code(
+        server, account):
+    original = wiring.settings()
+    with FakeFusionBrain() as fake:
+        fake.uuid_padding = "x" * 2100
+        wiring.configure(dataclasses.replace(
+            original, provider="fusionbrain", fusionbrain_url=fake.url, fusionbrain_styles_url=fake.styles_url,
+            fusionbrain_api_key=fake.api_key, fusionbrain_secret_key=fake.secret_key))
+        try:
+            image_id = _generate(server, account)
+            pipeline.generation_step(take("generation-jobs", about(image_id=image_id))["Body"])
+            pipeline.call_provider(take("provider-calls", about(image_id=image_id))["Body"])
+        finally:
+            wiring.configure(original)
+    outcome = take("outcomes", about(image_id=image_id))
+    assert (json.loads(outcome["Body"])["result"], json.loads(outcome["Body"])["code"]) == (
+        "failed", "provider_job_id_too_long")
+    pipeline.record_outcome(outcome["Body"])
+    assert (row(image_id)["status"], row(image_id)["error_code"]) == ("failed", "provider_job_id_too_long")
+
+
+def test_given_an_unreadable_outcome_that_names_its_claim_then_its_import_fails_instead_of_waiting_forever(
+        server, account, origin):
+    image_id, order = start_import(server, account, origin.url("/photo.jpg"))
+    token = json.loads(order["Body"])["token"]
+    # A failure without its message: read_outcome refuses it; the claim it names is failed, not left held.
+    pipeline.record_outcome(json.dumps({"kind": "import", "image_id": image_id, "token": token, "result": "failed",
+                                        "code": "url_unreachable"}))
+    assert (row(image_id)["status"], row(image_id)["error_code"]) == ("failed", "outcome_unreadable")
+    # One naming a claim that is not held (forged) still changes nothing.
+    other_id, _ = start_import(server, account, origin.url("/photo.jpg"))
+    before = row(other_id)
+    pipeline.record_outcome(json.dumps({"kind": "import", "image_id": other_id, "token": str(uuid.uuid4()),
+                                        "result": "bogus"}))
+    assert row(other_id) == before

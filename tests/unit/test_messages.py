@@ -110,8 +110,8 @@ def test_given_every_sqs_handler_of_the_app_then_this_module_feeds_it_malformed_
 
 def test_given_orders_and_outcomes_when_written_then_they_read_back_the_same():
     orders = [FetchOrder(IMAGE_ID, TOKEN, "https://example.com/a.png", KEY, 1000),
-              WebhookSend(IMAGE_ID, 2, TOKEN, "https://example.com/hook", '{"a":1}', {"X-Pixelflow-Event": "image.done"},
-                          9),
+              WebhookSend(IMAGE_ID, 2, TOKEN, "https://example.com/hook", '{"a":1}',
+                          {"X-Pixelflow-Event": "image.done"}, 9),
               ProviderCall(IMAGE_ID, 1, TOKEN, KEY, None, {"prompt": "a fox", "width": 64, "height": 64})]
     for order in orders:
         assert type(order).from_body(json.dumps(order.to_body())) == order
