@@ -181,7 +181,7 @@ def _walk_through(compose: Compose) -> None:
     # When the browser's live-updates ticket names a WebSocket URL, then the host reaches it on the published port
     live = requests.post(f"{compose.url}/live/tickets", headers=bearer(tokens), timeout=10)
     assert live.status_code == 201, live.text
-    assert live.json()["url"].startswith(f"ws://127.0.0.1:{compose.ports['live']}/"), live.json()
+    assert live.json()["url"].startswith(f"ws://127.0.0.1:{compose.ports['live']}?ticket="), live.json()
     page = requests.get(f"{compose.url}/", timeout=10)
     assert f"ws://127.0.0.1:{compose.ports['live']}" in page.headers["Content-Security-Policy"]
     with connect(live.json()["url"], open_timeout=30) as socket:
