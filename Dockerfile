@@ -12,5 +12,6 @@ COPY requirements.txt requirements-dev.txt ./
 RUN if [ -n "$PIP_INDEX" ]; then export PIP_INDEX_URL="$PIP_INDEX"; fi \
  && pip install --no-cache-dir -r requirements-dev.txt
 COPY . .
-EXPOSE 8000
-CMD ["python", "-m", "functions.local.serve", "--host", "0.0.0.0", "--port", "8000"]
+# 8000: HTTP; 8001: the live-updates WebSocket (its management API stays on the container's loopback).
+EXPOSE 8000 8001
+CMD ["python", "-m", "functions.local.serve", "--host", "0.0.0.0", "--port", "8000", "--live-port", "8001"]

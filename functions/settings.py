@@ -279,8 +279,9 @@ SETTINGS = (
             "The WebSocket API's management endpoint (https://<api>.execute-api.<region>.amazonaws.com/<stage>; "
             "make run sets its own gateway's); empty: nothing is pushed, and clients poll."),
     Setting("live_socket_url", "LIVE_SOCKET_URL", "", _optional_text,
-            "Where clients open the WebSocket (wss://<api>.execute-api.<region>.amazonaws.com/<stage>; make run "
-            "sets its own gateway's); POST /live/tickets answers with it. Empty: 503, and the page polls."),
+            "Where clients open the WebSocket (wss://<api>.execute-api.<region>.amazonaws.com/<stage>); POST "
+            "/live/tickets answers with it and the page's CSP allows it. make run uses it when set (docker compose: "
+            "the published live port), else its own gateway's address. Empty elsewhere: 503, and the page polls."),
     Setting("live_ticket_seconds", "LIVE_TICKET_SECONDS", "30", _positive_int,
             "How long a WebSocket connection ticket (POST /live/tickets) may wait to be used; it is used once."),
     Setting("live_push_timeout", "LIVE_PUSH_TIMEOUT", "2", _non_negative_float,

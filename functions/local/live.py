@@ -6,6 +6,9 @@ API-Gateway-shaped events (a ``$connect`` answer other than 200 refuses the hand
 Beside it, a small HTTP server answers the Management API's ``@connections`` calls
 (POST sends, GET describes, DELETE closes; 410 for an unknown connection), which the app makes
 through boto3 with ``LIVE_ENDPOINT_URL`` pointing here. Nothing in the app knows it is local.
+That server has no authentication (anyone reaching it could write to or close any connection),
+so it listens on 127.0.0.1 only, whatever host the WebSocket side is given: the app and its
+workers run on this machine (in this container) and reach it there.
 
 A client that does not read is not waited for: a send that cannot be handed to its socket within
 ``send_timeout`` closes that connection (1008) and the caller gets 410, as for any gone connection.
@@ -34,6 +37,16 @@ STAGE = "api"
 API_ID = "local"
 
 
+MANAGEMENT_HOST = "127.0.0.1"
+_WILDCARDS = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def url_host(host: str) -> str:
+    """``host`` as this machine reaches it in a URL: a wildcard address becomes loopback, IPv6 gets brackets."""
+    host = _WILDCARDS.get(host, host)
+    return f"[{host}]" if ":" in host else host
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -58,7 +71,10 @@ class _Context:
 
 
 class LocalWebsocketGateway:
-    """The WebSocket API and its management endpoint, each on its own loopback port."""
+    """The WebSocket API on ``host`` and its management endpoint on 127.0.0.1, each on a port of its own.
+
+    ``url`` is where this machine reaches the WebSocket (a wildcard ``host`` is reached on loopback);
+    browsers elsewhere may need another address (serve's ``LIVE_SOCKET_URL``)."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, management_port: int = 0, *,
                  send_timeout: float = 1.0, handler_threads: int = 8):
@@ -85,12 +101,13 @@ class LocalWebsocketGateway:
         if not ready.wait(10) or self._server is None:
             raise RuntimeError("the local WebSocket gateway did not start")
         port = self._server.sockets[0].getsockname()[1]
-        self.url = f"ws://{self._host}:{port}"
+        self.url = f"ws://{url_host(self._host)}:{port}"
         # What Chalice's wrapper would derive from apiId and AWS_REGION (which Lambda sets): this gateway.
-        self._app.websocket_api.configure(f"{self._host}:{port}", STAGE)
-        self._management = ThreadingHTTPServer((self._host, self._management_port), self._management_handler())
+        self._app.websocket_api.configure(f"{url_host(self._host)}:{port}", STAGE)
+        # Loopback only, whatever the WebSocket side's host: it takes unauthenticated sends and closes.
+        self._management = ThreadingHTTPServer((MANAGEMENT_HOST, self._management_port), self._management_handler())
         self._management.daemon_threads = True
-        self.management_url = f"http://{self._host}:{self._management.server_address[1]}"
+        self.management_url = f"http://{MANAGEMENT_HOST}:{self._management.server_address[1]}"
         management = threading.Thread(target=self._management.serve_forever, name="ws-management", daemon=True)
         management.start()
         self._threads += [thread, management]
@@ -138,7 +155,7 @@ class LocalWebsocketGateway:
         context = {
             "routeKey": route, "eventType": event_type, "connectionId": connection_id,
             "messageDirection": "IN", "apiId": API_ID, "stage": STAGE,
-            "domainName": f"{self._host}:{self._server.sockets[0].getsockname()[1]}",
+            "domainName": f"{url_host(self._host)}:{self._server.sockets[0].getsockname()[1]}",
             "requestId": secrets.token_urlsafe(12), "extendedRequestId": secrets.token_urlsafe(12),
             "requestTimeEpoch": _now_ms(), "requestTime": datetime.datetime.now(datetime.UTC).strftime(
                 "%d/%b/%Y:%H:%M:%S +0000"),

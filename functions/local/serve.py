@@ -2,10 +2,11 @@
 
 Starts what the environment does not provide (PostgreSQL from pgserver, LocalStack or moto),
 applies infra/resources.json and the migrations, puts back the saved bucket, reconciles the
-database with storage, then serves HTTP on 127.0.0.1:8000 and feeds every SQS handler from its
-queue, until Ctrl-C. A keeper process (functions/local/keeper.py) owns the emulator and the
-database: it saves the bucket periodically and, when this process ends for any reason, saves
-it once more and stops them.
+database with storage, then serves HTTP on 127.0.0.1:8000 (``--host``), the WebSocket gateway
+on ``--live-port`` / LIVE_PORT (any free port by default; its management API always on
+127.0.0.1), and feeds every SQS handler from its queue, until Ctrl-C. A keeper process
+(functions/local/keeper.py) owns the emulator and the database: it saves the bucket
+periodically and, when this process ends for any reason, saves it once more and stops them.
 
 Stopping: HTTP first, then the runner drains the jobs in flight, then the keeper saves the
 bucket and stops the emulator, then PostgreSQL stops.
@@ -91,7 +92,9 @@ def main(argv=None) -> int:
         for variable, name in (("JWT_SECRET", "jwt-secret"), ("WEBHOOK_SIGNING_KEY", "webhook-signing-key")):
             if not os.environ.get(variable):
                 os.environ[variable] = _local_secret(state_dir, name)
-    os.environ.setdefault("PIXELFLOW_PUBLIC_ORIGIN", f"http://{args.host}:{args.port}")
+    from functions.local.live import url_host
+
+    os.environ.setdefault("PIXELFLOW_PUBLIC_ORIGIN", f"http://{url_host(args.host)}:{args.port}")
 
     from functions import wiring
     from functions.local.http import LocalServer
@@ -104,9 +107,11 @@ def main(argv=None) -> int:
         from app import app
         from functions.local.live import LocalWebsocketGateway
 
-        # Started first: the app's settings (and the workers' environment) name its two URLs.
+        # Started first: the app's settings (and the workers' environment) name its two URLs. Browsers get
+        # LIVE_SOCKET_URL when it is set (docker compose: the published port on the host), else the gateway's.
         gateway = LocalWebsocketGateway(app, args.host, args.live_port).start()
-        os.environ.update(LIVE_SOCKET_URL=gateway.url, LIVE_ENDPOINT_URL=gateway.management_url)
+        os.environ.update(LIVE_SOCKET_URL=os.environ.get("LIVE_SOCKET_URL") or gateway.url,
+                          LIVE_ENDPOINT_URL=gateway.management_url)
         settings = wiring.configure()
         if stack.emulator or stack.postgres:
             keeper = _start_keeper(state_dir, settings)
@@ -129,11 +134,12 @@ def main(argv=None) -> int:
         emulator = (f"{stack.emulator.kind}{' (reused, still running)' if stack.reused else ''}, "
                     f"saved to {state_dir / 's3'} every {settings.snapshot_seconds}s" if stack.emulator
                     else "AWS_ENDPOINT_URL")
+        served_at = "" if settings.live_socket_url == gateway.url else f", served at {gateway.url}"
         print(f"""
 pixelflow is running ({time.monotonic() - started_at:.1f}s to start, {len(changes)} provisioning change(s), \
 {restored} stored object(s) restored)
   app        {server.url}/   (health: {server.url}/health, docs: {server.url}/docs)
-  live       {gateway.url}/   (WebSocket; management API {gateway.management_url})
+  live       {settings.live_socket_url}/   (WebSocket{served_at}; management API {gateway.management_url})
   S3 + SQS   {settings.endpoint_url}   bucket {settings.bucket}   {emulator}
   browsers   {settings.storage_public_url or settings.endpoint_url}{'   (storage gate)' if stack.gate else ''}
   PostgreSQL {'embedded, data in ' + str(state_dir / 'pgdata') if stack.postgres else 'DATABASE_URL'}

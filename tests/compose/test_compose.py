@@ -8,6 +8,7 @@ Both compose commands work: the `docker compose` plugin and Debian's `docker-com
 """
 
 import io
+import json
 import os
 import secrets
 import shutil
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 from PIL import Image
+from websockets.sync.client import connect
 
 from functions.local.stack import free_port
 from tests.integration.helpers import bearer, finished, image, sign_up, wait_for
@@ -68,11 +70,12 @@ class Compose:
     def __init__(self, command: list[str]):
         self.command = command
         self.project = f"pixelflow-test-{secrets.token_hex(4)}"
-        self.ports = {"http": free_port(), "localstack": free_port(), "postgres": free_port()}
+        self.ports = {"http": free_port(), "live": free_port(), "localstack": free_port(), "postgres": free_port()}
         self.env = {
             **os.environ,
             **_image_names(),
             "PIXELFLOW_HTTP_PORT": str(self.ports["http"]),
+            "PIXELFLOW_LIVE_PORT": str(self.ports["live"]),
             "PIXELFLOW_LOCALSTACK_PORT": str(self.ports["localstack"]),
             "PIXELFLOW_POSTGRES_PORT": str(self.ports["postgres"]),
             "PIXELFLOW_APP_IMAGE": "pixelflow-app:compose-test",
@@ -174,3 +177,21 @@ def _walk_through(compose: Compose) -> None:
     listed = requests.get(f"{compose.url}/images", headers=bearer(tokens), timeout=10)
     assert listed.status_code == 200, listed.text
     assert {ticket["image_id"], generation.json()["image_id"]} <= {item["id"] for item in listed.json()["items"]}
+
+    # When the browser's live-updates ticket names a WebSocket URL, then the host reaches it on the published port
+    live = requests.post(f"{compose.url}/live/tickets", headers=bearer(tokens), timeout=10)
+    assert live.status_code == 201, live.text
+    assert live.json()["url"].startswith(f"ws://127.0.0.1:{compose.ports['live']}?ticket="), live.json()
+    page = requests.get(f"{compose.url}/", timeout=10)
+    assert f"ws://127.0.0.1:{compose.ports['live']}" in page.headers["Content-Security-Policy"]
+    with connect(live.json()["url"], open_timeout=30) as socket:
+        socket.send(json.dumps({"action": "ping", "id": "compose"}))
+        pong = json.loads(socket.recv(timeout=60))
+        assert (pong["type"], pong["id"]) == ("pong", "compose"), pong
+        # And subscribing to the uploaded photo answers with its current state (the two replies travel
+        # through the live-events queue, so either may come first)
+        socket.send(json.dumps({"action": "subscribe", "image_ids": [ticket["image_id"]]}))
+        replies = {message["type"]: message for message in (json.loads(socket.recv(timeout=60)) for _ in range(2))}
+        assert set(replies) == {"image.done", "subscribed"}, replies
+        assert replies["image.done"]["image"]["id"] == ticket["image_id"], replies
+        assert replies["subscribed"]["image_ids"] == [ticket["image_id"]], replies

@@ -340,7 +340,13 @@ def test_given_docker_compose_when_parsed_then_it_names_the_documented_services_
     assert services["app"]["build"]["args"]["PYTHON_IMAGE"].startswith("python:")
     assert "127.0.0.1:8000:8000" in services["app"]["ports"]
     assert "127.0.0.1:4566:4566" in services["localstack"]["ports"]
+    # The live-updates WebSocket: the port the Dockerfile serves it on is published, and is what browsers get.
+    assert "127.0.0.1:8001:8001" in services["app"]["ports"]
+    assert services["app"]["environment"]["LIVE_SOCKET_URL"] == "ws://127.0.0.1:8001"
+    assert '"--live-port", "8001"' in (ROOT / "Dockerfile").read_text()
     readme = _readme()
+    for variable in set(re.findall(r"\$\{(PIXELFLOW_\w+_PORT):-", (ROOT / "docker-compose.yml").read_text())):
+        assert f"`{variable}`" in readme, f"{variable} is a docker-compose.yml variable but not documented"
     assert "docker compose up" in readme
     for variable in services["app"]["environment"]:
         if variable.startswith("AWS_ACCESS") or variable.startswith("AWS_SECRET"):

@@ -36,9 +36,11 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class ServeProcess:
     """One state folder and port; ``start`` runs serve there (again), each start's output kept apart."""
 
-    def __init__(self, state_dir: Path, port: int, log_path: Path, env: dict[str, str] | None = None):
+    def __init__(self, state_dir: Path, port: int, log_path: Path, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()):
         self.state_dir, self.port, self.log_path = Path(state_dir), port, Path(log_path)
         self.env = clean_env(env)
+        self.args = args  # more command-line arguments (``--host``, ``--live-port``)
         self.process: subprocess.Popen | None = None
         self.starts = 0
         self.url = f"http://127.0.0.1:{port}"
@@ -50,7 +52,7 @@ class ServeProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "functions.local.serve", "--port", str(self.port),
-             "--state-dir", str(self.state_dir)], cwd=ROOT, env=self.env,
+             "--state-dir", str(self.state_dir), *self.args], cwd=ROOT, env=self.env,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -4,9 +4,16 @@ The server runs as `python -m functions.local.serve` in a process group of its o
 terminal runs it, and Ctrl-C is SIGINT to that whole group, the way a terminal sends it.
 """
 
+import json
+import re
+import socket
+
+import psutil
 import requests
+from websockets.sync.client import connect
 
 from functions.local.stack import free_port, process_alive
+from tests.integration.helpers import bearer, sign_up
 from tests.integration.serve_process import ServeProcess, answers
 
 
@@ -85,3 +92,47 @@ def test_given_the_last_save_fails_when_ctrl_c_is_pressed_then_the_emulator_is_l
         stopped = run.ctrl_c()
     assert "kept 1 stored object(s)" in stopped, stopped[-3000:]
     assert not answers(endpoint) and run.everything_stopped(timeout=5)
+
+
+def _accepts(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=5):
+            return True
+    except OSError:
+        return False
+
+
+def test_given_make_run_on_all_interfaces_then_the_management_api_stays_on_loopback_and_browsers_get_the_socket_url(
+        private_dir):
+    # As the Dockerfile runs it: --host 0.0.0.0 and a fixed live port; LIVE_SOCKET_URL as docker compose sets it
+    # (here another loopback address, which only a socket on every interface answers, as a published port would).
+    live_port = free_port()
+    public = f"ws://127.0.0.2:{live_port}"
+    run = ServeProcess(private_dir / "state", free_port(), private_dir / "run.log", env={"LIVE_SOCKET_URL": public},
+                       args=("--host", "0.0.0.0", "--live-port", str(live_port)))
+    output = run.start()
+    try:
+        management = re.search(r"management API http://127\.0\.0\.1:(\d+)", output)
+        assert management, output[-3000:]
+        management_port = int(management.group(1))
+        listening = {(c.laddr.ip, c.laddr.port) for c in psutil.Process(run.process.pid).net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN}
+        # Then the WebSocket and HTTP listen everywhere, as asked, but the unauthenticated management API does not
+        assert ("0.0.0.0", live_port) in listening and ("0.0.0.0", run.port) in listening, listening
+        assert {address for address, port in listening if port == management_port} == {"127.0.0.1"}, listening
+        assert _accepts("127.0.0.1", management_port) and not _accepts("127.0.0.2", management_port)
+        assert _accepts("127.0.0.2", live_port)
+
+        # And a ticket names the public socket URL, which the page's CSP allows and which answers a ping
+        tokens = sign_up(run.url)
+        ticket = requests.post(f"{run.url}/live/tickets", headers=bearer(tokens), timeout=10)
+        assert ticket.status_code == 201, ticket.text
+        assert ticket.json()["url"].startswith(f"{public}?ticket="), ticket.json()
+        assert public in requests.get(f"{run.url}/", timeout=10).headers["Content-Security-Policy"]
+        with connect(ticket.json()["url"], open_timeout=10) as client:
+            client.send(json.dumps({"action": "ping", "id": "anywhere"}))
+            pong = json.loads(client.recv(timeout=60))
+        assert (pong["type"], pong["id"]) == ("pong", "anywhere"), pong
+    finally:
+        run.ctrl_c()
+    assert run.process.returncode == 0
