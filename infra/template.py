@@ -451,7 +451,7 @@ ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 
 
 def _setting_default(env: str) -> str:
-    return next(setting.default for setting in SETTINGS if setting.env == env)
+    return next(setting.default or "" for setting in SETTINGS if setting.env == env)
 
 
 def _delivery() -> dict[str, Any]:

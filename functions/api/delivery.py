@@ -1,6 +1,7 @@
 """Delivery: on-demand renditions at /img/{signature}/{options}/{image_id}, and the key that signs them."""
 
 from chalice import Blueprint, Response
+from chalice.app import CaseInsensitiveMapping
 
 from functions import delivery, wiring
 from functions.api.routing import Reply, error_body, route
@@ -46,6 +47,10 @@ def create_delivery_key(call):
 def rendition(call, signature, options, image_id):
     services = wiring.services()
     headers = call.request.headers
+    if not (headers.get("accept") or "").strip():
+        # RFC 9110: a request without Accept accepts anything. Chalice answers a binary body only to an
+        # Accept that names a binary type, so this request's Accept is read as */* (what it means).
+        call.request.headers = headers = CaseInsensitiveMapping({**dict(headers), "accept": "*/*"})
     try:
         answer = delivery.serve(signature, options, image_id, accept=headers.get("accept"),
                                 if_none_match=headers.get("if-none-match"), db=services.database,
