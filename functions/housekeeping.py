@@ -72,6 +72,7 @@ def sweep(*, db, storage, queues, settings, announce: Callable[[str], None]) -> 
                                                               announce=announce, report=report)),
         ("lost announcements", lambda: announce_expired_uploads(db, announce, report)),
         ("deleted images", lambda: clear_deleted_images(db=db, storage=storage, settings=settings, report=report)),
+        ("stale renditions", lambda: clear_stale_renditions(db=db, storage=storage, report=report)),
         ("login failures", lambda: setattr(report, "login_failures_forgotten", forget_login_failures(db))),
         ("refresh tokens", lambda: setattr(report, "refresh_tokens_forgotten", forget_refresh_tokens(db, settings))),
         ("live connections", lambda: setattr(report, "live_connections_forgotten", forget_live_connections(db))),
@@ -189,6 +190,22 @@ def clear_deleted_images(*, db, storage, settings, report: SweepReport) -> None:
         except Exception:
             log.exception("housekeeping: deleted image %s could not be cleared; the next run tries again", image_id)
             report.failures.append(image_id)
+
+
+def clear_stale_renditions(*, db, storage, report: SweepReport) -> None:
+    """Delete the /img renditions of replaced originals (their rows went with the replacement's claim)."""
+    rows = db.rows("SELECT s.storage_key, EXISTS (SELECT 1 FROM renditions r WHERE r.storage_key = s.storage_key)"
+                   " AS live FROM stale_renditions s ORDER BY s.created_at LIMIT :limit", limit=SWEEP_LIMIT)
+    # Content replaced and then put back has its old version again: a rendition recorded since is live.
+    stale = [row["storage_key"] for row in rows if not row["live"]]
+    if stale:
+        storage.delete(stale)
+    if not rows:
+        return
+    # Last, so a failed delete above is tried again on the next sweep.
+    db.execute("DELETE FROM stale_renditions WHERE storage_key = ANY(CAST(:keys AS text[]))",
+               keys=[row["storage_key"] for row in rows])
+    report.late_objects_removed += len(stale)
 
 
 def forget_login_failures(db) -> int:

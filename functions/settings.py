@@ -204,6 +204,10 @@ SETTINGS = (
             "Lifetime of the presigned GET a big rendition redirects to."),
     Setting("delivery_widths", "DELIVERY_WIDTHS", "320,640,960,1280,1920", _width_list,
             "Comma-separated widths of the srcset in every image's `responsive` (capped at the original's width)."),
+    Setting("delivery_cdn_seconds", "DELIVERY_CDN_SECONDS", "86400", _positive_int,
+            "Longest a shared cache (CloudFront, whose cache policy TTLs follow it) may keep a GET /img answer "
+            "(s-maxage), and a browser one without v: how long a rotated key, a delete or a replacement may "
+            "still be served from caches."),
     Setting("delivery_base_url", "DELIVERY_BASE_URL", "", _text,
             "Origin written before /img/... in `responsive` URLs (on AWS: https://<CloudFront domain>); empty: "
             "paths relative to the API's origin."),
@@ -324,6 +328,7 @@ class Settings:
     delivery_redirect_ttl: int
     delivery_widths: tuple
     delivery_base_url: str
+    delivery_cdn_seconds: int
     function_timeout: int
     runner_concurrency: int
     runner_wait_seconds: int

@@ -153,15 +153,20 @@ def claim_replacement(db, key: str, *, previous_etag: str) -> dict[str, Any] | N
     # Conditional on the content it replaces, so only one of several such events claims it. The row
     # forgets the old variants at once; their objects are overwritten (same keys) as the new ones are
     # made. Processing may not delete (least privilege), so a replacement that fails leaves them
-    # unlisted, and unreachable, until the image is deleted.
+    # unlisted, and unreachable, until the image is deleted. Its /img renditions go in the same statement
+    # (their objects are listed in stale_renditions for housekeeping), so none is served for the new content.
     claimed = db.one(
+        "WITH claimed AS ("
         "UPDATE images SET status = 'processing', claim_token = :token, claimed_at = now(), updated_at = now(),"
         " processing_attempts = processing_attempts + 1, stalled_attempts = 0, variants = '[]'::jsonb,"
         " format = NULL, width = NULL, height = NULL, error_code = NULL, error_message = NULL,"
         " phash = NULL, placeholder = NULL, colors = NULL, animation = NULL,"
         " sha256 = CASE WHEN sha256_declared THEN sha256 END"  # a computed hash described the old content
         " WHERE storage_key = :key AND status IN ('done', 'failed') AND original_etag = :previous"
-        f" {_CLAIMED}",
+        f" {_CLAIMED}), gone AS (DELETE FROM renditions WHERE image_id IN (SELECT id FROM claimed)"
+        " RETURNING image_id, storage_key), listed AS (INSERT INTO stale_renditions (storage_key, image_id)"
+        " SELECT storage_key, image_id FROM gone ON CONFLICT (storage_key) DO NOTHING)"
+        " SELECT * FROM claimed",
         token=str(uuid.uuid4()), key=key, previous=previous_etag,
     )
     if claimed is not None:

@@ -183,6 +183,10 @@ def _parameters() -> dict[str, Any]:
         "DeliveryBaseUrl": {"Type": "String", "Default": "",
                             "Description": "https://<DeliveryDomain output>, so `responsive` URLs go through "
                                            "CloudFront (empty on the first deploy: the distribution is made by it)."},
+        "DeliveryCdnSeconds": {"Type": "Number", "MinValue": 1, "MaxValue": 31536000,
+                               "Default": _setting_default("DELIVERY_CDN_SECONDS"),
+                               "Description": "DELIVERY_CDN_SECONDS: the longest CloudFront keeps a /img answer "
+                                              "(its cache policy's default and maximum TTL follow it)."},
         "OpenAIImagesSecretArn": {"Type": "String", "Default": "",
                                   "Description": "Secrets Manager secret with key api_key for OPENAI_IMAGES_URL "
                                                  "(optional; the other OPENAI_IMAGES_* settings keep their defaults)."},
@@ -368,6 +372,7 @@ def _environment() -> dict[str, Any]:
         "LIVE_ENDPOINT_URL": {"Fn::Sub": "https://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"},
         "LIVE_SOCKET_URL": {"Fn::Sub": "wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"},
         "DELIVERY_BASE_URL": {"Ref": "DeliveryBaseUrl"},
+        "DELIVERY_CDN_SECONDS": {"Ref": "DeliveryCdnSeconds"},
         "FUSIONBRAIN_API_KEY": {"Fn::If": ["HasFusionBrain", {"Fn::Sub": "{{resolve:secretsmanager:"
                                            "${FusionBrainSecretArn}:SecretString:api_key}}"}, ""]},
         "FUSIONBRAIN_SECRET_KEY": {"Fn::If": ["HasFusionBrain", {"Fn::Sub": "{{resolve:secretsmanager:"
@@ -445,6 +450,10 @@ CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 
 
+def _setting_default(env: str) -> str:
+    return next(setting.default or "" for setting in SETTINGS if setting.env == env)
+
+
 def _delivery() -> dict[str, Any]:
     """CloudFront in front of the API stage: /img/* cached by path and Accept class, uncompressed."""
     origin = {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"}
@@ -460,8 +469,9 @@ def _delivery() -> dict[str, Any]:
             "Type": "AWS::CloudFront::CachePolicy",
             "Properties": {"CachePolicyConfig": {
                 "Name": {"Fn::Sub": "${AWS::StackName}-img"},
-                "Comment": "/img: the path and the Accept class; renditions are immutable",
-                "MinTTL": 0, "DefaultTTL": 86400, "MaxTTL": 31536000,
+                "Comment": "/img: the path and the Accept class, kept DELIVERY_CDN_SECONDS at most",
+                # Bounded, so a rotated key, a delete or an expiry is enforced once this has passed.
+                "MinTTL": 0, "DefaultTTL": {"Ref": "DeliveryCdnSeconds"}, "MaxTTL": {"Ref": "DeliveryCdnSeconds"},
                 "ParametersInCacheKeyAndForwardedToOrigin": {
                     "EnableAcceptEncodingGzip": False, "EnableAcceptEncodingBrotli": False,
                     "HeadersConfig": {"HeaderBehavior": "whitelist", "Headers": ["Accept"]},

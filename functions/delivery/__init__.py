@@ -3,9 +3,14 @@
 Order of checks, so a bad URL never costs a storage read or a render: the options' grammar
 (400), the image row and its owner's delivery key (404), the signature and the expiry (403),
 the image's state (404, with Retry-After while it is being made), the output's size (400), what
-the client accepts (406). Then a stored rendition is served as it is (or 304), and a miss renders
-from the original with the pipeline's imaging core, stores the result under
-``renditions/{user}/{image}/{rendition options}.{ext}`` and records it.
+the client accepts (406; no Accept at all accepts anything). Then a stored rendition is served as
+it is (or 304), and a miss renders from the original with the pipeline's imaging core, stores the
+result under ``renditions/{user}/{image}/{content version}/{rendition options}.{ext}`` and records it.
+
+Caching (``cache_control``): shared caches keep an answer at most DELIVERY_CDN_SECONDS (s-maxage),
+so a rotated key, a delete or a replaced original is served from them that long at most; browsers
+keep an answer that long too, or a year (``immutable``) when the URL carries the image's current
+content version ``v``; an ``exp`` caps both at the seconds left.
 
 Domain code: takes the database, the storage and the settings as keyword arguments; answers
 with a ``Delivered`` value, raises the errors in functions.errors and ``Refused`` (403).
@@ -27,7 +32,8 @@ from functions.errors import BadRequest, ImageNotFound, NotFound, PixelflowError
 
 log = logging.getLogger(__name__)
 
-CACHE_FOREVER = "public, max-age=31536000, immutable"
+YEAR = 31536000
+VERSION_LENGTH = 12  # hex digits of the SHA-256 in the v the API writes
 NOT_READY_RETRY_SECONDS = 5
 _EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "avif": "avif"}
 _CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "avif": "image/avif"}
@@ -116,15 +122,17 @@ def serve(signature: str, options_text: str, image_id: str, *, accept: str | Non
           db, storage, settings, server_key: str, now: float | None = None) -> Delivered:
     """Answer one /img request (see the module docstring for the order of checks)."""
     options = grammar.parse(options_text)
-    row = db.one("SELECT i.owner_id, i.status, i.format, i.width, i.height, i.storage_key, k.nonce"
-                 " FROM images i LEFT JOIN delivery_keys k ON k.user_id = i.owner_id WHERE i.id = :id", id=image_id)
+    row = db.one("SELECT i.owner_id, i.status, i.format, i.width, i.height, i.storage_key, i.original_etag,"
+                 " i.sha256, k.nonce FROM images i LEFT JOIN delivery_keys k ON k.user_id = i.owner_id"
+                 " WHERE i.id = :id", id=image_id)
     if row is None or row["nonce"] is None:
         raise ImageNotFound()
     owner = str(row["owner_id"])
     key = signing.derive_key(server_key, owner, row["nonce"])
     if not signing.verify(key, signature, options_text, image_id):
         raise Refused("The URL's signature does not match its options and image.")
-    if options.expires is not None and options.expires < (time.time() if now is None else now):
+    now = time.time() if now is None else now
+    if options.expires is not None and options.expires < now:
         raise Refused("The URL has expired.", code="url_expired")
     if row["status"] == "failed":
         raise ImageNotFound("The image failed to process, so it has no renditions.")
@@ -134,7 +142,9 @@ def serve(signature: str, options_text: str, image_id: str, *, accept: str | Non
     check_size(options, source, settings.delivery_max_pixels)
     fmt = choose_format(options.format, accept, row["format"])
     name = options.rendition(fmt)
-    headers = {"Cache-Control": CACHE_FOREVER, "X-Rendition": name}
+    version = content_version(row["sha256"])
+    headers = {"Cache-Control": cache_control(options, version, settings.delivery_cdn_seconds, now),
+               "X-Rendition": name}
     if options.format == "auto":
         headers["Vary"] = "Accept"
     stored = db.one("SELECT storage_key, content_type, bytes, etag FROM renditions"
@@ -153,25 +163,54 @@ def serve(signature: str, options_text: str, image_id: str, *, accept: str | Non
                 data = None  # the object went missing (or storage hiccuped): render it again below
         if data is not None:
             return Delivered(200, headers | {"ETag": stored["etag"], "Content-Type": stored["content_type"]}, data)
-    data, width, height = render(storage.get(row["storage_key"]), options, fmt, settings)
+    try:
+        # Exactly the content the row was made from: a replacement landing now is not rendered as this one.
+        original = storage.get(row["storage_key"], etag=row["original_etag"])
+    except Unavailable:
+        if storage.head(row["storage_key"]) is None:
+            raise
+        raise NotReady("The image's original was just replaced; try again shortly.") from None
+    data, width, height = render(original, options, fmt, settings)
     etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-    storage_key = f"{rendition_prefix(owner, image_id)}{name}.{_EXTENSIONS[fmt]}"
+    # Under the content version: a render of replaced content that ends late never overwrites the new one.
+    storage_key = f"{rendition_prefix(owner, image_id)}{version or 'unversioned'}/{name}.{_EXTENSIONS[fmt]}"
     storage.put(storage_key, data, content_type=_CONTENT_TYPES[fmt])
     recorded = db.one(
         "INSERT INTO renditions (image_id, options, storage_key, content_type, width, height, bytes, etag)"
         " SELECT id, :options, :key, :type, :width, :height, :bytes, :etag FROM images WHERE id = :id"
+        # Only for the content it was rendered from (a replacement claimed since deleted the rows).
+        " AND status = 'done' AND original_etag IS NOT DISTINCT FROM :original"
         # Idempotent: two misses at once store the same key; the last write and its row win together.
         " ON CONFLICT (image_id, options) DO UPDATE SET storage_key = excluded.storage_key,"
         " bytes = excluded.bytes, etag = excluded.etag, created_at = now() RETURNING image_id",
         id=image_id, options=name, key=storage_key, type=_CONTENT_TYPES[fmt], width=width, height=height,
-        bytes=len(data), etag=etag)
+        bytes=len(data), etag=etag, original=row["original_etag"])
     if recorded is None:
-        # Deleted while rendering: housekeeping's sweep of the image's prefixes removes the object.
-        raise ImageNotFound()
+        # Deleted (housekeeping's sweep of the image's prefixes removes the object) or replaced while rendering.
+        if db.one("SELECT 1 AS found FROM images WHERE id = :id", id=image_id) is None:
+            raise ImageNotFound()
+        storage.delete([storage_key])  # of the replaced content's version: no row will ever name it
+        raise NotReady("The image's original was just replaced; try again shortly.")
     if len(data) > settings.delivery_inline_bytes:
         return _redirect(storage, settings, storage_key)
     recent.put(storage_key, etag, data)
     return Delivered(200, headers | {"ETag": etag, "Content-Type": _CONTENT_TYPES[fmt]}, data, rendered=True)
+
+
+def content_version(sha256: str | None) -> str | None:
+    """The ``v`` of an image's current content: the first hex digits of its SHA-256 (None before it is known)."""
+    return sha256[:VERSION_LENGTH] if sha256 else None
+
+
+def cache_control(options: grammar.Options, version: str | None, cdn_seconds: int, now: float) -> str:
+    """How long caches may keep an answer: shared caches ``cdn_seconds`` at most; browsers a year only for a
+    URL carrying the current content version; neither past ``exp``."""
+    versioned = version is not None and options.version == version
+    browser, shared = (YEAR if versioned else cdn_seconds), cdn_seconds
+    if options.expires is not None:
+        left = max(0, int(options.expires - now))
+        return f"public, max-age={min(browser, left)}, s-maxage={min(shared, left)}"
+    return f"public, max-age={browser}, s-maxage={shared}" + (", immutable" if versioned else "")
 
 
 def check_size(options: grammar.Options, source: tuple[int, int], max_pixels: int) -> None:
@@ -191,7 +230,8 @@ def choose_format(asked: str, accept: str | None, source_format: str | None) -> 
 
     Raises NotAcceptable when the client's Accept names no image type this answer could have.
     """
-    accepted = _accepted(accept)
+    # RFC 9110 12.5.1: no Accept field (or an empty one) means any media type is acceptable.
+    accepted = _accepted(accept) if accept and accept.strip() else {"*/*"}
     if not accepted & {"*/*", "image/*", "image/avif", "image/webp", "image/jpeg", "image/png"}:
         raise NotAcceptable("Send an Accept header that allows an image type (image/*).")
     if asked != "auto":
@@ -227,8 +267,10 @@ def responsive(key: str, row: dict[str, Any], settings) -> dict[str, Any] | None
     widths = sorted({width for width in settings.delivery_widths if width < row["width"]} | {
         min(row["width"], max(settings.delivery_widths))})
 
+    version = content_version(row.get("sha256"))  # a replaced original gets new URLs
+
     def url(width: int) -> str:
-        return base + signing.path(key, grammar.Options(width=width).canonical(), image_id)
+        return base + signing.path(key, grammar.Options(width=width, version=version).canonical(), image_id)
 
     return {
         "src": url(min(widths[-1], _DEFAULT_SRC_WIDTH)),
@@ -277,5 +319,6 @@ def rendition_prefix(user_id: str, image_id: str) -> str:
     return f"renditions/{user_id}/{image_id}/"
 
 
-__all__ = ["Delivered", "NotAcceptable", "NotReady", "Refused", "check_size", "choose_format", "render",
+__all__ = ["Delivered", "NotAcceptable", "NotReady", "Refused", "cache_control", "check_size", "choose_format",
+           "content_version", "render",
            "rendition_prefix", "rendition_storage", "responsive", "serve"]

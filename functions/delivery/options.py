@@ -10,6 +10,9 @@ each key at most once, in any order:
 - ``f``: auto | webp | avif | jpeg | png (default auto: chosen from the Accept header);
 - ``q``: quality 1..100 (default 80 for JPEG and WebP, 60 for AVIF; PNG is lossless);
 - ``dpr``: device pixel ratio 1..3 (up to two decimals), multiplied into w and h;
+- ``v``: the content version, 1..16 lowercase hex digits (the API writes the first 12 of the image's
+  SHA-256): signed and part of the cache key, it does not change what is rendered, so a replaced
+  original gets new URLs; with the current version the answer may be cached for a year;
 - ``exp``: unix seconds after which the URL is refused (403).
 
 Canonical options put the keys in that order, fold ``dpr`` into the sides and drop defaults, so
@@ -31,12 +34,13 @@ FORMATS = ("auto", "webp", "avif", "jpeg", "png")
 DEFAULT_FIT = "inside"
 DEFAULT_QUALITY = {"jpeg": 80, "webp": 80, "avif": 60}
 DEFAULT_GRAVITY = "center"
-KEYS = ("w", "h", "fit", "g", "f", "q", "dpr", "exp")
+KEYS = ("w", "h", "fit", "g", "f", "q", "dpr", "v", "exp")
 
 _SIDE = re.compile(r"[1-9][0-9]{0,4}")
 _QUALITY = re.compile(r"[1-9][0-9]{0,2}")
 _DPR = re.compile(r"[1-3](\.[0-9]{1,2})?")
 _EXPIRY = re.compile(r"[1-9][0-9]{0,11}")
+_VERSION = re.compile(r"[0-9a-f]{1,16}")
 
 
 class OptionRefused(BadRequest):
@@ -56,6 +60,7 @@ class Options:
     quality: int | None = None  # None: the format's default
     expires: int | None = None
     gravity: str = DEFAULT_GRAVITY
+    version: str | None = None  # v: the content version the URL was made for; never affects the output
 
     def canonical(self) -> str:
         """The options in canonical form (what the API signs); equal requests give equal strings."""
@@ -72,13 +77,15 @@ class Options:
         quality = self.quality
         if quality is not None and quality != DEFAULT_QUALITY.get(self.format) and self.format != "png":
             parts.append(f"q:{quality}")
+        if self.version is not None:
+            parts.append(f"v:{self.version}")
         if self.expires is not None:
             parts.append(f"exp:{self.expires}")
         return ",".join(parts)
 
     def rendition(self, fmt: str) -> str:
         """The storage name of the output in format ``fmt``: every value filled in (a centred crop's
-        gravity left out, as before gravities existed), expiry left out."""
+        gravity left out, as before gravities existed), version and expiry left out."""
         parts = [f"w:{self.width}" if self.width is not None else None,
                  f"h:{self.height}" if self.height is not None else None,
                  f"fit:{self.fit}", f"g:{self.gravity}" if self.gravity != DEFAULT_GRAVITY else None, f"f:{fmt}"]
@@ -128,7 +135,10 @@ def parse(text: str) -> Options:
         if not _EXPIRY.fullmatch(seen["exp"]):
             raise OptionRefused("exp must be a time in unix seconds.", field="exp")
         expires = int(seen["exp"])
-    return Options(width, height, fit, fmt, quality, expires, gravity)
+    version = seen.get("v")
+    if version is not None and not _VERSION.fullmatch(version):
+        raise OptionRefused("v (the content version) must be 1 to 16 lowercase hex digits.", field="v")
+    return Options(width, height, fit, fmt, quality, expires, gravity, version)
 
 
 def _side(seen: dict[str, str], key: str) -> int | None:

@@ -361,3 +361,17 @@ def test_given_the_order_queues_then_a_handed_off_claim_outlives_every_receive_o
     queues = {queue["name"]: queue for queue in json.loads((ROOT / "infra" / "resources.json").read_text())["queues"]}
     for name in ("fetch-orders", "webhook-sends", "provider-calls"):
         assert queues[name]["max_receive_count"] == leases.ORDER_MAX_RECEIVES, name
+
+
+def test_given_the_delivery_cache_when_packaged_then_cloudfront_keeps_an_img_answer_delivery_cdn_seconds_at_most(
+        built):
+    template = built["template"]
+    [default] = [setting.default for setting in SETTINGS if setting.env == "DELIVERY_CDN_SECONDS"]
+    assert template["Parameters"]["DeliveryCdnSeconds"]["Default"] == default == "86400"
+    policy = template["Resources"]["DeliveryCachePolicy"]["Properties"]["CachePolicyConfig"]
+    # Bounded: a rotated key, a delete or a replaced original stops being served once this has passed.
+    assert policy["MaxTTL"] == policy["DefaultTTL"] == {"Ref": "DeliveryCdnSeconds"}
+    for name, resource in _functions(template).items():
+        variables = resource["Properties"]["Environment"]["Variables"]
+        if "DELIVERY_CDN_SECONDS" in variables:
+            assert variables["DELIVERY_CDN_SECONDS"] == {"Ref": "DeliveryCdnSeconds"}, name

@@ -7,14 +7,16 @@ bytes planted in storage, and leaves the row's created_at as it was (a render re
 import dataclasses
 import time
 import uuid
+from io import BytesIO
 
 import pytest
 import requests
+from PIL import Image
 
 from functions import delivery, housekeeping, wiring
 from functions.delivery import signing
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import bearer, finished, sign_up, upload
+from tests.integration.helpers import bearer, finished, image, post_again, sign_up, upload, wait_for
 
 AVIF_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"  # Chromium's for <img>
 WEBP_ACCEPT = "image/webp,*/*"
@@ -57,8 +59,11 @@ def test_given_a_done_image_when_read_then_responsive_urls_are_signed_and_capped
     widths = [int(entry.rsplit(" ", 1)[1][:-1]) for entry in responsive["srcset"].split(", ")]
     assert widths == [320, 640, 960, 1280, 1600]  # 1920 is capped at the original's 1600
     assert responsive["src"].startswith("/img/") and "f:auto" in responsive["src"]
+    assert f",v:{item['sha256'][:12]}/" in responsive["src"]  # the content version
     answer = requests.get(server.url + responsive["src"], headers={"Accept": AVIF_ACCEPT}, timeout=60)
     assert answer.status_code == 200, answer.text
+    # Content-versioned: browsers may keep it; shared caches only DELIVERY_CDN_SECONDS.
+    assert answer.headers["Cache-Control"] == "public, max-age=31536000, s-maxage=86400, immutable"
     assert answer.headers["Content-Type"] == "image/avif"
     assert answer.content[4:12] == b"ftypavif"
     listed = requests.get(f"{server.url}/images", headers=bearer(user), timeout=10).json()["items"]
@@ -85,7 +90,7 @@ def test_given_f_auto_when_fetched_then_the_format_follows_accept(server, photo,
     assert answer.status_code == 200, answer.text
     assert answer.headers["Content-Type"] == content_type
     assert answer.headers["Vary"] == "Accept"
-    assert answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert answer.headers["Cache-Control"] == "public, max-age=86400, s-maxage=86400"  # no v: bounded
     assert magic(answer.content)
 
 
@@ -96,8 +101,8 @@ def test_given_two_spellings_when_fetched_then_they_share_one_stored_rendition(s
     assert first.headers["X-Rendition"] == second.headers["X-Rendition"] == "w:300,fit:inside,f:webp,q:80"
     assert first.headers["ETag"] == second.headers["ETag"]
     assert [row["options"] for row in rows(photo["id"])].count("w:300,fit:inside,f:webp,q:80") == 1
-    assert stored_keys(user, photo["id"]).count(
-        f"renditions/{user['user']['id']}/{photo['id']}/w:300,fit:inside,f:webp,q:80.webp") == 1
+    assert stored_keys(user, photo["id"]).count(f"renditions/{user['user']['id']}/{photo['id']}/"
+                                                f"{photo['sha256'][:12]}/w:300,fit:inside,f:webp,q:80.webp") == 1
 
 
 def test_given_a_stored_rendition_when_fetched_again_then_it_is_not_rendered_again(server, photo, key):
@@ -179,6 +184,21 @@ def test_given_an_expired_url_when_fetched_then_403_and_a_live_one_works(server,
     assert expired.status_code == 403 and expired.json()["error"]["code"] == "url_expired"
     live = img(server, key, f"w:100,f:webp,exp:{int(time.time()) + 600}", photo["id"])
     assert live.status_code == 200
+    # No cache may keep it past exp.
+    directives = dict(part.strip().partition("=")[::2] for part in live.headers["Cache-Control"].split(","))
+    assert 0 < int(directives["max-age"]) <= 600 and 0 < int(directives["s-maxage"]) <= 600
+    assert "immutable" not in directives
+
+
+def test_given_a_cdn_bound_when_answered_then_s_maxage_follows_it(server, photo, key):
+    original = wiring.settings()
+    wiring.configure(dataclasses.replace(original, delivery_cdn_seconds=120))
+    try:
+        answer = img(server, key, "w:100,f:webp", photo["id"])
+        assert answer.status_code == 200
+        assert answer.headers["Cache-Control"] == "public, max-age=120, s-maxage=120"
+    finally:
+        wiring.configure(original)
 
 
 def test_given_a_rotated_key_when_old_urls_are_fetched_then_403(server, photo):
@@ -209,9 +229,7 @@ def test_given_bad_options_when_fetched_then_400_naming_the_option(server, photo
 def test_given_attention_gravity_when_a_wide_image_is_cropped_square_then_the_crop_keeps_the_subject(
         server, user, key):
     # A red disc near the right edge of a flat grey 800x200 picture: a centred square crop misses it.
-    from io import BytesIO
-
-    from PIL import Image, ImageDraw
+    from PIL import ImageDraw
 
     picture = Image.new("RGB", (800, 200), (128, 128, 128))
     ImageDraw.Draw(picture).ellipse((660, 40, 780, 160), fill=(220, 20, 20))
@@ -270,6 +288,53 @@ def test_given_no_image_type_in_accept_when_fetched_then_406(server, photo, key)
     answer = img(server, key, "w:64,f:auto", photo["id"], accept="text/html")
     assert answer.status_code == 406
     assert answer.json()["error"]["code"] == "not_acceptable"
+
+
+@pytest.mark.parametrize("accept", [None, ""])
+def test_given_no_accept_header_when_fetched_then_anything_is_acceptable(server, photo, key, accept):
+    path = signing.path(key, "w:64,f:auto", photo["id"])
+    # None: requests sends no Accept at all (RFC 9110: any media type is acceptable).
+    answer = requests.get(server.url + path, headers={"Accept": accept}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"] == "image/jpeg"
+
+
+# --- replacement ------------------------------------------------------------------------------------
+
+def test_given_a_replaced_original_when_fetched_then_only_the_new_content_is_served_under_new_urls(
+        server, user, key):
+    first = corpus.photo(640, 480)
+    image_id, ticket = upload(server, user, first, with_ticket=True)
+    item = finished(server, user, image_id)
+    assert item["status"] == "done"
+    old_src = item["responsive"]["src"]
+    before = img(server, key, "w:200,f:jpeg", image_id)
+    assert before.status_code == 200 and Image.open(BytesIO(before.content)).size == (200, 150)
+    assert requests.get(server.url + old_src, headers={"Accept": WEBP_ACCEPT}, timeout=60).status_code == 200
+    old_keys = [row["storage_key"] for row in rows(image_id)]
+    assert len(old_keys) == 2
+    second = corpus.photo(300, 200, quality=60)
+    post_again(ticket, second + b"\0" * (len(first) - len(second)))  # the link allows exactly that size
+
+    item = wait_for(lambda: (lambda it: it if (it["status"], it["width"]) == ("done", 300) else None)(
+        image(server, user, image_id)), timeout=60)
+    assert item, image(server, user, image_id)
+    assert rows(image_id) == []  # gone with the replacement's claim
+    assert item["responsive"]["src"] != old_src and f",v:{item['sha256'][:12]}/" in item["responsive"]["src"]
+    # The same URL (no v) renders the new content; the old ETag no longer matches.
+    after = img(server, key, "w:200,f:jpeg", image_id, **{"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200
+    assert Image.open(BytesIO(after.content)).size == (200, 133)
+    assert after.headers["ETag"] != before.headers["ETag"]
+    # The old content-versioned URL still answers (the new content), but is no longer kept for a year.
+    stale = requests.get(server.url + old_src, headers={"Accept": WEBP_ACCEPT}, timeout=60)
+    assert stale.status_code == 200 and "immutable" not in stale.headers["Cache-Control"]
+    # The old objects are housekeeping's: gone after its pass, the new ones kept.
+    db, storage = wiring.database(), wiring.storage()
+    housekeeping.clear_stale_renditions(db=db, storage=storage, report=housekeeping.SweepReport())
+    assert [key for key in old_keys if storage.head(key) is not None] == []
+    assert all(storage.head(row["storage_key"]) is not None for row in rows(image_id))
+    assert db.one("SELECT count(*) AS n FROM stale_renditions WHERE image_id = :id", id=image_id)["n"] == 0
 
 
 # --- deletion ---------------------------------------------------------------------------------------

@@ -115,3 +115,34 @@ def test_given_recent_renditions_when_full_or_rendered_again_then_old_and_stale_
         recent.put(f"k{index}", '"1"', b"y" * 100)
     assert recent.get("a", '"1"') is None  # the least recently used went first
     assert recent.get("k15", '"1"') == b"y" * 100
+
+
+@pytest.mark.parametrize("accept, source, chosen", [(None, "jpeg", "jpeg"), ("", "jpeg", "jpeg"), ("  ", "png", "png")])
+def test_given_no_accept_header_when_auto_then_anything_is_acceptable(accept, source, chosen):
+    # RFC 9110 12.5.1: a request without Accept accepts any media type.
+    assert choose_format("auto", accept, source) == chosen
+    assert choose_format("webp", accept, source) == "webp"
+
+
+def test_given_a_content_version_when_parsed_then_it_is_signed_and_canonical_but_not_rendered():
+    options = grammar.parse("exp:1767225600,v:0a1b2c3d4e5f,w:640")
+    assert options.canonical() == "w:640,f:auto,v:0a1b2c3d4e5f,exp:1767225600"
+    assert options.rendition("webp") == grammar.parse("w:640").rendition("webp")
+    for bad in ("v:", "v:XYZ", "v:0A1B", "v:" + "a" * 17, "v:12,v:12"):
+        with pytest.raises(BadRequest) as refused:
+            grammar.parse(bad)
+        assert refused.value.field == "v"
+
+
+def test_given_cache_rules_when_answered_then_shared_caches_are_bounded_and_exp_caps_both():
+    from functions.delivery import cache_control
+
+    now = 1_700_000_000.0
+    plain, current, stale = grammar.parse("w:64"), grammar.parse("w:64,v:abc"), grammar.parse("w:64,v:def")
+    assert cache_control(plain, "abc", 86400, now) == "public, max-age=86400, s-maxage=86400"
+    assert cache_control(current, "abc", 600, now) == "public, max-age=31536000, s-maxage=600, immutable"
+    assert cache_control(stale, "abc", 600, now) == "public, max-age=600, s-maxage=600"  # content replaced since
+    expiring = grammar.parse(f"w:64,v:abc,exp:{int(now) + 90}")
+    assert cache_control(expiring, "abc", 86400, now) == "public, max-age=90, s-maxage=90"
+    assert cache_control(grammar.parse(f"w:64,exp:{int(now) + 90}"), None, 30, now) == \
+        "public, max-age=30, s-maxage=30"
