@@ -95,9 +95,13 @@ def test_given_a_slow_job_when_a_duplicate_event_arrives_after_its_lease_length_
 def test_given_a_worker_killed_at_its_timeout_when_its_lease_runs_out_then_a_duplicate_takes_the_image_over(
         server, app, tokens):
     settings = wiring.settings()
-    runner = _runner(app, timeout_seconds=1)  # shorter than the job: the worker is killed mid-processing
+    # A job of many seconds on any machine (six 2000-px AVIF variants of a 24 MP photo) against a 3 s limit:
+    # long enough for a fresh worker to import the imaging code and claim the image, short of the job, so
+    # the worker is killed mid-processing, never before its claim.
+    runner = _runner(app, timeout_seconds=3)
+    slow = [{"name": f"big{index}", "width": 2000, "format": "avif"} for index in range(6)]
     try:
-        image_id = upload(server, tokens, corpus.photo(6000, 4000, quality=70))
+        image_id = upload(server, tokens, corpus.photo(6000, 4000, quality=70), variants=slow)
         assert wait_for(lambda: runner.timed_out >= 1, timeout=60, interval=0.02), runner.timed_out
     finally:
         runner.stop()

@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from functions import wiring
 from functions.api import docs
 from tests.integration.helpers import PASSWORD, bearer, sign_up, wait_for
 
@@ -61,8 +62,20 @@ def test_given_the_served_document_then_it_is_valid_openapi_3_1(server):
     validate(answer.json())
 
 
+@pytest.fixture
+def live_configured(monkeypatch):
+    """A stack with live updates, as make run and AWS are: without a socket URL, POST /live/tickets answers
+    its documented 503 live_unavailable, which the fuzzing would count as a server error. The ticket's URL
+    is never opened here."""
+    monkeypatch.setenv("LIVE_SOCKET_URL", "ws://127.0.0.1:9/live")
+    wiring.configure()
+    yield
+    monkeypatch.undo()
+    wiring.configure()
+
+
 def test_given_every_documented_operation_when_fuzzed_as_a_signed_in_user_then_no_check_fails(
-        server, runner, api_schema, capsys):
+        server, runner, api_schema, live_configured, capsys):
     user = sign_up(server.url)
     spare = sign_up(server.url)
     known = {"image_id": _seed_images(server.url, user, api_schema), "asset": ["swagger-init.js", "NOTICE"],
