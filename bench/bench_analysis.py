@@ -10,6 +10,9 @@
    --images done images of one user with random hashes plus a few near copies: median time of the
    query at the default distance, how many candidates the band indexes gave, and the query plan.
 3. Decoding a 12 MP HEIC (pillow-heif, one thread) against the same picture as a JPEG (Pillow).
+4. Reading the header of a GIF of many 1x1 frames (100,000: 2.3 MB; 1.1 million: a 25 MB upload):
+   counting every frame (what Pillow's n_frames did, before the fix) against counting up to
+   MAX_FRAMES + 1 (processing) and up to 2 (delivery, which renders one still). CPU time.
 
 Numbers are printed, never asserted.
 """
@@ -46,6 +49,7 @@ def main() -> None:
     jpeg = corpus.encode(photo, "JPEG", quality=90)
     added_cost(jpeg, args.runs)
     heic_vs_jpeg(photo, jpeg, args.runs)
+    frame_count(args.runs)
     duplicate_query(args.images)
 
 
@@ -94,6 +98,34 @@ def heic_vs_jpeg(photo, jpeg: bytes, runs: int) -> None:
                                    clock=time.process_time)
         print(f"  {name}: {results[name]:8.1f} ms (process CPU time)")
     print(f"  HEIC / JPEG: {results['heic'] / results['jpeg']:.2f}x")
+
+
+def many_frame_gif(frames: int) -> bytes:
+    """A GIF89a of ``frames`` identical 1x1 frames, 23 bytes each (Pillow would merge identical frames)."""
+    header = b"GIF89a" + (1).to_bytes(2, "little") * 2 + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"
+    frame = (b"\x21\xf9\x04\x00\x0a\x00\x00\x00"  # graphic control: 100 ms
+             b"\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00"  # image descriptor: 1x1 at 0,0
+             b"\x02\x02\x44\x01\x00")  # LZW: clear, pixel 0, end
+    return header + frame * frames + b"\x3b"
+
+
+def frame_count(runs: int) -> None:
+    from functions.imaging.source import MAX_FRAMES
+
+    print(f"\n-- reading a many-frame GIF's header (Source.open), CPU ms, median of {runs} (1 for 1.1 M frames)")
+    for frames, repeat in ((100_000, runs), (1_100_000, 1)):
+        data = many_frame_gif(frames)
+        timings = {}
+        for name, limit in (("every frame (before)", 10**9), (f"up to {MAX_FRAMES + 1:,} (after)", MAX_FRAMES),
+                            ("up to 2 (delivery, after)", 1)):
+            counted = Source.open(data, max_pixels=50_000_000, frame_limit=limit).info.frames
+            timings[name] = _median_ms(
+                lambda limit=limit: Source.open(data, max_pixels=50_000_000, frame_limit=limit), repeat,
+                clock=time.thread_time)
+            print(f"  {frames:>9,} frames ({len(data) / 1e6:4.1f} MB) counting {name:28s} "
+                  f"{timings[name]:9.1f} ms  (counted {counted:,})")
+        before, after = timings["every frame (before)"], timings[f"up to {MAX_FRAMES + 1:,} (after)"]
+        print(f"  {frames:>9,} frames: before / after = {before / max(after, 1e-6):,.0f}x")
 
 
 def duplicate_query(count: int) -> None:

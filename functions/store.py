@@ -130,16 +130,22 @@ def claim_for_processing(db, key: str, *, lease_seconds: int) -> dict[str, Any] 
     """Take the image waiting for ``key`` (or one whose worker's lease ran out) into ``processing``."""
     # Conditional: only a waiting image, or one whose worker's lease has run out, can be claimed.
     # 'generating' too: a generation's original may land before its row says 'queued'.
-    # Taking over from an attempt that recorded no error of its own means that worker was killed.
+    # Taking over counts a stall (a worker killed at its time limit) only when the attempt recorded no
+    # error of its own AND ran most of its time limit: its heartbeat renewed claimed_at until at least
+    # half a lease after the attempt began (renewals come every third of a lease, so a worker killed at
+    # the limit last renewed two thirds in). An attempt cut short early, e.g. by a database outage that
+    # also kept note_error from writing, is not a stall; the queue's receive count still bounds it.
     return db.one(
         "UPDATE images SET status = 'processing', claim_token = :token, claimed_at = now(), updated_at = now(),"
-        " processing_attempts = processing_attempts + 1,"
+        " attempt_started_at = now(), processing_attempts = processing_attempts + 1,"
         " stalled_attempts = stalled_attempts + CASE WHEN status = 'processing'"
-        "   AND last_error_attempt IS DISTINCT FROM processing_attempts THEN 1 ELSE 0 END"
+        "   AND last_error_attempt IS DISTINCT FROM processing_attempts"
+        "   AND (attempt_started_at IS NULL"  # claimed before this column existed: counted as before
+        "        OR claimed_at >= attempt_started_at + make_interval(secs => :stall_after)) THEN 1 ELSE 0 END"
         " WHERE storage_key = :key AND (status IN ('awaiting_upload', 'generating', 'queued')"
         "   OR (status = 'processing' AND claimed_at < now() - make_interval(secs => :lease)))"
         f" {_CLAIMED}",
-        token=str(uuid.uuid4()), key=key, lease=float(lease_seconds),
+        token=str(uuid.uuid4()), key=key, lease=float(lease_seconds), stall_after=float(lease_seconds) / 2,
     )
 
 
@@ -158,6 +164,7 @@ def claim_replacement(db, key: str, *, previous_etag: str) -> dict[str, Any] | N
     claimed = db.one(
         "WITH claimed AS ("
         "UPDATE images SET status = 'processing', claim_token = :token, claimed_at = now(), updated_at = now(),"
+        " attempt_started_at = now(),"
         " processing_attempts = processing_attempts + 1, stalled_attempts = 0, variants = '[]'::jsonb,"
         " format = NULL, width = NULL, height = NULL, error_code = NULL, error_message = NULL,"
         " phash = NULL, placeholder = NULL, colors = NULL, animation = NULL,"

@@ -217,7 +217,8 @@ IMAGE = obj({
         }, ["hex", "share"])},
     }, "required": ["dominant", "palette"], "description": "Colours clustered in OKLab, largest share first."},
     "animation": {"type": ["object", "null"], "additionalProperties": False, "properties": {
-        "frames": {"type": "integer"},
+        "frames": {"type": "integer", "description": "Frames in the source, counted up to 1,001 (that many means "
+                   "more than 1,000, which are never animated)."},
         "animated": {"type": "boolean", "description": "Whether the WebP variants move."},
         "still_reason": {"type": ["string", "null"], "description": "Why the variants are stills, if they are."},
     }, "required": ["frames", "animated", "still_reason"], "description": "For multi-frame GIF and WebP sources."},

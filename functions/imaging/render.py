@@ -16,7 +16,7 @@ from PIL import Image
 from functions.imaging import analysis, gravity
 from functions.imaging.budget import Budget
 from functions.imaging.source import _DECODE_ERRORS as _FRAME_ERRORS
-from functions.imaging.source import ImageRejected, Source, SourceInfo
+from functions.imaging.source import MAX_FRAMES, ImageRejected, Source, SourceInfo
 from functions.imaging.specs import MAX_SIDE, VariantSpec
 
 # reduce() by the largest integer factor that keeps the picture at least the target size, then LANCZOS:
@@ -98,6 +98,7 @@ class Rendering:
 def render_variants(
     data: bytes, specs: Sequence[VariantSpec], *, max_pixels: int, max_bytes: int | None = None,
     max_output_pixels: int | None = None, budget: Budget | None = None, max_animation_pixels: int | None = None,
+    frame_limit: int = MAX_FRAMES,
 ) -> Rendering:
     """Render every spec from one uploaded image; specs[0] (the thumbnail) is yielded first, as soon as it exists.
 
@@ -105,8 +106,13 @@ def render_variants(
     when the image cannot be used, or its variants would add up to more than ``max_output_pixels``
     (at once, before anything is decoded); while iterating, for damage the header did not show, or
     (too_slow) once ``budget`` is spent.
+
+    Frames are counted up to ``frame_limit`` + 1 (more are never animated); a caller that renders
+    only stills of the first frame (delivery) passes 1.
     """
-    source = Source.open(data, max_pixels=max_pixels, max_bytes=max_bytes)
+    budget = budget or Budget()
+    with budget.step("header"):  # the header read and the frame count are work on the image too
+        source = Source.open(data, max_pixels=max_pixels, max_bytes=max_bytes, frame_limit=frame_limit)
     plans = [(spec, geometry(spec, source.size)) for spec in specs]
     total = sum(geo.canvas[0] * geo.canvas[1] for _, geo in plans)
     if max_output_pixels is not None and total > max_output_pixels:
@@ -117,7 +123,7 @@ def render_variants(
             f"{source.size[0]}x{source.size[1]} image; "
             f"at most {max_output_pixels / 1e6:.0f} can be made from one image.",
         )
-    return Rendering(source, plans, budget or Budget(), max_animation_pixels)
+    return Rendering(source, plans, budget, max_animation_pixels)
 
 
 def _render_all(source: Source, plans, budget: Budget, rendering: Rendering) -> Iterator[Variant]:
@@ -147,9 +153,6 @@ def _render_all(source: Source, plans, budget: Budget, rendering: Rendering) -> 
 # --- animation ----------------------------------------------------------------------------------
 
 _ANIMATED_SOURCES = ("gif", "webp")
-# More frames than this is a slide show nobody watches, and each frame costs fixed Python overhead
-# (~0.1 ms) whatever its size: 10,000 1x1 frames would be a second per variant for nothing.
-MAX_FRAMES = 1000
 # Browsers show GIF frames of 0-10 ms as 100 ms (the old Netscape rule); an animated WebP output
 # keeps what a browser showed, and libwebp needs increasing timestamps.
 _MIN_DURATION_MS, _SHORT_DURATION_SHOWN_MS = 20, 100
@@ -170,7 +173,9 @@ def _animation_plan(source: Source, plans, max_pixels: int | None) -> tuple[set[
     width, height = source.size
     total = frames * (width * height + sum(geo.canvas[0] * geo.canvas[1] for _, geo in animated))
     if frames > MAX_FRAMES:
-        record.update(animated=False, still_reason=f"It has {frames:,} frames; at most {MAX_FRAMES:,} are animated.")
+        # Counted no further than MAX_FRAMES + 1 (source.py): the record says that many, the reason "more than".
+        record.update(animated=False,
+                      still_reason=f"It has more than {MAX_FRAMES:,} frames; at most {MAX_FRAMES:,} are animated.")
         return set(), record
     if max_pixels is not None and total > max_pixels:
         record.update(animated=False, still_reason=(

@@ -9,7 +9,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 
-from PIL import ExifTags, Image, ImageCms, ImageFile, UnidentifiedImageError
+from PIL import ExifTags, GifImagePlugin, Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from functions.imaging import jpeg
 
@@ -51,6 +51,12 @@ _UPRIGHT = {
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
+# More frames than this is a slide show nobody watches, and each frame costs fixed Python overhead
+# (~0.1 ms) whatever its size: 10,000 1x1 frames would be a second per variant for nothing. Frames
+# are counted only up to one past it: counting all of a GIF's walks every frame (~5 us each, so ~5 s
+# for the million 1x1 frames a 25 MB file holds), before a single pixel is decoded.
+MAX_FRAMES = 1000
+
 
 class ImageRejected(Exception):
     """This image can never be processed; retrying will not help.
@@ -77,16 +83,17 @@ class SourceInfo:
     mime: str
     width: int
     height: int
-    frames: int
+    frames: int  # counted up to the frame limit + 1 (Source.open): a larger count is not known
 
 
-def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None) -> SourceInfo:
+def inspect_image(data: bytes, *, max_pixels: int, max_bytes: int | None = None,
+                  frame_limit: int = MAX_FRAMES) -> SourceInfo:
     """Identify an image by its content and check its size from the header, without decoding pixels.
 
     Raises ImageRejected (empty, too_large, unsupported_type, too_many_pixels, too_many_scans,
     too_many_segments, corrupt_image).
     """
-    return Source.open(data, max_pixels=max_pixels, max_bytes=max_bytes).info
+    return Source.open(data, max_pixels=max_pixels, max_bytes=max_bytes, frame_limit=frame_limit).info
 
 
 def sniff(data: bytes) -> str | None:
@@ -142,7 +149,11 @@ class Source:
     orientation: int
 
     @classmethod
-    def open(cls, data: bytes, *, max_pixels: int, max_bytes: int | None = None) -> Source:
+    def open(cls, data: bytes, *, max_pixels: int, max_bytes: int | None = None,
+             frame_limit: int = MAX_FRAMES) -> Source:
+        """Read the header. Frames are counted up to ``frame_limit`` + 1 and no further: that many
+        means "more than ``frame_limit``" (1 tells a still from an animation, for a caller that
+        only ever decodes the first frame)."""
         if not data:
             raise ImageRejected("empty", "The file is empty.")
         if max_bytes is not None and len(data) > max_bytes:
@@ -166,7 +177,7 @@ class Source:
             width, height = height, width
         # A JPEG is one picture here: an MPO's second frame is a depth map or preview, not animation;
         # a HEIC's other top-level images (bursts, edits) are not frames of one picture either.
-        frames = 1 if kind in ("jpeg", "heic") else _frames(image)
+        frames = 1 if kind in ("jpeg", "heic") else _frames(image, frame_limit + 1)
         info = SourceInfo(kind, _TYPES[kind][1], width, height, frames)
         return cls(data, info, image.size, orientation)
 
@@ -269,11 +280,28 @@ def _orientation(image: Image.Image, kind: str) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _frames(image: Image.Image) -> int:
+def _frames(image: Image.Image, at_most: int) -> int:
+    """How many frames the file holds, counted up to ``at_most`` and no further."""
+    if not isinstance(image, GifImagePlugin.GifImageFile):
+        # WebP: libwebp's demuxer counted them while opening (in C, one pass over the chunk
+        # headers); APNG: the count its header declares. Either way nothing is walked here.
+        try:
+            return min(int(getattr(image, "n_frames", 1)), at_most)
+        except _DECODE_ERRORS:
+            return 1
+    # GIF: no header says how many frames follow; Pillow's n_frames walks every one of them. This is
+    # its walk (the private _seek it uses, with update_image=False: block headers are skipped over,
+    # no pixel is decoded), stopped at ``at_most``.
+    count = 1
     try:
-        return int(getattr(image, "n_frames", 1))
+        while count < at_most:
+            image._seek(count, False)
+            count += 1
+    except EOFError:
+        pass  # the trailer: all of them counted
     except _DECODE_ERRORS:
-        return 1  # damaged later frames: only the first one is ever used
+        return 1  # damaged later frames: only the first one is ever used (as n_frames raising was)
+    return count
 
 
 def _stored(size: tuple[int, int], orientation: int) -> tuple[int, int]:

@@ -19,7 +19,7 @@ import time
 import pytest
 import requests
 
-from functions import wiring
+from functions import processing, wiring
 from functions.adapters.database import Database
 from functions.errors import Unavailable
 from tests.integration import images_corpus as corpus
@@ -153,3 +153,31 @@ def test_given_a_restart_between_two_requests_then_the_next_request_goes_through
     for _ in range(3):
         again = requests.get(f"{server.url}/images", headers=bearer(owner), timeout=30)
         assert again.status_code == 200, again.text
+
+
+def test_given_a_database_outage_mid_image_twice_when_the_event_comes_back_then_it_is_not_failed_too_slow(
+        server, database_back):
+    # Regression: the outage kept note_error from writing too, so each takeover counted as a worker killed
+    # at its time limit, and two outages ended the image failed too_slow ("stopped at the time limit").
+    postgres = database_back
+    owner = sign_up(server.url)
+    ticket = _ticket(server, owner, corpus.photo(64, 48))  # its file is never posted: the end is missing_original
+    key, image_id = ticket["upload"]["fields"]["key"], ticket["image_id"]
+    db, storage, settings = wiring.database(), wiring.storage(), wiring.settings()
+    for _ in range(processing.MAX_STALLED_ATTEMPTS):
+        with pytest.raises(Unavailable):
+            # Claimed, then the database dies before the attempt writes anything else.
+            processing.process_original(key, db=db, storage=storage, settings=settings,
+                                        on_change=lambda _image_id: _kill(postgres))
+        _resume(postgres)
+        # The dead attempt's lease runs out (as one function timeout later); nothing recorded its error.
+        row = db.one("SELECT status, last_error_attempt, processing_attempts FROM images WHERE id = :id", id=image_id)
+        assert row["status"] == "processing" and row["last_error_attempt"] != row["processing_attempts"], row
+        db.execute("UPDATE images SET claimed_at = claimed_at - make_interval(secs => :age) WHERE id = :id",
+                   age=float(settings.function_timeout + 1), id=image_id)
+
+    outcome = processing.process_original(key, db=db, storage=storage, settings=settings)
+
+    assert (outcome.status, outcome.code) == ("failed", "missing_original"), outcome
+    row = db.one("SELECT processing_attempts, stalled_attempts FROM images WHERE id = :id", id=image_id)
+    assert (row["processing_attempts"], row["stalled_attempts"]) == (processing.MAX_STALLED_ATTEMPTS + 1, 0)

@@ -273,6 +273,19 @@ def _claim_and_die(key):
     db, settings = wiring.database(), wiring.settings()
     claim = store.claim_for_processing(db, key, lease_seconds=settings.function_timeout)
     assert claim is not None
+    # Its heartbeat renewed claimed_at until it was killed one timeout in; a lease later it is taken over.
+    db.execute("UPDATE images SET claimed_at = claimed_at - make_interval(secs => :age),"
+               " attempt_started_at = attempt_started_at - make_interval(secs => :age + :timeout) WHERE id = :id",
+               age=float(settings.function_timeout + 1), timeout=float(settings.function_timeout), id=claim["id"])
+    return claim
+
+
+def _claim_and_stop_early(key):
+    """What an attempt cut short by a database outage leaves: a claim never renewed, no error note
+    (note_error could not write either), a lease that has run out."""
+    db, settings = wiring.database(), wiring.settings()
+    claim = store.claim_for_processing(db, key, lease_seconds=settings.function_timeout)
+    assert claim is not None
     db.execute("UPDATE images SET claimed_at = claimed_at - make_interval(secs => :age) WHERE id = :id",
                age=float(settings.function_timeout + 1), id=claim["id"])
     return claim
@@ -304,6 +317,22 @@ def test_given_attempts_that_recorded_their_error_when_the_event_comes_back_then
     outcome = processing.process_original(key, db=wiring.database(), storage=wiring.storage(),
                                           settings=wiring.settings())
     assert (outcome.status, outcome.code) == ("failed", "missing_original")  # no file was ever posted
+
+
+def test_given_attempts_cut_short_without_an_error_note_when_the_event_comes_back_then_they_are_not_stalls(
+        server, user):
+    # Regression: a database outage mid-image kept note_error from writing, so each takeover counted as
+    # a worker killed at its time limit, and two outages ended the image failed too_slow.
+    ticket = _ticket(server, user)
+    key = ticket["upload"]["fields"]["key"]
+    for _ in range(processing.MAX_STALLED_ATTEMPTS + 1):
+        _claim_and_stop_early(key)
+    outcome = processing.process_original(key, db=wiring.database(), storage=wiring.storage(),
+                                          settings=wiring.settings())
+    assert (outcome.status, outcome.code) == ("failed", "missing_original")  # no file was ever posted
+    row = wiring.database().one("SELECT processing_attempts, stalled_attempts FROM images WHERE id = :id",
+                                id=ticket["image_id"])
+    assert (row["processing_attempts"], row["stalled_attempts"]) == (processing.MAX_STALLED_ATTEMPTS + 2, 0)
 
 
 # --- rows, originals and variants agree -----------------------------------------------------------

@@ -3,16 +3,19 @@ HEIC input and animated variants (functions/imaging/analysis.py, gravity.py, ren
 
 import base64
 import io
+import types
 
 import blurhash as blurhash_library
 import pytest
 import thumbhash as thumbhash_library
-from PIL import Image
+from PIL import GifImagePlugin, Image
 
-from functions import imaging
+from functions import delivery, imaging
+from functions.delivery import options
 from functions.errors import InvalidInput
 from functions.imaging import analysis, gravity
 from functions.imaging.budget import Budget
+from functions.imaging.render import MAX_FRAMES
 from functions.imaging.specs import VariantSpec, parse_variant_specs, variant_plan
 from tests.unit import analysis_corpus as corpus
 
@@ -282,12 +285,51 @@ def test_given_zero_duration_frames_when_rendered_then_they_show_as_browsers_sho
     assert _frames(variants["webp"].data)[1] == [100, 100, 100]
 
 
-def test_given_ten_thousand_tiny_frames_when_rendered_then_it_is_a_still_without_decoding_them():
+def _gif_frames_walked(monkeypatch) -> list[int]:
+    """The GIF frames Pillow steps to (its _seek, what n_frames walks with), as they are stepped to."""
+    walked: list[int] = []
+    real_seek = GifImagePlugin.GifImageFile._seek
+
+    def seek(self, frame, update_image=True):
+        walked.append(frame)
+        return real_seek(self, frame, update_image)
+
+    monkeypatch.setattr(GifImagePlugin.GifImageFile, "_seek", seek)
+    return walked
+
+
+def test_given_ten_thousand_tiny_frames_when_rendered_then_they_are_counted_to_the_limit_within_the_budget(
+        monkeypatch):
+    # Regression: Pillow's n_frames walked all 10,000 frames (a million in a 25 MB GIF: ~5 s of CPU)
+    # before the budget's first step, for an animation that is a still anyway past MAX_FRAMES.
     data = corpus.animation(10_000, size=(1, 1))
+    walked = _gif_frames_walked(monkeypatch)
     budget = Budget()
     rendering, variants = render(data, budget=budget, max_animation_pixels=200_000_000)
-    assert rendering.animation["animated"] is False and "10,000 frames" in rendering.animation["still_reason"]
+    assert max(walked) == MAX_FRAMES  # frames 0..1,000: one past the limit, and no further
+    assert rendering.info.frames == MAX_FRAMES + 1
+    assert rendering.animation == {"frames": MAX_FRAMES + 1, "animated": False,
+                                   "still_reason": "It has more than 1,000 frames; at most 1,000 are animated."}
+    assert budget.steps[0][0] == "header" and budget.count("header") == 1  # the count ran inside the budget
     assert budget.count("frame") == 0 and _frames(variants["webp"].data)[0] == 1
+
+
+@pytest.mark.parametrize("frames", [MAX_FRAMES, MAX_FRAMES + 1])
+def test_given_an_animation_at_the_frame_limit_when_inspected_then_the_count_is_exact_up_to_one_past_it(frames):
+    info = imaging.inspect_image(corpus.animation(frames, size=(1, 1)), max_pixels=1_000_000)
+    assert info.frames == frames
+    webp = imaging.inspect_image(corpus.animation(MAX_FRAMES + 5, size=(1, 1), fmt="WEBP"), max_pixels=1_000_000)
+    assert webp.frames == MAX_FRAMES + 1  # libwebp knows them all; reported the same way as a GIF's
+
+
+def test_given_a_many_frame_gif_when_delivery_renders_it_then_it_reads_no_frame_past_the_second(monkeypatch):
+    data = corpus.animation(5_000, size=(2, 2))
+    walked = _gif_frames_walked(monkeypatch)
+    settings = types.SimpleNamespace(max_image_pixels=1_000_000, delivery_max_pixels=1_000_000,
+                                     max_image_cpu_seconds=None)
+    body, width, height = delivery.render(data, options.parse("w:2"), "png", settings)
+    assert (width, height) == (2, 2) and Image.open(io.BytesIO(body)).format == "PNG"
+    assert max(walked) <= 1  # knowing it is animated is all a still needs
 
 
 def test_given_an_animation_of_huge_frames_when_rendered_then_it_is_a_still():
