@@ -1,9 +1,7 @@
 """The page and live updates: with the socket up nothing is polled; with it down the page polls and still finishes;
 a multi-file drop is one batch with its progress; the image dialog fits at 1280 and 390 px."""
 
-import base64
 import io
-import os
 import re
 
 import pytest
@@ -13,8 +11,8 @@ from PIL import Image
 from functions import wiring
 from functions.live import connections
 from tests.browser.conftest import PHONE
-from tests.browser.pages import PROCESSED_MS, sign_in
-from tests.integration.helpers import sign_up
+from tests.browser.pages import PROCESSED_MS, drop_files, sign_in
+from tests.integration.helpers import live_gateway, sign_up
 
 try:
     from playwright.sync_api import expect
@@ -29,20 +27,8 @@ IMAGE_POLL = re.compile(r"/images/[0-9a-f-]{36}$")
 @pytest.fixture(scope="module")
 def gateway(app, runner):
     """The local WebSocket gateway, named in the settings (as make run does)."""
-    from functions.local.live import LocalWebsocketGateway
-
-    local = LocalWebsocketGateway(app).start()
-    saved = {key: os.environ.get(key) for key in ("LIVE_SOCKET_URL", "LIVE_ENDPOINT_URL")}
-    os.environ.update(LIVE_SOCKET_URL=local.url, LIVE_ENDPOINT_URL=local.management_url)
-    wiring.configure()
-    yield local
-    local.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    wiring.configure()
+    with live_gateway(app) as local:
+        yield local
 
 
 def jpeg(size, colour) -> bytes:
@@ -53,18 +39,6 @@ def jpeg(size, colour) -> bytes:
     return out.getvalue()
 
 
-def drop(page, files):
-    page.evaluate("""(files) => {
-        const transfer = new DataTransfer();
-        for (const [name, base64, type] of files) {
-            const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
-            transfer.items.add(new File([bytes], name, { type }));
-        }
-        const zone = document.getElementById('dropzone');
-        for (const kind of ['dragenter', 'dragover', 'drop']) {
-            zone.dispatchEvent(new DragEvent(kind, { dataTransfer: transfer, bubbles: true, cancelable: true }));
-        }
-    }""", [[name, base64.b64encode(data).decode(), "image/jpeg"] for name, data in files])
 
 
 def api_requests(page, site):
@@ -89,7 +63,7 @@ def test_given_the_socket_up_when_five_files_are_dropped_then_each_is_done_witho
     sign_in(page, account)
     expect(page.locator("body")).to_have_attribute("data-live", "up")
     files = five_files()
-    drop(page, files)
+    drop_files(page, [(name, data, "image/jpeg") for name, data in files])
     for name, _ in files:
         expect(page.locator("#activity-list > li").filter(has_text=name)).to_have_attribute(
             "data-state", "done", timeout=PROCESSED_MS)
@@ -107,7 +81,7 @@ def test_given_the_socket_killed_then_the_page_polls_and_still_finishes(page, si
     page.route_web_socket(re.compile(".*"), lambda socket: socket.close())
     sign_in(page, account)
     files = five_files()
-    drop(page, files)
+    drop_files(page, [(name, data, "image/jpeg") for name, data in files])
     for name, _ in files:
         expect(page.locator("#activity-list > li").filter(has_text=name)).to_have_attribute(
             "data-state", "done", timeout=PROCESSED_MS)

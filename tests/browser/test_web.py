@@ -5,7 +5,6 @@ so every image really goes browser -> moto -> S3 event -> queue -> process_image
 Each browser test leaves a screenshot under test-artifacts/screenshots/ (and one more when it fails).
 """
 
-import base64
 import io
 import re
 
@@ -14,7 +13,7 @@ import requests
 from PIL import Image
 
 from tests.browser.conftest import PHONE, screenshot
-from tests.browser.pages import PROCESSED_MS, sign_in
+from tests.browser.pages import PROCESSED_MS, drop_files, sign_in
 from tests.integration.helpers import PASSWORD, bearer, new_email, sign_up
 
 try:
@@ -245,19 +244,6 @@ def test_given_two_images_when_uploaded_through_the_file_input_then_both_are_pro
     expect(page.locator("#latest-body")).to_contain_text("meadow.png")
 
 
-def drop_files(page, files):
-    """Drop files on the drop zone, as a drag from the desktop does: [(name, bytes, type)]."""
-    page.evaluate("""(files) => {
-        const transfer = new DataTransfer();
-        for (const [name, base64, type] of files) {
-            const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
-            transfer.items.add(new File([bytes], name, { type }));
-        }
-        const zone = document.getElementById('dropzone');
-        for (const kind of ['dragenter', 'dragover', 'drop']) {
-            zone.dispatchEvent(new DragEvent(kind, { dataTransfer: transfer, bubbles: true, cancelable: true }));
-        }
-    }""", [[name, base64.b64encode(data).decode(), kind] for name, data, kind in files])
 
 
 def test_given_a_damaged_file_when_dropped_on_the_zone_then_it_shows_failed_with_the_reason(page, site):

@@ -3,7 +3,9 @@
 Waiting is always on a condition (``wait_for``, ``wait_until_handled``), never a fixed sleep.
 """
 
+import contextlib
 import dataclasses
+import os
 import time
 import uuid
 
@@ -116,3 +118,25 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
         time.sleep(interval)
         value = predicate()
     return value
+
+
+@contextlib.contextmanager
+def live_gateway(app):
+    """The local WebSocket gateway (functions/local/live.py) named in the settings, as make run does;
+    the settings are put back afterwards."""
+    from functions.local.live import LocalWebsocketGateway
+
+    local = LocalWebsocketGateway(app).start()
+    saved = {key: os.environ.get(key) for key in ("LIVE_SOCKET_URL", "LIVE_ENDPOINT_URL")}
+    os.environ.update(LIVE_SOCKET_URL=local.url, LIVE_ENDPOINT_URL=local.management_url)
+    wiring.configure()
+    try:
+        yield local
+    finally:
+        local.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        wiring.configure()

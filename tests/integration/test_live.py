@@ -2,7 +2,6 @@
 pushes through the runner's pusher and the gateway's management endpoint (functions/local/live.py)."""
 
 import json
-import os
 import queue
 import socket
 import threading
@@ -16,26 +15,14 @@ from websockets.sync.client import connect
 from functions import wiring
 from functions.live import connections
 from tests.integration import images_corpus as corpus
-from tests.integration.helpers import bearer, finished, sign_up, upload, wait_for
+from tests.integration.helpers import bearer, finished, live_gateway, sign_up, upload, wait_for
 
 
 @pytest.fixture(scope="module")
 def gateway(app, runner):
     """The local WebSocket gateway, named in the settings the app and the runner's workers read."""
-    from functions.local.live import LocalWebsocketGateway
-
-    local = LocalWebsocketGateway(app).start()
-    saved = {key: os.environ.get(key) for key in ("LIVE_SOCKET_URL", "LIVE_ENDPOINT_URL")}
-    os.environ.update(LIVE_SOCKET_URL=local.url, LIVE_ENDPOINT_URL=local.management_url)
-    wiring.configure()
-    yield local
-    local.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    wiring.configure()
+    with live_gateway(app) as local:
+        yield local
 
 
 class Client:
