@@ -45,8 +45,11 @@ class Cli:
                               cwd=self.home, timeout=timeout)
 
     def start(self, *args):
+        # Ctrl-C as a terminal's: a suite started in the background (`make test &`) inherits SIGINT ignored,
+        # and the CLI rightly keeps ignoring it then, so the child gets the default disposition back.
         return subprocess.Popen([*command(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=self.env, cwd=self.home)
+                                env=self.env, cwd=self.home,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def login(self, email):
         ran = self.run("login", "--email", email, "--password-stdin", input=PASSWORD + "\n")
