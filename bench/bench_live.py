@@ -19,10 +19,8 @@ import io
 import json
 import os
 import re
-import secrets
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,9 +29,11 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from served import PASSWORD, served_app, sign_up  # noqa: E402
 
 CHROMIUM = os.environ.get("PIXELFLOW_CHROMIUM", "/usr/bin/chromium")
-PASSWORD = "benchmark password"
 
 
 def percentile(values, fraction):
@@ -49,13 +49,6 @@ def small_jpeg(seed: int) -> bytes:
     out = io.BytesIO()
     image.save(out, format="JPEG")
     return out.getvalue()
-
-
-def sign_up(base: str) -> dict:
-    email = f"bench-{secrets.token_hex(4)}@example.com"
-    requests.post(f"{base}/auth/register", json={"email": email, "password": PASSWORD}, timeout=10)
-    tokens = requests.post(f"{base}/auth/login", json={"email": email, "password": PASSWORD}, timeout=10).json()
-    return {"email": email, "headers": {"Authorization": f"Bearer {tokens['access_token']}"}}
 
 
 def latency(base: str, images: int) -> list[float]:
@@ -147,56 +140,22 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=20)
     args = parser.parse_args()
 
-    from functions.local.stack import EmbeddedStack, free_port
-
-    state = Path(tempfile.mkdtemp(prefix="pixelflow-bench-"))
-    stack = EmbeddedStack(state_dir=state)
-    port = free_port()
-    os.environ.update(stack.start({}))
-    os.environ.update({"JWT_SECRET": secrets.token_urlsafe(48), "WEBHOOK_SIGNING_KEY": secrets.token_urlsafe(48),
-                       "PIXELFLOW_PUBLIC_ORIGIN": f"http://127.0.0.1:{port}"})
-    from functions import wiring
-    from functions.local.http import LocalServer
-    from functions.local.live import LocalWebsocketGateway
-    from functions.local.runner import EventRunner
-    from infra.deploy_local import deploy
-
-    server = runner = gateway = None
-    try:
-        from app import app
-
-        gateway = LocalWebsocketGateway(app).start()
-        os.environ.update(LIVE_SOCKET_URL=gateway.url, LIVE_ENDPOINT_URL=gateway.management_url)
-        settings = wiring.configure()
-        deploy(settings, wiring.boto3_client("s3"), wiring.boto3_client("sqs"), wiring.database())
-        runner = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region, concurrency=2,
-                             wait_seconds=settings.runner_wait_seconds,
-                             timeout_seconds=settings.function_timeout).start()
-        server = LocalServer(app, "127.0.0.1", port).start()
-        samples = latency(server.url, args.images)
-        print(f"live, {stack.emulator.kind if stack.emulator else 'AWS_ENDPOINT_URL'}, 2 runner workers, "
+    with served_app(concurrency=2, wait_seconds=None, live=True) as served:
+        samples = latency(served.base, args.images)
+        print(f"live, {served.stack.emulator.kind if served.stack.emulator else 'AWS_ENDPOINT_URL'}, 2 runner workers, "
               f"{args.images} uploads one after another, {len(samples)} image.* messages")
         print(f"  committed change -> client message   p50 {percentile(samples, .5):6.1f} ms   "
               f"p95 {percentile(samples, .95):6.1f} ms")
         if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
             print(f"  page requests: skipped ({CHROMIUM} is missing)")
             return
-        polled, polled_by, polled_s = page_requests(server.url, args.files, socket_up=False)
-        live, live_by, live_s = page_requests(server.url, args.files, socket_up=True)
+        polled, polled_by, polled_s = page_requests(served.base, args.files, socket_up=False)
+        live, live_by, live_s = page_requests(served.base, args.files, socket_up=True)
         print(f"  page, {args.files}-file drop until every file is Done (API requests, storage POSTs not counted):")
         print(f"    polling (socket closed)  {polled:4d} requests in {polled_s:5.1f} s  {polled_by}")
         print(f"    live socket              {live:4d} requests in {live_s:5.1f} s  {live_by}")
         print(f"    {polled / max(1, live):.1f}x fewer with the socket; before this change the page also sent one "
               f"POST /uploads per file instead of one POST /batches (+{args.files - 1} more)")
-    finally:
-        if server:
-            server.stop()
-        if runner:
-            runner.stop()
-        if gateway:
-            gateway.stop()
-        stack.stop()
-        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,8 @@ job takes in-process (render_variants alone), over that processing time.
 """
 
 import argparse
-import os
-import secrets
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_imaging import photo_like  # noqa: E402  (the same seeded corpus as the imaging bench)
+from served import served_app, sign_up  # noqa: E402
 
 
 def percentile(values, fraction):
@@ -37,35 +34,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     args = parser.parse_args()
 
-    from functions.local.stack import EmbeddedStack, free_port
+    from functions import imaging
 
-    state = Path(tempfile.mkdtemp(prefix="pixelflow-bench-"))
-    stack = EmbeddedStack(state_dir=state)
-    port = free_port()
-    os.environ.update(stack.start({}))
-    os.environ.update({"JWT_SECRET": secrets.token_urlsafe(48), "WEBHOOK_SIGNING_KEY": secrets.token_urlsafe(48),
-                       "PIXELFLOW_PUBLIC_ORIGIN": f"http://127.0.0.1:{port}",
-                       "RUNNER_CONCURRENCY": "1"})
-    from functions import imaging, wiring
-    from functions.local.http import LocalServer
-    from functions.local.runner import EventRunner
-    from infra.deploy_local import deploy
-
-    server = runner = None
-    try:
-        settings = wiring.configure()
-        deploy(settings, wiring.boto3_client("s3"), wiring.boto3_client("sqs"), wiring.database())
-        from app import app
-
-        runner = EventRunner(app, wiring.boto3_client("sqs"), region=settings.region, concurrency=1,
-                             wait_seconds=1, timeout_seconds=settings.function_timeout).start()
-        server = LocalServer(app, "127.0.0.1", port).start()
-        base = server.url
-        email = f"bench-{secrets.token_hex(4)}@example.com"
-        requests.post(f"{base}/auth/register", json={"email": email, "password": "benchmark password"}, timeout=10)
-        token = requests.post(f"{base}/auth/login", json={"email": email, "password": "benchmark password"},
-                              timeout=10).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+    with served_app({"RUNNER_CONCURRENCY": "1"}) as served:
+        base, settings = served.base, served.settings
+        headers = sign_up(base)["headers"]
         variants = [{"name": "w1024", "width": 1024, "height": 1024, "fit": "inside", "format": "webp"},
                     {"name": "w512", "width": 512, "height": 512, "fit": "inside", "format": "webp"}]
         plan = imaging.variant_plan(imaging.parse_variant_specs(variants))
@@ -104,13 +77,6 @@ def main() -> None:
         print(f"  pipeline overhead (S3+SQS+SQL+polling) median {statistics.median(overhead):.3f}s = "
               f"{100 * statistics.median(overhead) / statistics.median(processing):.1f}% of processing "
               f"(includes up to 1 long-poll wait and the 20 ms poll interval)")
-    finally:
-        if server:
-            server.stop()
-        if runner:
-            runner.stop()
-        stack.stop()
-        shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":
