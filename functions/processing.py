@@ -73,13 +73,14 @@ def process_original(key: str, *, db, storage, settings, etag: str | None = None
             return _fail(db, image_id, token, *refused)
         store.record_original(db, image_id, token, etag=found["etag"], size=found["bytes"])
         data = storage.get(key, etag=found["etag"])  # exactly the content recorded, or a retry
-        mismatch = _checksum_mismatch(db, image_id, data)
+        sha256 = hashlib.sha256(data).hexdigest()
+        mismatch = _checksum_mismatch(db, image_id, sha256)
         if mismatch:
             return _fail(db, image_id, token, "checksum_mismatch", mismatch)
         reject_duplicates = claim.get("on_duplicate") == "reject"
         if reject_duplicates:
             # The same bytes as a done image: caught from the content hash, before any decode.
-            existing = store.exact_duplicate(db, owner, image_id, hashlib.sha256(data).hexdigest())
+            existing = store.exact_duplicate(db, owner, image_id, sha256)
             if existing is not None:
                 return _fail(db, image_id, token, "duplicate", _duplicate_message(existing, exact=True))
         plan = imaging.variant_plan(tuple(imaging.VariantSpec(**spec) for spec in claim["requested_variants"]),
@@ -164,9 +165,9 @@ def _refuse_original(found: dict[str, Any] | None, declared: int | None, setting
     return None
 
 
-def _checksum_mismatch(db, image_id: str, data: bytes) -> str | None:
-    """Why the original is not the file its uploader hashed, or None; records its SHA-256 when none was declared."""
-    actual = hashlib.sha256(data).hexdigest()
+def _checksum_mismatch(db, image_id: str, actual: str) -> str | None:
+    """Why the original (SHA-256 ``actual``) is not the file its uploader hashed, or None; records ``actual``
+    when none was declared."""
     stored = store.record_sha256(db, image_id, actual)
     if stored is None or stored == actual:
         return None
