@@ -120,7 +120,7 @@ def list_batches(db, user_id: str, *, limit: int = 20, cursor: str | None = None
         params.update(created=created, last_id=last_id)
     rows = db.rows(f"{BATCH_SELECT} WHERE {where} ORDER BY b.created_at DESC, b.id DESC LIMIT :limit", **params)
     page, more = rows[:limit], len(rows) > limit
-    counts = _counts(db, [str(row["id"]) for row in page])
+    counts = status_counts(db, [str(row["id"]) for row in page])
     items = []
     for row in page:
         view = views.summary_fields(row, counts.get(str(row["id"]), collections.Counter()))
@@ -143,7 +143,8 @@ def _items(db, batch_id: str) -> list[dict[str, Any]]:
                    " WHERE batch_id = :id ORDER BY batch_index, id", id=batch_id)
 
 
-def _counts(db, batch_ids: list[str]) -> dict[str, collections.Counter]:
+def status_counts(db, batch_ids: list[str]) -> dict[str, collections.Counter]:
+    """How many of each batch's images are in each status (batch ids absent: an empty Counter)."""
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     if not batch_ids:
         return counts

@@ -17,11 +17,10 @@ Message types (documented in the README next to the webhook payload):
 so a client keeps the message with the highest version per image (SQS may reorder).
 """
 
-import collections
 import logging
 from typing import Any
 
-from functions import store, views
+from functions import batches, store, views
 from functions.live import connections
 from functions.messages import LivePush
 from functions.settings import LIVE_EVENTS_QUEUE
@@ -50,8 +49,7 @@ def batch_message(db, batch_id: str) -> dict[str, Any] | None:
                  " WHERE id = :id", id=batch_id)
     if row is None:
         return None
-    counts = collections.Counter({item["status"]: item["n"] for item in db.rows(
-        "SELECT status, count(*) AS n FROM images WHERE batch_id = :id GROUP BY status", id=batch_id)})
+    counts = batches.status_counts(db, [str(batch_id)])[str(batch_id)]
     return {"message": {"type": "batch.progress", "batch": views.summary_fields(row, counts)}, "links": None}
 
 
