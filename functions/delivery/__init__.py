@@ -253,7 +253,8 @@ def render(original: bytes, options: grammar.Options, fmt: str, settings) -> tup
             rendering = imaging.render_variants(original, [spec], max_pixels=settings.max_image_pixels,
                                                 max_output_pixels=settings.delivery_max_pixels,
                                                 budget=imaging.Budget(settings.max_image_cpu_seconds),
-                                                frame_limit=1)  # one still: animated or not is all it needs
+                                                # One still, and no ingest analysis: processing records that.
+                                                frame_limit=1, analyse=False)
             variant = next(iter(rendering))
         except imaging.ImageRejected as rejected:
             raise BadRequest(rejected.message, code=rejected.code) from None

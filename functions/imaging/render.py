@@ -74,11 +74,13 @@ class Rendering:
     """The variants of one accepted image, yielded as they are made; ``info`` is the source's header.
 
     ``analysis`` (placeholders, colours, perceptual hash) is set once the image is decoded, before
-    the first variant is yielded.
+    the first variant is yielded; it stays None when ``analyse`` is False.
     """
 
-    def __init__(self, source: Source, plans, budget: Budget, max_animation_pixels: int | None = None):
+    def __init__(self, source: Source, plans, budget: Budget, max_animation_pixels: int | None = None,
+                 analyse: bool = True):
         self.info: SourceInfo = source.info
+        self.analyse = analyse
         self.budget = budget
         self.analysis: analysis.Analysis | None = None
         # For a multi-frame GIF or WebP: {"frames", "animated", "still_reason"}; None for a still image.
@@ -98,7 +100,7 @@ class Rendering:
 def render_variants(
     data: bytes, specs: Sequence[VariantSpec], *, max_pixels: int, max_bytes: int | None = None,
     max_output_pixels: int | None = None, budget: Budget | None = None, max_animation_pixels: int | None = None,
-    frame_limit: int = MAX_FRAMES,
+    frame_limit: int = MAX_FRAMES, analyse: bool = True,
 ) -> Rendering:
     """Render every spec from one uploaded image; specs[0] (the thumbnail) is yielded first, as soon as it exists.
 
@@ -108,7 +110,8 @@ def render_variants(
     (too_slow) once ``budget`` is spent.
 
     Frames are counted up to ``frame_limit`` + 1 (more are never animated); a caller that renders
-    only stills of the first frame (delivery) passes 1.
+    only stills of the first frame (delivery) passes 1. ``analyse`` False skips the ingest analysis
+    (placeholders, colours, pHash), which only processing records.
     """
     budget = budget or Budget()
     with budget.step("header"):  # the header read and the frame count are work on the image too
@@ -123,7 +126,7 @@ def render_variants(
             f"{source.size[0]}x{source.size[1]} image; "
             f"at most {max_output_pixels / 1e6:.0f} can be made from one image.",
         )
-    return Rendering(source, plans, budget, max_animation_pixels)
+    return Rendering(source, plans, budget, max_animation_pixels, analyse)
 
 
 def _render_all(source: Source, plans, budget: Budget, rendering: Rendering) -> Iterator[Variant]:
@@ -136,7 +139,8 @@ def _render_all(source: Source, plans, budget: Budget, rendering: Rendering) -> 
     with budget.step("analyse"):
         # One small whole-frame picture feeds the analysis and every smart crop.
         overview = analysis.small_frame(picture, gravity.ANALYSIS_SIDE)
-        rendering.analysis = analysis.analyse(analysis.small_frame(overview))
+        if rendering.analyse:
+            rendering.analysis = analysis.analyse(analysis.small_frame(overview))
         plans = [(spec, _placed(spec, geo, overview, source.size)) for spec, geo in plans]
     first, rest = plans[0], plans[1:]
     spec, geo = first
