@@ -12,7 +12,7 @@ import logging
 import urllib.parse
 from collections.abc import Callable
 
-from functions import store
+from functions import delivery, store
 from functions.settings import IMAGE_EVENTS_QUEUE
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def clear_deleted_images(*, db, storage, settings, report: SweepReport) -> None:
         try:
             original = store.original_key(owner, image_id)
             late = (storage.list_keys(original) + storage.list_keys(f"variants/{owner}/{image_id}/")
-                    + storage.list_keys(f"renditions/{owner}/{image_id}/"))  # a /img render that ended late
+                    + storage.list_keys(delivery.rendition_prefix(owner, image_id)))  # a /img render that ended late
             late = [key for key in late if key == original or key.startswith(("variants/", "renditions/"))]
             if late:
                 storage.delete(late)
