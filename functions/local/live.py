@@ -22,7 +22,6 @@ import logging
 import secrets
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,11 +29,14 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from chalice.app import WebsocketEvent, WebsocketEventSourceHandler
 
+from functions.local.runner import LambdaContext
+
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame limit
 STAGE = "api"
 API_ID = "local"
+HANDLER_SECONDS = 10  # the WebSocket routes' timeout in infra/resources.json (live_connect, live_message, ...)
 
 
 MANAGEMENT_HOST = "127.0.0.1"
@@ -59,15 +61,6 @@ def _handler(app, route: str):
     middleware = app._get_middleware_handlers(event_type="websocket")
     return WebsocketEventSourceHandler(config.handler_function, WebsocketEvent, app.websocket_api,
                                        middleware_handlers=middleware)
-
-
-class _Context:
-    def __init__(self, name: str):
-        self.function_name = name
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 class LocalWebsocketGateway:
@@ -174,7 +167,8 @@ class LocalWebsocketGateway:
             return {"statusCode": 200}
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._calls, handler, event, _Context(f"ws{route}"))
+            context = LambdaContext(f"ws{route}", HANDLER_SECONDS)
+            return await loop.run_in_executor(self._calls, handler, event, context)
         except Exception:
             log.exception("the app's %s handler failed", route)
             return None
