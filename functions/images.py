@@ -26,7 +26,7 @@ def _duplicates(db, settings, row: dict[str, Any]) -> list[dict[str, Any]]:
     """The owner's other done images within the duplicate distance of this one, nearest first."""
     if row["phash"] is None or row["status"] != "done":
         return []
-    return store.similar_images(db, str(row["owner_id"]), row["phash"] & 0xFFFF_FFFF_FFFF_FFFF,
+    return store.similar_images(db, str(row["owner_id"]), store.unsigned64(row["phash"]),
                                 max_distance=settings.duplicate_distance, exclude=str(row["id"]), limit=10)
 
 
@@ -102,7 +102,7 @@ def _similar(user_id: str, image_id: str, *, db, storage, settings, server_key: 
     if row["phash"] is None or row["status"] != "done":
         raise Conflict(f"Image {image_id} is {row['status']}: only a done image has a perceptual hash to compare.",
                        code="not_processed")
-    near = store.similar_images(db, user_id, row["phash"] & 0xFFFF_FFFF_FFFF_FFFF,
+    near = store.similar_images(db, user_id, store.unsigned64(row["phash"]),
                                 max_distance=settings.duplicate_distance, exclude=image_id, limit=limit)
     rows = {str(found["id"]): store.find_owned(db, user_id, str(found["id"])) for found in near}
     found = [row for row in rows.values() if row is not None]

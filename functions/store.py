@@ -240,6 +240,11 @@ def _signed64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+def unsigned64(value: int) -> int:
+    """A phash as stored (PostgreSQL's signed bigint) back to its 64 unsigned bits."""
+    return value & 0xFFFF_FFFF_FFFF_FFFF
+
+
 def _phash_bands(phash: int | None) -> dict[str, int | None]:
     return {column: None if phash is None else (phash >> (48 - 16 * index)) & 0xFFFF
             for index, column in enumerate(_PHASH_BANDS)}

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from functions.errors import InvalidInput
-from functions.store import BEFORE_ORIGINAL, STATUSES, TERMINAL
+from functions.store import BEFORE_ORIGINAL, STATUSES, TERMINAL, unsigned64
 from functions.timestamps import iso
 
 
@@ -46,7 +46,7 @@ def image_fields(row: dict[str, Any]) -> dict[str, Any]:
         "placeholder": row["placeholder"],
         "colors": row["colors"],
         "animation": row["animation"],
-        "phash": None if row["phash"] is None else format(row["phash"] & 0xFFFF_FFFF_FFFF_FFFF, "016x"),
+        "phash": None if row["phash"] is None else format(unsigned64(row["phash"]), "016x"),
     }
 
 
