@@ -16,7 +16,6 @@ and is signed:
 Domain code: takes the database, the queues and the settings as keyword arguments.
 """
 
-import base64
 import dataclasses
 import datetime
 import hashlib
@@ -28,6 +27,7 @@ import time
 from typing import Any
 
 from functions import leases, store
+from functions.auth.derived import derived_secret
 from functions.errors import InvalidInput
 from functions.fetcher import url_forms
 from functions.messages import MAX_DELAY_SECONDS, DeliveryAttempt, DeliveryOutcome, WebhookSend
@@ -59,9 +59,7 @@ def check_callback(db, user_id: str, callback_url: str | None) -> str | None:
 
 def derive_secret(signing_key: str, user_id: str, nonce: str) -> str:
     """The user's webhook secret: HMAC-SHA256 of user and nonce under the service's key, never stored."""
-    digest = hmac.new(signing_key.encode("utf-8"), f"webhook-secret:{user_id}:{nonce}".encode(),
-                      hashlib.sha256).digest()
-    return "whsec_" + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+    return "whsec_" + derived_secret(signing_key, "webhook-secret", user_id, nonce)
 
 
 def signing_secret(db, signing_key: str, user_id: str) -> str | None:

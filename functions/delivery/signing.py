@@ -15,6 +15,7 @@ import hmac
 import secrets
 from typing import Any
 
+from functions.auth.derived import derived_secret
 from functions.timestamps import iso
 
 SIGNATURE_LENGTH = 43  # 32 bytes in unpadded base64url
@@ -22,8 +23,7 @@ SIGNATURE_LENGTH = 43  # 32 bytes in unpadded base64url
 
 def derive_key(server_key: str, user_id: str, nonce: str) -> str:
     """The user's delivery key: HMAC-SHA256 of user and nonce under the server key, never stored."""
-    digest = hmac.new(server_key.encode("utf-8"), f"delivery-key:{user_id}:{nonce}".encode(), hashlib.sha256).digest()
-    return "dk_" + _b64(digest)
+    return "dk_" + derived_secret(server_key, "delivery-key", user_id, nonce)
 
 
 def sign(key: str, options: str, image_id: str) -> str:
