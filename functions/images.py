@@ -104,8 +104,11 @@ def _similar(user_id: str, image_id: str, *, db, storage, settings, server_key: 
                        code="not_processed")
     near = store.similar_images(db, user_id, store.unsigned64(row["phash"]),
                                 max_distance=settings.duplicate_distance, exclude=image_id, limit=limit)
-    rows = {str(found["id"]): store.find_owned(db, user_id, str(found["id"])) for found in near}
-    found = [row for row in rows.values() if row is not None]
+    # One read for every hit (still the caller's own), kept in the search's nearest-first order.
+    ids = [str(hit["id"]) for hit in near]
+    by_id = {str(row["id"]): row for row in db.rows(
+        f"{store.IMAGE_SELECT} WHERE i.owner_id = :owner AND i.id = ANY(CAST(:ids AS uuid[]))", owner=user_id, ids=ids)}
+    found = [by_id[hit] for hit in ids if hit in by_id]
     return {"items": _items(found, user_id, db=db, storage=storage, settings=settings, server_key=server_key),
             "next_cursor": None}
 
