@@ -25,11 +25,24 @@ from PIL import Image, ImageChops, ImageFilter
 
 from functions.imaging.specs import GRAVITIES
 
-__all__ = ["ANALYSIS_SIDE", "GRAVITIES", "crop_box", "saliency"]
+__all__ = ["ANALYSIS_SIDE", "GRAVITIES", "cover_box", "crop_box", "saliency"]
 
 ANALYSIS_SIDE = 64
 # The saliency terms' weights: edges are what a viewer's eye lands on; skin (faces, people) next.
 _EDGE_WEIGHT, _SATURATION_WEIGHT, _SKIN_WEIGHT = 1.0, 0.5, 0.75
+
+
+def cover_box(source_size: tuple[int, int], box_size: tuple[int, int]) -> tuple[float, float, float, float]:
+    """The part of the source that ``fit=cover`` keeps: the box's shape, as large as fits, centred.
+
+    The one place a cover crop is sized, for pipeline variants and delivery renditions alike;
+    ``crop_box`` then moves it where a gravity other than "center" puts it.
+    """
+    width, height = source_size
+    scale = max(box_size[0] / width, box_size[1] / height)
+    crop_w, crop_h = min(width, box_size[0] / scale), min(height, box_size[1] / scale)
+    left, top = (width - crop_w) / 2, (height - crop_h) / 2
+    return (left, top, left + crop_w, top + crop_h)
 
 
 def crop_box(picture: Image.Image, size: tuple[int, int], gravity: str = "center", *,
@@ -41,12 +54,12 @@ def crop_box(picture: Image.Image, size: tuple[int, int], gravity: str = "center
     if gravity not in GRAVITIES:
         raise ValueError(f"gravity must be one of {', '.join(GRAVITIES)}")
     width, height = source_size or picture.size
-    scale = max(size[0] / width, size[1] / height)
-    crop_w, crop_h = min(width, size[0] / scale), min(height, size[1] / scale)
-    left, top = (width - crop_w) / 2, (height - crop_h) / 2
+    centred = cover_box((width, height), size)
+    left, top, right, bottom = centred
+    crop_w, crop_h = right - left, bottom - top
     free_x, free_y = width - crop_w, height - crop_h
     if gravity == "center" or max(free_x, free_y) < 1:
-        return left, top, left + crop_w, top + crop_h
+        return centred
     horizontal = free_x >= free_y
     small = _fit(picture, ANALYSIS_SIDE)
     length = small.width if horizontal else small.height

@@ -243,25 +243,12 @@ def geometry(spec: VariantSpec, source_size: tuple[int, int]) -> _Geometry:
     if spec.fit == "fill":
         return _Geometry(whole, (box_w, box_h), (box_w, box_h))
     if spec.fit == "cover":
-        return _Geometry(cover_box(source_size, (box_w, box_h)), (box_w, box_h), (box_w, box_h))
+        return _Geometry(gravity.cover_box(source_size, (box_w, box_h)), (box_w, box_h), (box_w, box_h))
     scale = min(box_w / width, box_h / height)
     if spec.fit == "inside":
         scale = min(scale, 1.0)
     size = _scaled(source_size, scale, limit=(box_w, box_h))
     return _Geometry(whole, size, (box_w, box_h) if spec.fit == "contain" else size)
-
-
-def cover_box(source_size: tuple[int, int], box_size: tuple[int, int]) -> tuple[float, float, float, float]:
-    """The part of the source that ``fit=cover`` keeps: the box's shape, as large as fits, centred.
-
-    The one place a cover crop is sized, for pipeline variants and delivery renditions alike; a
-    gravity other than "center" then moves it (``_placed``, functions/imaging/gravity.py).
-    """
-    width, height = source_size
-    scale = max(box_size[0] / width, box_size[1] / height)
-    crop_w, crop_h = min(width, box_size[0] / scale), min(height, box_size[1] / scale)
-    left, top = (width - crop_w) / 2, (height - crop_h) / 2
-    return (left, top, left + crop_w, top + crop_h)
 
 
 def _placed(spec: VariantSpec, geo: _Geometry, overview: Image.Image, source_size: tuple[int, int]) -> _Geometry:
